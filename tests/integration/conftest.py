@@ -1,0 +1,63 @@
+"""Integration tier: one real local cluster per test session (built if missing), a namespace per test.
+
+The tier never skips: if the cluster cannot be built or started the session errors and says why.
+Set GRAYLANE_TEST_KUBECONFIG to run against an already-running cluster instead (it is not stopped).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from graylane.cluster.local import LocalCluster
+from graylane.kube import resources as r
+from graylane.kube.client import KubeClient
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.fspath):
+            item.add_marker(pytest.mark.cluster)
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    given = os.environ.get("GRAYLANE_TEST_KUBECONFIG")
+    if given:
+        yield Path(given)
+        return
+    name = f"gl-test-{os.getpid()}"
+    path = tmp_path_factory.mktemp("cluster") / "kubeconfig.yaml"
+    cluster = LocalCluster(name=name, kubeconfig=path)
+    try:
+        cluster.up(nodes=3)
+    except Exception as err:  # the tier must fail loudly, never skip
+        cluster.down()
+        pytest.fail(f"the local cluster could not start: {err}", pytrace=False)
+    try:
+        yield path
+    finally:
+        cluster.down()
+
+
+@pytest.fixture(scope="session")
+async def kube(kubeconfig: Path) -> AsyncIterator[KubeClient]:
+    client = KubeClient.from_kubeconfig(str(kubeconfig))
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def namespace(kube: KubeClient) -> AsyncIterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    await kube.create(r.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    try:
+        yield name
+    finally:
+        await kube.delete(r.NAMESPACE, name)
