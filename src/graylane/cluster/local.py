@@ -129,10 +129,13 @@ class LocalCluster:
     def _ensure_nodes(self, count: int) -> None:
         docs = [fake_node(f"kwok-node-{i}", i) for i in range(count)]
         self._kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}))
+        # kwok marks the nodes Ready; until then the scheduler leaves pods Pending.
+        names = [f"node/{doc['metadata']['name']}" for doc in docs]  # type: ignore[index]
+        self._kubectl("wait", "--for=condition=Ready", "--timeout=90s", *names, timeout=120)
 
 
 def kwok_config(versions: build.Versions) -> list[dict[str, object]]:
-    """kwokctl configuration: our own binaries (no download), loopback listeners, a pod CIDR."""
+    """kwokctl configuration: our own binaries (no download), loopback listeners, admission on."""
     bins = build.binaries(versions)
     options = {
         "runtime": "binary",
@@ -148,10 +151,9 @@ def kwok_config(versions: build.Versions) -> list[dict[str, object]]:
         "kubeAuthorization": True,
         "quietPull": True,
     }
-    return [
-        {"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokctlConfiguration", "options": options},
-        {"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokConfiguration", "options": {"cidr": POD_CIDR}},
-    ]
+    # No KwokConfiguration document: kwok v0.8.0 then skips its own defaults (node-lease parallelism
+    # 0 makes it exit). Pod IPs come from each fake node's spec.podCIDR instead.
+    return [{"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokctlConfiguration", "options": options}]
 
 
 def fake_node(name: str, index: int) -> dict[str, object]:
