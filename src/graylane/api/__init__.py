@@ -1,0 +1,145 @@
+"""The ``rollouts.kruise.io`` API: typed models, enums, keys, hashes, version conversion, CRD generation.
+
+What this package does: everything that describes Kruise Rollout's objects on the wire, so that the
+planner, executor, CLI and webhook agree on one spelling of every field and key. v1beta1 Rollout and
+BatchRelease (the storage versions the controller works with) are exported here by their Go names; the
+v1alpha1 Rollout types live in ``graylane.api.rollout_v1alpha1``.
+
+What it must not do: import from any other graylane package, do I/O, or hold state.
+"""
+
+from graylane.api import keys, rollout_v1alpha1
+from graylane.api.batchrelease import (
+    BatchRelease,
+    BatchReleaseCanaryStatus,
+    BatchReleaseSpec,
+    BatchReleaseStatus,
+    BatchReleaseV1alpha1,
+    ReleaseBatch,
+    ReleasePlan,
+)
+from graylane.api.common import (
+    IntOrString,
+    KubeModel,
+    ObjectRef,
+    PatchPodTemplateMetadata,
+    RolloutCondition,
+    is_percent,
+    percent,
+    scaled_int_or_percent,
+)
+from graylane.api.conversion import ConversionError, convert
+from graylane.api.enums import (
+    BatchReleasePhase,
+    BatchState,
+    ConditionStatus,
+    ConditionType,
+    FinaliseReason,
+    FinalisingStep,
+    FinalizingPolicy,
+    HeaderMatchType,
+    PathMatchType,
+    ProgressingReason,
+    QueryParamMatchType,
+    RollingStyle,
+    RolloutHistoryPhase,
+    RolloutPhase,
+    StepState,
+    TerminatingReason,
+    TrafficRoutingPhase,
+    WorkloadType,
+)
+from graylane.api.gateway import (
+    HTTPHeader,
+    HTTPHeaderFilter,
+    HTTPHeaderMatch,
+    HTTPPathMatch,
+    HTTPQueryParamMatch,
+)
+from graylane.api.hashing import release_plan_hash, rollout_hash, rollout_hash_from_obj
+from graylane.api.rollout_v1beta1 import (
+    BlueGreenStatus,
+    BlueGreenStrategy,
+    CanaryStatus,
+    CanaryStep,
+    CanaryStrategy,
+    CommonStatus,
+    GatewayTrafficRouting,
+    HttpRouteMatch,
+    IngressTrafficRouting,
+    Rollout,
+    RolloutPause,
+    RolloutSpec,
+    RolloutStatus,
+    RolloutStrategy,
+    TrafficRoutingRef,
+    is_real_partition,
+)
+from graylane.api.rollouthistory import RolloutHistory
+from graylane.api.trafficrouting import TrafficRouting
+
+__all__ = [
+    "BatchRelease",
+    "BatchReleaseCanaryStatus",
+    "BatchReleasePhase",
+    "BatchReleaseSpec",
+    "BatchReleaseStatus",
+    "BatchReleaseV1alpha1",
+    "BatchState",
+    "BlueGreenStatus",
+    "BlueGreenStrategy",
+    "CanaryStatus",
+    "CanaryStep",
+    "CanaryStrategy",
+    "CommonStatus",
+    "ConditionStatus",
+    "ConditionType",
+    "ConversionError",
+    "FinaliseReason",
+    "FinalisingStep",
+    "FinalizingPolicy",
+    "GatewayTrafficRouting",
+    "HTTPHeader",
+    "HTTPHeaderFilter",
+    "HTTPHeaderMatch",
+    "HTTPPathMatch",
+    "HTTPQueryParamMatch",
+    "HeaderMatchType",
+    "HttpRouteMatch",
+    "IngressTrafficRouting",
+    "IntOrString",
+    "KubeModel",
+    "ObjectRef",
+    "PatchPodTemplateMetadata",
+    "PathMatchType",
+    "ProgressingReason",
+    "QueryParamMatchType",
+    "ReleaseBatch",
+    "ReleasePlan",
+    "RollingStyle",
+    "Rollout",
+    "RolloutCondition",
+    "RolloutHistory",
+    "RolloutHistoryPhase",
+    "RolloutPause",
+    "RolloutPhase",
+    "RolloutSpec",
+    "RolloutStatus",
+    "RolloutStrategy",
+    "StepState",
+    "TerminatingReason",
+    "TrafficRouting",
+    "TrafficRoutingPhase",
+    "TrafficRoutingRef",
+    "WorkloadType",
+    "convert",
+    "is_percent",
+    "is_real_partition",
+    "keys",
+    "percent",
+    "release_plan_hash",
+    "rollout_hash",
+    "rollout_hash_from_obj",
+    "rollout_v1alpha1",
+    "scaled_int_or_percent",
+]
