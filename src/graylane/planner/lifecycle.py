@@ -1,0 +1,219 @@
+"""The Rollout's outer lifecycle: finalizer, webhook label, plan hash, and the phase calculation.
+
+This is Kruise's reconcile skeleton (reference §2.1) as a pure function: `plan(observed)` returns the
+actions and the new status; the step machine and finalisation plug in per phase. No I/O, no clock
+(`observed.now` is the only time).
+"""
+
+from __future__ import annotations
+
+from graylane.api import keys
+from graylane.api.common import RolloutCondition
+from graylane.api.enums import (
+    ConditionStatus,
+    ConditionType,
+    ProgressingReason,
+    RolloutPhase,
+    StepState,
+    TerminatingReason,
+)
+from graylane.api.hashing import rollout_hash
+from graylane.api.rollout_v1beta1 import CanaryStatus, Rollout, RolloutStatus
+from graylane.planner import conditions as cond
+from graylane.planner.actions import (
+    Action,
+    AddRolloutFinalizer,
+    LabelWorkload,
+    Plan,
+    RemoveRolloutFinalizer,
+    SetRolloutAnnotation,
+)
+from graylane.planner.observed import Observed, Workload
+
+__all__ = ["WORKLOAD_TYPES", "calculate_status", "plan", "prelude_actions"]
+
+RECHECK_SECONDS = 3.0  # Kruise's defaultGracePeriodSeconds, used for most waits
+WORKLOAD_TYPES = {
+    ("apps", "Deployment"): "deployment",
+    ("apps.kruise.io", "CloneSet"): "cloneset",
+    ("apps", "StatefulSet"): "statefulset",
+    ("apps.kruise.io", "DaemonSet"): "daemonset",
+}
+
+MSG_HEALTHY = "rollout is healthy"
+MSG_NOT_FOUND = "Workload Not Found"
+MSG_DISABLED = "Rollout is disabled"
+MSG_DISABLING = "Disabling rollout, release resources"
+MSG_COMPLETED_DEPLOY = "workload deployment is completed"
+MSG_TERMINATING = "Rollout is in terminating"
+MSG_PROGRESSING = "Rollout is in Progressing"
+
+
+def plan(observed: Observed) -> Plan:
+    """One reconcile's decisions for a Rollout (read as v1beta1)."""
+    rollout = observed.rollout
+    if _deleting(rollout) and _terminating_completed(rollout.status):
+        return Plan(actions=_remove_finalizer(rollout))
+    actions = prelude_actions(observed)
+    status, wait = calculate_status(observed)
+    if status is None:
+        return Plan(actions=actions, requeue_after=wait)
+    status, requeue = _by_phase(observed, status)
+    return Plan(actions=actions, status=status, requeue_after=requeue)
+
+
+def prelude_actions(observed: Observed) -> tuple[Action, ...]:
+    """Finalizer, the workload label the mutating webhook selects on, and the plan-hash annotation."""
+    rollout, workload = observed.rollout, observed.workload
+    actions: list[Action] = []
+    if not _deleting(rollout) and keys.ROLLOUT_FINALIZER not in _finalizers(rollout):
+        actions.append(AddRolloutFinalizer(keys.ROLLOUT_FINALIZER))
+    type_label = _workload_type(workload)
+    # Kruise checks this label among the *annotations* and so re-patches every pass; we check labels.
+    if workload is not None and type_label and workload.labels.get(keys.WORKLOAD_TYPE_LABEL) != type_label:
+        actions.append(LabelWorkload(keys.WORKLOAD_TYPE_LABEL, type_label))
+    wanted = rollout_hash(rollout.spec.strategy)
+    if _annotations(rollout).get(keys.ROLLOUT_HASH_ANNOTATION) != wanted:
+        actions.append(SetRolloutAnnotation(keys.ROLLOUT_HASH_ANNOTATION, wanted))
+    return tuple(actions)
+
+
+def calculate_status(observed: Observed) -> tuple[RolloutStatus | None, float | None]:
+    """Kruise's calculateRolloutStatus: (new status, None), or (None, wait) while the workload lags."""
+    rollout, workload, now = observed.rollout, observed.workload, observed.now
+    status = rollout.status.model_copy(deep=True)
+    status.observed_generation = int(rollout.metadata.get("generation", 0))
+    if _deleting(rollout):
+        if status.phase != RolloutPhase.TERMINATING:
+            status.phase = RolloutPhase.TERMINATING
+            status.conditions = cond.set_condition(
+                status.conditions,
+                ConditionType.TERMINATING,
+                ConditionStatus.TRUE,
+                TerminatingReason.IN_TERMINATING,
+                MSG_TERMINATING,
+                now,
+            )
+        return status, None
+    _apply_disabled(rollout, status)
+    if not status.phase:
+        status.phase = RolloutPhase.INITIAL
+    if workload is None:
+        if rollout.spec.disabled:
+            return status, None
+        return RolloutStatus(
+            observed_generation=status.observed_generation, phase=RolloutPhase.INITIAL, message=MSG_NOT_FOUND
+        ), None
+    if not workload.status_consistent:
+        return None, RECHECK_SECONDS
+    _refresh_observed_workload(status, workload)
+    _move_phase(observed, status, workload)
+    return status, None
+
+
+def _apply_disabled(rollout: Rollout, status: RolloutStatus) -> None:
+    if not rollout.spec.disabled or status.phase in (RolloutPhase.DISABLED, RolloutPhase.DISABLING):
+        return
+    if status.phase == RolloutPhase.PROGRESSING:
+        status.phase, status.message = RolloutPhase.DISABLING, MSG_DISABLING
+    else:
+        status.phase, status.message = RolloutPhase.DISABLED, MSG_DISABLED
+
+
+def _refresh_observed_workload(status: RolloutStatus, workload: Workload) -> None:
+    sub = status.canary_status
+    if sub is not None and sub.canary_revision and sub.canary_revision == workload.canary_revision:
+        sub.observed_rollout_id = workload.rollout_id
+        sub.observed_workload_generation = workload.generation
+
+
+def _move_phase(observed: Observed, status: RolloutStatus, workload: Workload) -> None:
+    rollout, now = observed.rollout, observed.now
+    if status.phase == RolloutPhase.INITIAL:
+        status.phase, status.message = RolloutPhase.HEALTHY, MSG_HEALTHY
+    elif status.phase == RolloutPhase.HEALTHY and workload.in_rollout_progressing:
+        status.phase = RolloutPhase.PROGRESSING
+        status.conditions = cond.set_condition(
+            status.conditions,
+            ConditionType.PROGRESSING,
+            ConditionStatus.TRUE,
+            ProgressingReason.INITIALIZING,
+            MSG_PROGRESSING,
+            now,
+        )
+        status.conditions = cond.remove_condition(status.conditions, ConditionType.SUCCEEDED)
+    elif status.phase == RolloutPhase.HEALTHY and status.sub_status() is None:
+        status.canary_status = _completed_sub_status(rollout, workload)
+        status.message = MSG_COMPLETED_DEPLOY
+    elif status.phase == RolloutPhase.DISABLED and not rollout.spec.disabled:
+        status.phase, status.message = RolloutPhase.HEALTHY, MSG_HEALTHY
+
+
+def _completed_sub_status(rollout: Rollout, workload: Workload) -> CanaryStatus:
+    """A sub-status "as if completed", so tools can compare observedRolloutID on a first deploy too."""
+    return CanaryStatus(
+        observed_rollout_id=workload.rollout_id,
+        observed_workload_generation=workload.generation,
+        pod_template_hash=workload.pod_template_hash,
+        canary_revision=workload.canary_revision,
+        stable_revision=workload.stable_revision,
+        current_step_index=len(rollout.spec.strategy.steps()),
+        current_step_state=StepState.COMPLETED,
+        rollout_hash=rollout_hash(rollout.spec.strategy),
+    )
+
+
+def _by_phase(observed: Observed, status: RolloutStatus) -> tuple[RolloutStatus, float | None]:
+    """Phase handlers. Terminating/Disabling finalise; with no sub-status there is nothing to undo."""
+    if status.phase == RolloutPhase.TERMINATING and status.sub_status() is None:
+        status.conditions = _terminating_done(status)
+    elif status.phase == RolloutPhase.DISABLING and status.sub_status() is None:
+        status.phase, status.message = RolloutPhase.DISABLED, MSG_DISABLED
+    _mirror_step(status)
+    return status, None
+
+
+def _terminating_done(status: RolloutStatus) -> list[RolloutCondition]:
+    current = cond.get_condition(status.conditions, ConditionType.TERMINATING)
+    if current is None:
+        return status.conditions
+    done = current.model_copy(update={"reason": TerminatingReason.COMPLETED, "status": ConditionStatus.FALSE})
+    return [*(c for c in status.conditions if c.type != ConditionType.TERMINATING), done]
+
+
+def _mirror_step(status: RolloutStatus) -> None:
+    """v1beta1 mirrors the active sub-status' step at the top level for `kubectl get` columns."""
+    sub = status.sub_status()
+    if sub is not None:
+        status.current_step_index = sub.current_step_index
+        status.current_step_state = sub.current_step_state
+
+
+def _remove_finalizer(rollout: Rollout) -> tuple[Action, ...]:
+    if keys.ROLLOUT_FINALIZER in _finalizers(rollout):
+        return (RemoveRolloutFinalizer(keys.ROLLOUT_FINALIZER),)
+    return ()
+
+
+def _terminating_completed(status: RolloutStatus) -> bool:
+    current = cond.get_condition(status.conditions, ConditionType.TERMINATING)
+    return current is not None and current.reason == TerminatingReason.COMPLETED
+
+
+def _workload_type(workload: Workload | None) -> str:
+    if workload is None:
+        return ""
+    group = workload.api_version.split("/")[0] if "/" in workload.api_version else ""
+    return WORKLOAD_TYPES.get((group, workload.kind), "")
+
+
+def _deleting(rollout: Rollout) -> bool:
+    return bool(rollout.metadata.get("deletionTimestamp"))
+
+
+def _finalizers(rollout: Rollout) -> list[str]:
+    return list(rollout.metadata.get("finalizers") or [])
+
+
+def _annotations(rollout: Rollout) -> dict[str, str]:
+    return dict(rollout.metadata.get("annotations") or {})

@@ -1,0 +1,126 @@
+"""The Rollout's outer lifecycle (reference §2.1): phases, messages, prelude actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from graylane.api.hashing import rollout_hash
+from graylane.planner.actions import AddRolloutFinalizer, LabelWorkload, RemoveRolloutFinalizer, SetRolloutAnnotation
+from graylane.planner.lifecycle import plan
+from tests.unit.planner.builders import observed, rollout, workload
+
+FIN = "rollouts.kruise.io/rollout"
+
+
+def _settled(**kwargs: Any) -> dict[str, Any]:
+    """metadata with finalizer and current hash, so only the status logic is under test."""
+    r = rollout(**kwargs)
+    return {"finalizers": [FIN], "annotations": {"rollouts.kruise.io/hash": rollout_hash(r.spec.strategy)}}
+
+
+@pytest.mark.parametrize(
+    ("phase", "disabled", "has_workload", "in_progressing", "want_phase", "want_message"),
+    [
+        ("", False, False, False, "Initial", "Workload Not Found"),
+        ("Healthy", False, False, False, "Initial", "Workload Not Found"),
+        ("", False, True, False, "Healthy", "rollout is healthy"),
+        ("Initial", False, True, False, "Healthy", "rollout is healthy"),
+        ("Healthy", False, True, True, "Progressing", ""),
+        ("Healthy", True, True, False, "Disabled", "Rollout is disabled"),
+        ("Progressing", True, True, True, "Disabled", "Rollout is disabled"),  # nothing to undo: straight through
+        ("Disabled", False, True, False, "Healthy", "rollout is healthy"),
+        ("", True, False, False, "Disabled", "Rollout is disabled"),
+    ],
+)
+def test_phase_transitions(
+    phase: str, disabled: bool, has_workload: bool, in_progressing: bool, want_phase: str, want_message: str
+) -> None:
+    meta = _settled(disabled=disabled)
+    r = rollout(status={"phase": phase, "message": ""}, metadata=meta, disabled=disabled)
+    w = workload(in_rollout_progressing=in_progressing) if has_workload else None
+
+    result = plan(observed(r, w))
+
+    assert result.status is not None
+    assert (result.status.phase, result.status.message) == (want_phase, want_message)
+    assert result.status.observed_generation == 2
+
+
+def test_missing_workload_resets_the_whole_status() -> None:
+    r = rollout(status={"phase": "Healthy", "message": "x", "canaryStatus": {"canaryRevision": "c1"}},
+                metadata=_settled())
+    result = plan(observed(r, None))
+    assert result.status is not None
+    assert result.status.to_obj() == {
+        "observedGeneration": 2, "phase": "Initial", "message": "Workload Not Found",
+        "currentStepIndex": 0, "currentStepState": "",
+    }
+
+
+def test_first_deploy_synthesises_a_completed_sub_status() -> None:
+    r = rollout(status={"phase": "Healthy"}, metadata=_settled())
+    result = plan(observed(r, workload(labels={"rollouts.kruise.io/rollout-id": "r1"})))
+    assert result.status is not None
+    sub = result.status.canary_status
+    assert sub is not None
+    assert (sub.current_step_index, sub.current_step_state, sub.observed_rollout_id) == (2, "Completed", "r1")
+    assert result.status.message == "workload deployment is completed"
+    assert (result.status.current_step_index, result.status.current_step_state) == (2, "Completed")
+
+
+def test_entering_progressing_sets_initializing_and_drops_succeeded() -> None:
+    succeeded = {"type": "Succeeded", "status": "True", "reason": "", "message": ""}
+    r = rollout(status={"phase": "Healthy", "conditions": [succeeded]}, metadata=_settled())
+    result = plan(observed(r, workload(in_rollout_progressing=True)))
+    assert result.status is not None
+    [progressing] = result.status.conditions
+    assert (progressing.type, progressing.status, progressing.reason, progressing.message) == (
+        "Progressing", "True", "Initializing", "Rollout is in Progressing",
+    )
+
+
+def test_inconsistent_workload_waits_without_writing_status() -> None:
+    r = rollout(status={"phase": "Healthy"}, metadata=_settled())
+    result = plan(observed(r, workload(status_consistent=False)))
+    assert result.status is None
+    assert result.requeue_after == 3.0
+
+
+def test_prelude_adds_finalizer_label_and_hash() -> None:
+    r = rollout()
+    result = plan(observed(r, workload(labels={})))
+    assert result.actions == (
+        AddRolloutFinalizer(FIN),
+        LabelWorkload("rollouts.kruise.io/workload-type", "deployment"),
+        SetRolloutAnnotation("rollouts.kruise.io/hash", rollout_hash(r.spec.strategy)),
+    )
+
+
+def test_settled_rollout_needs_no_actions() -> None:
+    r = rollout(status={"phase": "Healthy"}, metadata=_settled())
+    assert plan(observed(r, workload())).actions == ()
+
+
+def test_deletion_goes_terminating_then_completed_then_drops_finalizer() -> None:
+    meta = {**_settled(), "deletionTimestamp": "2026-11-22T12:00:00Z"}
+    first = plan(observed(rollout(status={"phase": "Healthy"}, metadata=meta), workload()))
+    assert first.status is not None
+    assert first.status.phase == "Terminating"
+    [term] = first.status.conditions
+    assert (term.type, term.reason, term.status) == ("Terminating", "Completed", "False")
+    assert first.actions == ()
+
+    second = plan(observed(rollout(status=first.status.to_obj(), metadata=meta), workload()))
+    assert second.actions == (RemoveRolloutFinalizer(FIN),)
+    assert second.status is None
+
+
+def test_refreshes_observed_rollout_id_when_revision_matches() -> None:
+    status = {"phase": "Healthy", "canaryStatus": {"canaryRevision": "c1", "observedRolloutID": "old"}}
+    r = rollout(status=status, metadata=_settled())
+    result = plan(observed(r, workload(generation=7, labels={"rollouts.kruise.io/rollout-id": "new"})))
+    assert result.status is not None and result.status.canary_status is not None
+    assert result.status.canary_status.observed_rollout_id == "new"
+    assert result.status.canary_status.observed_workload_generation == 7
