@@ -41,7 +41,9 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     """An error status from the API server (or 410 inside a watch stream)."""
 
-    def __init__(self, code: int, reason: str, message: str, details: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, code: int, reason: str, message: str, details: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(f"{code} {reason}: {message}")
         self.code = code
         self.reason = reason
@@ -184,13 +186,22 @@ class KubeClient:
             params["force"] = "true" if force else None
         path = res.path(namespace, name, subresource)
         result = await self.request(
-            "PATCH", path, resource=_tag(res, subresource), body=body, params=params,
+            "PATCH",
+            path,
+            resource=_tag(res, subresource),
+            body=body,
+            params=params,
             content_type=_CONTENT_TYPES[patch_type],
         )
         return result  # type: ignore[no-any-return]
 
     async def delete(
-        self, res: Resource, name: str, namespace: str | None = None, *, propagation: str | None = "Background"
+        self,
+        res: Resource,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation: str | None = "Background",
     ) -> bool:
         """Delete; returns False when it was already gone."""
         body = {"propagationPolicy": propagation} if propagation else None
