@@ -16,6 +16,7 @@ import pytest
 from graylane.cluster.local import LocalCluster
 from graylane.kube import resources as r
 from graylane.kube.client import KubeClient
+from tests.integration.controller_fixtures import ControllerProcess
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -61,3 +62,26 @@ async def namespace(kube: KubeClient) -> AsyncIterator[str]:
         yield name
     finally:
         await kube.delete(r.NAMESPACE, name)
+
+
+@pytest.fixture(scope="session")
+def _session_controller(
+    kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ControllerProcess]:
+    """The real `graylane controller` for the session; it points CRDs and webhooks at itself."""
+    proc = ControllerProcess(kubeconfig, tmp_path_factory.mktemp("controller"), identity="session")
+    proc.start()
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def graylane_controller(_session_controller: ControllerProcess) -> ControllerProcess:
+    """The session's controller, restarted first if an earlier test stopped it."""
+    if _session_controller.proc is None or _session_controller.proc.poll() is not None:
+        _session_controller.start()
+    _session_controller.wait_ready()
+    return _session_controller

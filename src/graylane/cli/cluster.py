@@ -36,7 +36,9 @@ def build_cmd() -> None:
 
 _name = click.option("--name", default="graylane", show_default=True, help="Cluster name (several can run).")
 _kubeconfig = click.option(
-    "--kubeconfig", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    "--kubeconfig",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
     help="Where to write the cluster's kubeconfig (default: under the graylane cache).",
 )
 

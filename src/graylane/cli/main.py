@@ -28,3 +28,7 @@ cli.add_command(uninstall)
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

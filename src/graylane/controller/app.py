@@ -1,0 +1,74 @@
+"""The controller process: manager + Rollout controller + webhook server, optionally self-installing.
+
+Kruise's single `/manager` binary does the same: it serves the webhooks, and at start-up points the
+webhook configurations and CRD conversion at itself with its CA. Here that is `install=True` (URL mode
+on 127.0.0.1 for a controller running outside the cluster).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from graylane.controller.manager import Manager, ManagerOptions
+from graylane.controller.rollout import RolloutController
+from graylane.kube import resources as r
+from graylane.kube.client import ApiError, KubeClient
+from graylane.webhook.certs import CertStore
+from graylane.webhook.install import install as install_webhooks
+from graylane.webhook.server import DEFAULT_PORT, KubeRolloutLister, WebhookServer, build_app
+
+__all__ = ["ControllerOptions", "run_controller", "webhook_certs"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class ControllerOptions:
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace: str = "kruise-rollout"
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = DEFAULT_PORT
+    install: bool = True
+    cert_name: str = "graylane"
+    manager: ManagerOptions = dataclasses.field(default_factory=ManagerOptions)
+    rollout_workers: int = 3
+
+
+async def ensure_namespace(client: KubeClient, name: str) -> None:
+    """The lease and events live in the controller's namespace; a local install may not have it yet."""
+    if await client.get_or_none(r.NAMESPACE, name) is None:
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        try:
+            await client.create(r.NAMESPACE, body)
+        except ApiError as err:
+            if not err.already_exists:
+                raise
+
+
+def webhook_certs(name: str) -> CertStore:
+    return CertStore.for_name(name, ["localhost"])
+
+
+async def run_controller(options: ControllerOptions) -> int:
+    """Run until SIGTERM (0) or until leadership is lost (1)."""
+    client = KubeClient.from_kubeconfig(options.kubeconfig, options.context)
+    manager = Manager(client, options.manager)
+    manager.add(RolloutController(workers=options.rollout_workers))
+    app = build_app(KubeRolloutLister(client))
+    server = WebhookServer(
+        app, webhook_certs(options.cert_name), host=options.webhook_host, port=options.webhook_port
+    )
+    async with server:
+        if options.install:
+            await ensure_namespace(client, options.namespace)
+            await install_webhooks(
+                client,
+                url_base=server.url_base,
+                service=None,
+                ca_pem=server.certs.ca_pem,
+                namespace=options.namespace,
+            )
+            log.info("CRDs and webhook configurations point at %s", server.url_base)
+        return await manager.run()

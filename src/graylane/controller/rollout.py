@@ -1,0 +1,110 @@
+"""The Rollout controller: fetch from caches → observe → plan → execute → requeue.
+
+Every decision is made by `graylane.planner`; this module only gathers the observed state from the
+informers and hands the plan to the executor. A write conflict re-queues the key so the next pass
+plans from fresh state (level-triggered: it never relies on the event that woke it).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from graylane.api.rollout_v1beta1 import Rollout
+from graylane.controller.manager import Manager
+from graylane.controller.workloads import deployment_workload
+from graylane.executor.apply import Executor
+from graylane.kube import resources as r
+from graylane.kube.client import ApiError, Obj
+from graylane.kube.informer import Informer, object_key, split_key
+from graylane.planner import lifecycle
+from graylane.planner.observed import Observed, Workload
+
+__all__ = ["RolloutController"]
+
+log = logging.getLogger(__name__)
+WORKLOAD_INDEX = "workload"
+CONFLICT_REQUEUE = 0.2
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def workload_index(rollout: Obj) -> list[str]:
+    """Index Rollouts by `namespace/Kind/name` of the workload they point at."""
+    ref = (rollout.get("spec") or {}).get("workloadRef") or {}
+    ns = rollout.get("metadata", {}).get("namespace", "")
+    return [f"{ns}/{ref.get('kind')}/{ref.get('name')}"] if ref.get("name") else []
+
+
+class RolloutController:
+    name = "rollout"
+
+    def __init__(self, workers: int = 3, clock: Callable[[], dt.datetime] = _utcnow) -> None:
+        self.workers = workers
+        self._clock = clock
+        self._rollouts: Informer | None = None
+        self._deployments: Informer | None = None
+        self._replicasets: Informer | None = None
+        self._executor: Executor | None = None
+
+    def setup(self, manager: Manager) -> None:
+        self._executor = Executor(manager.client)
+        self._rollouts = manager.watch(self, r.ROLLOUT)
+        self._rollouts.add_index(WORKLOAD_INDEX, workload_index)
+        self._deployments = manager.watch(self, r.DEPLOYMENT, keys=self._rollouts_for_deployment)
+        self._replicasets = manager.watch(self, r.REPLICASET, keys=self._rollouts_for_replicaset)
+
+    def _rollouts_for_deployment(self, dep: Obj) -> list[str]:
+        assert self._rollouts is not None
+        meta = dep.get("metadata", {})
+        found = self._rollouts.by_index(
+            WORKLOAD_INDEX, f"{meta.get('namespace')}/Deployment/{meta.get('name')}"
+        )
+        return [key for key in map(object_key, found) if key]
+
+    def _rollouts_for_replicaset(self, rs: Obj) -> list[str]:
+        meta = rs.get("metadata", {})
+        owners = [o for o in meta.get("ownerReferences") or [] if o.get("kind") == "Deployment"]
+        deps = [{"metadata": {"namespace": meta.get("namespace"), "name": o.get("name")}} for o in owners]
+        return [key for dep in deps for key in self._rollouts_for_deployment(dep)]
+
+    async def reconcile(self, key: str) -> float | None:
+        assert self._rollouts is not None
+        assert self._executor is not None
+        namespace, name = split_key(key)
+        cached = self._rollouts.get(namespace, name)
+        if cached is None:
+            return None
+        raw = copy.deepcopy(cached)  # the executor records new resourceVersions on its copy
+        try:
+            rollout = Rollout.from_obj(raw)
+        except ValueError as err:
+            log.error("rollout %s is malformed, skipped: %s", key, err)
+            return None
+        workload = self._observe_workload(rollout)
+        plan = lifecycle.plan(Observed(rollout=rollout, workload=workload, now=self._clock()))
+        if plan.status is not None and plan.status.to_obj() == rollout.status.to_obj():
+            plan = type(plan)(actions=plan.actions, status=None, requeue_after=plan.requeue_after)
+        try:
+            await self._executor.execute(raw, workload, plan)
+        except ApiError as err:
+            if err.conflict or err.not_found:
+                return CONFLICT_REQUEUE
+            raise
+        return plan.requeue_after
+
+    def _observe_workload(self, rollout: Rollout) -> Workload | None:
+        assert self._deployments is not None
+        assert self._replicasets is not None
+        ref = rollout.spec.workload_ref
+        namespace = rollout.metadata.get("namespace")
+        if (ref.api_version, ref.kind) != ("apps/v1", "Deployment"):
+            return None  # other workload kinds are not driven yet; they read as not found
+        dep = self._deployments.get(namespace, ref.name)
+        if dep is None:
+            return None
+        return deployment_workload(dep, self._replicasets.list(namespace))
