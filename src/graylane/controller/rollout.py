@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
+from graylane.api.batchrelease import BatchRelease
 from graylane.api.rollout_v1beta1 import Rollout
 from graylane.controller.manager import Manager
 from graylane.controller.workloads import deployment_workload
@@ -50,9 +51,11 @@ class RolloutController:
         self._deployments: Informer | None = None
         self._replicasets: Informer | None = None
         self._executor: Executor | None = None
+        self._batch_releases: Informer | None = None
 
     def setup(self, manager: Manager) -> None:
-        self._executor = Executor(manager.client)
+        self._executor = Executor(manager.client, manager.recorder)
+        self._batch_releases = manager.watch(self, r.BATCHRELEASE)
         self._rollouts = manager.watch(self, r.ROLLOUT)
         self._rollouts.add_index(WORKLOAD_INDEX, workload_index)
         self._deployments = manager.watch(self, r.DEPLOYMENT, keys=self._rollouts_for_deployment)
@@ -86,7 +89,13 @@ class RolloutController:
             log.error("rollout %s is malformed, skipped: %s", key, err)
             return None
         workload = self._observe_workload(rollout)
-        plan = lifecycle.plan(Observed(rollout=rollout, workload=workload, now=self._clock()))
+        observed = Observed(
+            rollout=rollout,
+            workload=workload,
+            now=self._clock(),
+            batch_release=self._observe_batch_release(namespace, name),
+        )
+        plan = lifecycle.plan(observed)
         if plan.status is not None and plan.status.to_obj() == rollout.status.to_obj():
             plan = type(plan)(actions=plan.actions, status=None, requeue_after=plan.requeue_after)
         try:
@@ -96,6 +105,15 @@ class RolloutController:
                 return CONFLICT_REQUEUE
             raise
         return plan.requeue_after
+
+    def _observe_batch_release(self, namespace: str | None, name: str) -> BatchRelease | None:
+        assert self._batch_releases is not None
+        cached = self._batch_releases.get(namespace, name)
+        try:
+            return BatchRelease.from_obj(cached) if cached is not None else None
+        except ValueError as err:
+            log.error("batchrelease %s/%s is malformed, ignored: %s", namespace, name, err)
+            return None
 
     def _observe_workload(self, rollout: Rollout) -> Workload | None:
         assert self._deployments is not None

@@ -55,9 +55,9 @@ def deployment_workload(dep: Mapping[str, Any], replica_sets: Iterable[Mapping[s
     revision = template_revision(spec.get("template", {}))
     new_rs = next((rs for rs in owned if template_revision(rs["spec"].get("template", {})) == revision), None)
     active = _active(owned)
-    stable = next((rs for rs in active if rs is not new_rs), None)
     annotations = dict(meta.get("annotations") or {})
     labels = dict(meta.get("labels") or {})
+    stable_revision = labels.get(keys.STABLE_REVISION_LABEL, "") or _oldest_other(active, new_rs)
     return Workload(
         api_version="apps/v1",
         kind="Deployment",
@@ -68,7 +68,14 @@ def deployment_workload(dep: Mapping[str, Any], replica_sets: Iterable[Mapping[s
         labels=labels,
         annotations=annotations,
         in_rollout_progressing=keys.IN_PROGRESSING_ANNOTATION in annotations,
-        stable_revision=labels.get(keys.STABLE_REVISION_LABEL, "") or (_rs_hash(stable) if stable else ""),
+        stable_revision=stable_revision,
         canary_revision=revision,
         pod_template_hash=_rs_hash(new_rs) if new_rs else "",
+        # Back on the stable template: the ReplicaSet matching the template is the stable one.
+        is_in_rollback=bool(stable_revision) and new_rs is not None and _rs_hash(new_rs) == stable_revision,
     )
+
+
+def _oldest_other(active: list[Mapping[str, Any]], new_rs: Mapping[str, Any] | None) -> str:
+    stable = next((rs for rs in active if rs is not new_rs), None)
+    return _rs_hash(stable) if stable is not None else ""

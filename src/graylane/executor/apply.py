@@ -13,13 +13,19 @@ from typing import Any
 
 from graylane.api.rollout_v1beta1 import RolloutStatus
 from graylane.kube import resources as r
-from graylane.kube.client import KubeClient, Obj
+from graylane.kube.client import ApiError, KubeClient, Obj
+from graylane.kube.events import EventKind, EventRecorder
 from graylane.planner.actions import (
     Action,
     AddRolloutFinalizer,
+    DeleteBatchRelease,
+    EnsureBatchRelease,
     LabelWorkload,
+    PatchBatchRelease,
     Plan,
+    RecordEvent,
     RemoveRolloutFinalizer,
+    RemoveWorkloadAnnotation,
     SetRolloutAnnotation,
 )
 from graylane.planner.observed import Workload
@@ -30,8 +36,9 @@ __all__ = ["Executor"]
 class Executor:
     """Applies the actions of one Rollout's plan; holds no state between reconciles."""
 
-    def __init__(self, client: KubeClient) -> None:
+    def __init__(self, client: KubeClient, recorder: EventRecorder | None = None) -> None:
         self.client = client
+        self.recorder = recorder
 
     async def execute(self, rollout: Obj, workload: Workload | None, plan: Plan) -> None:
         for action in plan.actions:
@@ -45,6 +52,11 @@ class Executor:
             RemoveRolloutFinalizer: functools.partial(self._finalizers, add=False),
             SetRolloutAnnotation: self._annotate,
             LabelWorkload: self._label_workload,
+            RemoveWorkloadAnnotation: self._unannotate_workload,
+            EnsureBatchRelease: self._ensure_batch_release,
+            PatchBatchRelease: self._patch_batch_release,
+            DeleteBatchRelease: self._delete_batch_release,
+            RecordEvent: self._event,
         }
         return handlers[type(action)]
 
@@ -68,6 +80,46 @@ class Executor:
         body = {"metadata": {"labels": {action.key: action.value}}}
         await self.client.patch(r.DEPLOYMENT, workload.name, body, rollout["metadata"]["namespace"])
 
+    async def _unannotate_workload(
+        self, rollout: Obj, workload: Workload | None, action: RemoveWorkloadAnnotation
+    ) -> None:
+        if workload is None:
+            return
+        body = {"metadata": {"annotations": {action.key: None}}}
+        await self.client.patch(r.DEPLOYMENT, workload.name, body, rollout["metadata"]["namespace"])
+
+    async def _ensure_batch_release(
+        self, rollout: Obj, _: Workload | None, action: EnsureBatchRelease
+    ) -> None:
+        meta = rollout["metadata"]
+        try:
+            await self.client.patch(
+                r.BATCHRELEASE,
+                meta["name"],
+                [{"op": "replace", "path": "/spec", "value": action.spec}],
+                meta["namespace"],
+                patch_type="json",
+            )
+        except ApiError as err:
+            if not err.not_found:
+                raise
+            await self.client.create(r.BATCHRELEASE, _new_batch_release(rollout, action))
+
+    async def _patch_batch_release(self, rollout: Obj, _: Workload | None, action: PatchBatchRelease) -> None:
+        meta = rollout["metadata"]
+        await self.client.patch(r.BATCHRELEASE, meta["name"], action.patch, meta["namespace"])
+
+    async def _delete_batch_release(
+        self, rollout: Obj, _: Workload | None, action: DeleteBatchRelease
+    ) -> None:
+        meta = rollout["metadata"]
+        await self.client.delete(r.BATCHRELEASE, meta["name"], meta["namespace"])
+
+    async def _event(self, rollout: Obj, _: Workload | None, action: RecordEvent) -> None:
+        if self.recorder is not None:
+            kind = EventKind.WARNING if action.type == "Warning" else EventKind.NORMAL
+            await self.recorder.event(rollout, kind, action.reason, action.message)
+
     async def write_status(self, rollout: Obj, status: RolloutStatus) -> None:
         """Replace the status subresource, guarded by the resourceVersion the plan was made from."""
         body = {
@@ -78,6 +130,28 @@ class Executor:
         }
         updated = await self.client.replace(r.ROLLOUT, body, subresource="status")
         _carry_version(rollout, updated)
+
+
+def _new_batch_release(rollout: Obj, action: EnsureBatchRelease) -> Obj:
+    """Named as the Rollout, with a controller reference to it (garbage collected with it)."""
+    meta = rollout["metadata"]
+    owner = {
+        "apiVersion": r.ROLLOUT.api_version,
+        "kind": "Rollout",
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    metadata: Obj = {"name": meta["name"], "namespace": meta["namespace"], "ownerReferences": [owner]}
+    if action.annotations:
+        metadata["annotations"] = dict(action.annotations)
+    return {
+        "apiVersion": r.BATCHRELEASE.api_version,
+        "kind": "BatchRelease",
+        "metadata": metadata,
+        "spec": action.spec,
+    }
 
 
 def _carry_version(rollout: Obj, updated: Obj) -> None:

@@ -7,15 +7,22 @@ crash between two actions is repaired by the next reconcile. This module must no
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
 from graylane.api.rollout_v1beta1 import RolloutStatus
 
 __all__ = [
     "Action",
     "AddRolloutFinalizer",
+    "DeleteBatchRelease",
+    "EnsureBatchRelease",
     "LabelWorkload",
+    "PatchBatchRelease",
     "Plan",
+    "RecordEvent",
     "RemoveRolloutFinalizer",
+    "RemoveWorkloadAnnotation",
     "SetRolloutAnnotation",
 ]
 
@@ -44,7 +51,49 @@ class LabelWorkload:
     value: str
 
 
-Action = AddRolloutFinalizer | RemoveRolloutFinalizer | SetRolloutAnnotation | LabelWorkload
+@dataclasses.dataclass(frozen=True)
+class RemoveWorkloadAnnotation:
+    key: str
+
+
+@dataclasses.dataclass(frozen=True)
+class EnsureBatchRelease:
+    """Create the BatchRelease (named as the Rollout, owned by it) or replace its spec with this one."""
+
+    spec: dict[str, Any]
+    annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class PatchBatchRelease:
+    """A JSON merge patch on the BatchRelease (finalising, rollout-id sync)."""
+
+    patch: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class DeleteBatchRelease:
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordEvent:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+Action = (
+    AddRolloutFinalizer
+    | RemoveRolloutFinalizer
+    | SetRolloutAnnotation
+    | LabelWorkload
+    | RemoveWorkloadAnnotation
+    | EnsureBatchRelease
+    | PatchBatchRelease
+    | DeleteBatchRelease
+    | RecordEvent
+)
 
 
 @dataclasses.dataclass(frozen=True)

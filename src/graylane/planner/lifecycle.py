@@ -12,6 +12,7 @@ from graylane.api.common import RolloutCondition
 from graylane.api.enums import (
     ConditionStatus,
     ConditionType,
+    FinaliseReason,
     ProgressingReason,
     RolloutPhase,
     StepState,
@@ -28,7 +29,10 @@ from graylane.planner.actions import (
     RemoveRolloutFinalizer,
     SetRolloutAnnotation,
 )
+from graylane.planner.context import Pass
+from graylane.planner.finalising import finalise
 from graylane.planner.observed import Observed, Workload
+from graylane.planner.progressing import progressing
 
 __all__ = ["WORKLOAD_TYPES", "calculate_status", "plan", "prelude_actions"]
 
@@ -58,8 +62,13 @@ def plan(observed: Observed) -> Plan:
     status, wait = calculate_status(observed)
     if status is None:
         return Plan(actions=actions, requeue_after=wait)
-    status, requeue = _by_phase(observed, status)
-    return Plan(actions=actions, status=status, requeue_after=requeue)
+    status, requeue, more = _by_phase(observed, status)
+    return Plan(actions=(*actions, *more), status=status, requeue_after=_earliest(wait, requeue))
+
+
+def _earliest(*delays: float | None) -> float | None:
+    present = [d for d in delays if d is not None]
+    return min(present) if present else None
 
 
 def prelude_actions(observed: Observed) -> tuple[Action, ...]:
@@ -163,14 +172,23 @@ def _completed_sub_status(rollout: Rollout, workload: Workload) -> CanaryStatus:
     )
 
 
-def _by_phase(observed: Observed, status: RolloutStatus) -> tuple[RolloutStatus, float | None]:
-    """Phase handlers. Terminating/Disabling finalise; with no sub-status there is nothing to undo."""
-    if status.phase == RolloutPhase.TERMINATING and status.sub_status() is None:
+def _by_phase(observed: Observed, status: RolloutStatus) -> tuple[RolloutStatus, float | None, list[Action]]:
+    """Phase handlers: Progressing runs the release; Terminating and Disabling undo it first."""
+    p = Pass(observed=observed, status=status)
+    if status.phase == RolloutPhase.PROGRESSING:
+        progressing(p)
+    elif status.phase == RolloutPhase.TERMINATING and _finalised(p, FinaliseReason.DELETE):
         status.conditions = _terminating_done(status)
-    elif status.phase == RolloutPhase.DISABLING and status.sub_status() is None:
+    elif status.phase == RolloutPhase.DISABLING and _finalised(p, FinaliseReason.DISABLED):
         status.phase, status.message = RolloutPhase.DISABLED, MSG_DISABLED
-    _mirror_step(status)
-    return status, None
+    _mirror_step(p.status)
+    return p.status, p.requeue, p.actions
+
+
+def _finalised(p: Pass, reason: FinaliseReason) -> bool:
+    if p.status.canary_status is None or p.observed.workload is None:
+        return True
+    return finalise(p, reason)
 
 
 def _terminating_done(status: RolloutStatus) -> list[RolloutCondition]:

@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
 
+from graylane.api.batchrelease import BatchRelease
 from graylane.api.rollout_v1beta1 import Rollout
 
 __all__ = ["Observed", "Workload"]
@@ -45,3 +46,5 @@ class Observed:
     rollout: Rollout
     workload: Workload | None
     now: datetime
+    # The BatchRelease named as the Rollout, if the cache has one.
+    batch_release: BatchRelease | None = None

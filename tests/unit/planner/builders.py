@@ -11,8 +11,13 @@ from graylane.planner.observed import Observed, Workload
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 
 
-def rollout(*, status: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None,
-            disabled: bool = False, steps: list[dict[str, Any]] | None = None) -> Rollout:
+def rollout(
+    *,
+    status: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    disabled: bool = False,
+    steps: list[dict[str, Any]] | None = None,
+) -> Rollout:
     obj = {
         "apiVersion": "rollouts.kruise.io/v1beta1",
         "kind": "Rollout",

@@ -5,11 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.unit.planner.builders import observed, rollout, workload
 
 from graylane.api.hashing import rollout_hash
-from graylane.planner.actions import AddRolloutFinalizer, LabelWorkload, RemoveRolloutFinalizer, SetRolloutAnnotation
+from graylane.planner.actions import (
+    AddRolloutFinalizer,
+    LabelWorkload,
+    RemoveRolloutFinalizer,
+    SetRolloutAnnotation,
+)
 from graylane.planner.lifecycle import plan
-from tests.unit.planner.builders import observed, rollout, workload
 
 FIN = "rollouts.kruise.io/rollout"
 
@@ -29,7 +34,14 @@ def _settled(**kwargs: Any) -> dict[str, Any]:
         ("Initial", False, True, False, "Healthy", "rollout is healthy"),
         ("Healthy", False, True, True, "Progressing", ""),
         ("Healthy", True, True, False, "Disabled", "Rollout is disabled"),
-        ("Progressing", True, True, True, "Disabled", "Rollout is disabled"),  # nothing to undo: straight through
+        (
+            "Progressing",
+            True,
+            True,
+            True,
+            "Disabled",
+            "Rollout is disabled",
+        ),  # nothing to undo: straight through
         ("Disabled", False, True, False, "Healthy", "rollout is healthy"),
         ("", True, False, False, "Disabled", "Rollout is disabled"),
     ],
@@ -49,13 +61,18 @@ def test_phase_transitions(
 
 
 def test_missing_workload_resets_the_whole_status() -> None:
-    r = rollout(status={"phase": "Healthy", "message": "x", "canaryStatus": {"canaryRevision": "c1"}},
-                metadata=_settled())
+    r = rollout(
+        status={"phase": "Healthy", "message": "x", "canaryStatus": {"canaryRevision": "c1"}},
+        metadata=_settled(),
+    )
     result = plan(observed(r, None))
     assert result.status is not None
     assert result.status.to_obj() == {
-        "observedGeneration": 2, "phase": "Initial", "message": "Workload Not Found",
-        "currentStepIndex": 0, "currentStepState": "",
+        "observedGeneration": 2,
+        "phase": "Initial",
+        "message": "Workload Not Found",
+        "currentStepIndex": 0,
+        "currentStepState": "",
     }
 
 
@@ -77,7 +94,10 @@ def test_entering_progressing_sets_initializing_and_drops_succeeded() -> None:
     assert result.status is not None
     [progressing] = result.status.conditions
     assert (progressing.type, progressing.status, progressing.reason, progressing.message) == (
-        "Progressing", "True", "Initializing", "Rollout is in Progressing",
+        "Progressing",
+        "True",
+        "Initializing",
+        "Rollout is in Progressing",
     )
 
 
@@ -121,6 +141,7 @@ def test_refreshes_observed_rollout_id_when_revision_matches() -> None:
     status = {"phase": "Healthy", "canaryStatus": {"canaryRevision": "c1", "observedRolloutID": "old"}}
     r = rollout(status=status, metadata=_settled())
     result = plan(observed(r, workload(generation=7, labels={"rollouts.kruise.io/rollout-id": "new"})))
-    assert result.status is not None and result.status.canary_status is not None
+    assert result.status is not None
+    assert result.status.canary_status is not None
     assert result.status.canary_status.observed_rollout_id == "new"
     assert result.status.canary_status.observed_workload_generation == 7

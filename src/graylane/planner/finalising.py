@@ -1,0 +1,93 @@
+"""Finalisation sequences (reference §2.8): undo what a release set up, one idempotent task at a time.
+
+The task in progress is recorded in `finalisingStep`, so a crash resumes at the same task. Tasks that
+need nothing done complete in the same pass; a task that had to act is checked on the next pass.
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from graylane.api import keys
+from graylane.api.batchrelease import BatchRelease
+from graylane.api.enums import BatchReleasePhase, FinaliseReason, FinalisingStep, FinalizingPolicy
+from graylane.planner import traffic
+from graylane.planner.actions import DeleteBatchRelease, PatchBatchRelease, RemoveWorkloadAnnotation
+from graylane.planner.context import Pass
+
+__all__ = ["ROLLBACK_SEQUENCE", "SUCCESS_SEQUENCE", "finalise"]
+
+F = FinalisingStep
+SUCCESS_SEQUENCE = (
+    F.RESTORE_STABLE_SERVICE,
+    F.ROUTE_TRAFFIC_TO_STABLE,
+    F.REMOVE_CANARY_SERVICE,
+    F.RESUME_WORKLOAD,
+    F.RELEASE_WORKLOAD_CONTROL,
+)
+# On rollback traffic goes back to stable first, so no request reaches the bad version meanwhile.
+ROLLBACK_SEQUENCE = (
+    F.ROUTE_TRAFFIC_TO_STABLE,
+    F.RESUME_WORKLOAD,
+    F.RELEASE_WORKLOAD_CONTROL,
+    F.RESTORE_STABLE_SERVICE,
+    F.REMOVE_CANARY_SERVICE,
+)
+MAX_TASKS_PER_PASS = 8
+
+
+def finalise(p: Pass, reason: FinaliseReason) -> bool:
+    """Advance the finalisation for `reason`; True once every task is done."""
+    if p.status.canary_status is None:
+        return True  # the release never started: nothing to undo
+    if keys.IN_PROGRESSING_ANNOTATION in p.workload.annotations:
+        p.act(RemoveWorkloadAnnotation(keys.IN_PROGRESSING_ANNOTATION))
+    sequence = ROLLBACK_SEQUENCE if reason is FinaliseReason.ROLLBACK else SUCCESS_SEQUENCE
+    if not p.sub.finalising_step or p.sub.finalising_step not in (*sequence, F.END):
+        p.sub.finalising_step = sequence[0]
+        p.touch()
+    for _ in range(MAX_TASKS_PER_PASS):
+        if p.sub.finalising_step == F.END:
+            return True
+        if not _task(p, F(p.sub.finalising_step), reason):
+            p.wait(3.0)
+            return False
+        p.sub.finalising_step = _next(sequence, F(p.sub.finalising_step))
+        p.touch()
+    return p.sub.finalising_step == F.END
+
+
+def _next(sequence: tuple[FinalisingStep, ...], task: FinalisingStep) -> FinalisingStep:
+    index = sequence.index(task)
+    return sequence[index + 1] if index + 1 < len(sequence) else F.END
+
+
+def _task(p: Pass, task: FinalisingStep, reason: FinaliseReason) -> bool:
+    if task is F.RESUME_WORKLOAD:
+        return _resume_workload(p, wait_ready=reason is FinaliseReason.SUCCESS)
+    if task is F.RELEASE_WORKLOAD_CONTROL:
+        return _release_workload_control(p)
+    return traffic.task_done(p, task)
+
+
+def _resume_workload(p: Pass, *, wait_ready: bool) -> bool:
+    """Hand the workload back: batchPartition null; done when the BatchRelease reports Completed."""
+    br = p.observed.batch_release
+    if br is None:
+        return True
+    plan = br.spec.release_plan
+    if plan.batch_partition is None and br.status.phase == BatchReleasePhase.COMPLETED:
+        return True
+    policy = FinalizingPolicy.WAIT_RESUME if wait_ready else FinalizingPolicy.IMMEDIATE
+    if plan.batch_partition is None and plan.finalizing_policy == policy:
+        return False  # already asked; wait for the BatchRelease controller
+    p.act(PatchBatchRelease({"spec": {"releasePlan": {"batchPartition": None, "finalizingPolicy": policy}}}))
+    return False
+
+
+def _release_workload_control(p: Pass) -> bool:
+    br: BatchRelease | None = p.observed.batch_release
+    if br is None:
+        return True
+    if not br.metadata.get("deletionTimestamp"):
+        p.act(DeleteBatchRelease())
+    return False

@@ -1,0 +1,277 @@
+"""The canary step machine and the finalisation sequences, driven through lifecycle.plan()."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from tests.unit.planner.builders import NOW, rollout, workload
+
+from graylane.api.batchrelease import BatchRelease
+from graylane.api.hashing import release_plan_hash, rollout_hash
+from graylane.planner.actions import (
+    DeleteBatchRelease,
+    EnsureBatchRelease,
+    PatchBatchRelease,
+    RecordEvent,
+    RemoveWorkloadAnnotation,
+)
+from graylane.planner.lifecycle import plan
+from graylane.planner.observed import Observed
+
+STEPS: list[dict[str, Any]] = [
+    {"replicas": 1, "pause": {}},
+    {"replicas": 2, "pause": {"duration": 30}},
+    {"replicas": "100%"},
+]
+
+
+def _progressing(state: str, index: int = 1, reason: str = "InRolling", **sub: Any) -> dict[str, Any]:
+    r = rollout(steps=STEPS)
+    canary = {
+        "canaryRevision": "c1",
+        "stableRevision": "s1",
+        "rolloutHash": rollout_hash(r.spec.strategy),
+        "currentStepIndex": index,
+        "nextStepIndex": index + 1 if index < 3 else -1,
+        "currentStepState": state,
+        "lastUpdateTime": (NOW - timedelta(seconds=10)).isoformat(),
+        **sub,
+    }
+    cond = {
+        "type": "Progressing",
+        "status": "True",
+        "reason": reason,
+        "message": "Rollout is in Progressing",
+        "lastUpdateTime": (NOW - timedelta(seconds=60)).isoformat(),
+    }
+    return {"phase": "Progressing", "canaryStatus": canary, "conditions": [cond]}
+
+
+def _meta() -> dict[str, Any]:
+    r = rollout(steps=STEPS)
+    return {
+        "finalizers": ["rollouts.kruise.io/rollout"],
+        "annotations": {"rollouts.kruise.io/hash": rollout_hash(r.spec.strategy)},
+        "uid": "u1",
+    }
+
+
+def _br(
+    partition: int | None,
+    *,
+    state: str = "Ready",
+    batch: int = 0,
+    phase: str = "Progressing",
+    policy: str = "",
+) -> BatchRelease:
+    plan_obj = {
+        "batches": [{"canaryReplicas": 1}, {"canaryReplicas": 2}, {"canaryReplicas": "100%"}],
+        "batchPartition": partition,
+        "rolloutID": "",
+        "rollingStyle": "Partition",
+        "enableExtraWorkloadForCanary": False,
+    }
+    if policy:
+        plan_obj["finalizingPolicy"] = policy
+    br = BatchRelease.from_obj(
+        {
+            "metadata": {"name": "demo", "generation": 1},
+            "spec": {
+                "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "demo"},
+                "releasePlan": plan_obj,
+            },
+        }
+    )
+    br.status.observed_generation = 1
+    br.status.observed_release_plan_hash = release_plan_hash(br.spec.release_plan)
+    br.status.canary_status.batch_state = state
+    br.status.canary_status.current_batch = batch
+    br.status.canary_status.updated_replicas = batch + 1
+    br.status.phase = phase
+    return br
+
+
+def _plan(status: dict[str, Any], br: BatchRelease | None = None, **wl: Any) -> Any:
+    r = rollout(steps=STEPS, status=status, metadata=_meta())
+    w = workload(in_rollout_progressing=True, annotations={"rollouts.kruise.io/in-progressing": "{}"}, **wl)
+    return plan(Observed(rollout=r, workload=w, now=NOW, batch_release=br))
+
+
+def _sub(result: Any) -> Any:
+    return result.status.canary_status
+
+
+def test_before_upgrade_creates_the_batch_release_for_step_one() -> None:
+    result = _plan(_progressing("BeforeStepUpgrade"))
+    [ensure] = [a for a in result.actions if isinstance(a, EnsureBatchRelease)]
+    assert ensure.spec["releasePlan"]["batchPartition"] == 0
+    assert [b["canaryReplicas"] for b in ensure.spec["releasePlan"]["batches"]] == [1, 2, "100%"]
+    assert _sub(result).current_step_state == "StepUpgrade"
+    assert result.status.message == "Rollout is in step(1/3), and upgrade workload to new version"
+
+
+def test_upgrade_waits_while_the_batch_is_not_ready() -> None:
+    result = _plan(_progressing("StepUpgrade"), _br(0, state="Upgrading"))
+    assert _sub(result).current_step_state == "StepUpgrade"
+    assert not any(isinstance(a, EnsureBatchRelease) for a in result.actions)
+    assert _sub(result).message == "BatchRelease is at state Upgrading, rollout-id , step 1"
+
+
+def test_ready_batch_runs_through_to_a_manual_pause() -> None:
+    result = _plan(_progressing("StepUpgrade"), _br(0))
+    assert _sub(result).current_step_state == "StepPaused"
+    assert (
+        result.status.message
+        == "Rollout is in step(1/3), and you need manually confirm to enter the next step"
+    )
+    assert (
+        RecordEvent("Normal", "Progressing", "upgrade step(1) canary pods with new versions done")
+        in result.actions
+    )
+    assert (result.status.current_step_index, result.status.current_step_state) == (1, "StepPaused")
+
+
+def test_approval_moves_to_the_next_step_and_updates_the_batch() -> None:
+    result = _plan(_progressing("StepReady"), _br(0))
+    sub = _sub(result)
+    assert (sub.current_step_index, sub.next_step_index, sub.current_step_state) == (2, 3, "StepUpgrade")
+    [ensure] = [a for a in result.actions if isinstance(a, EnsureBatchRelease)]
+    assert ensure.spec["releasePlan"]["batchPartition"] == 1
+
+
+@pytest.mark.parametrize(("elapsed", "state"), [(10, "StepPaused"), (31, "StepUpgrade")])
+def test_timed_pause(elapsed: int, state: str) -> None:
+    status = _progressing(
+        "StepPaused", index=2, lastUpdateTime=(NOW - timedelta(seconds=elapsed)).isoformat()
+    )
+    result = _plan(status, _br(1, batch=1))
+    assert _sub(result).current_step_state == state
+    if state == "StepPaused":
+        assert result.requeue_after == pytest.approx(20.0)
+        assert "wait duration(30 seconds)" in result.status.message
+
+
+def test_last_step_at_100_percent_completes_without_pausing_then_finalises() -> None:
+    result = _plan(_progressing("StepUpgrade", index=3), _br(2, batch=2))
+    assert _sub(result).current_step_state == "Completed"
+    again = _plan(result.status.to_obj(), _br(2, batch=2))
+    cond = again.status.conditions[0]
+    assert (cond.reason, cond.message) == (
+        "Finalising",
+        "Rollout has been completed and some closing work is being done",
+    )
+
+
+def test_success_finalisation_resumes_then_deletes_the_batch_release() -> None:
+    status = _progressing("Completed", index=3, reason="Finalising")
+    first = _plan(status, _br(2, batch=2))
+    assert RemoveWorkloadAnnotation("rollouts.kruise.io/in-progressing") in first.actions
+    assert (
+        PatchBatchRelease(
+            {"spec": {"releasePlan": {"batchPartition": None, "finalizingPolicy": "WaitResume"}}}
+        )
+        in first.actions
+    )
+    assert _sub(first).finalising_step == "ResumeWorkload"
+
+    done_br = _br(None, phase="Completed", policy="WaitResume")
+    second = _plan(first.status.to_obj(), done_br)
+    assert DeleteBatchRelease() in second.actions
+    assert _sub(second).finalising_step == "ReleaseWorkloadControl"
+
+    third = _plan(second.status.to_obj(), None)
+    conds = {c.type: c for c in third.status.conditions}
+    assert (conds["Progressing"].reason, conds["Progressing"].status) == ("Completed", "False")
+    assert conds["Succeeded"].status == "True"
+    assert third.status.message == "Rollout progressing has been completed"
+    fourth = _plan(third.status.to_obj(), None)
+    assert fourth.status.phase == "Healthy"
+
+
+def test_rollback_cancels_with_immediate_finalising() -> None:
+    result = _plan(_progressing("StepPaused"), _br(0), canary_revision="s1rev", is_in_rollback=True)
+    cond = result.status.conditions[0]
+    assert (cond.reason, cond.message) == (
+        "Cancelling",
+        "The workload has been rolled back and the rollout process will be cancelled",
+    )
+    nxt = _plan(result.status.to_obj(), _br(0), canary_revision="s1rev", is_in_rollback=True)
+    assert (
+        PatchBatchRelease(
+            {"spec": {"releasePlan": {"batchPartition": None, "finalizingPolicy": "Immediate"}}}
+        )
+        in nxt.actions
+    )
+
+
+def test_continuous_release_deletes_the_batch_release_then_restarts() -> None:
+    first = _plan(_progressing("StepPaused"), _br(0), canary_revision="c3")
+    assert DeleteBatchRelease() in first.actions
+    second = _plan(first.status.to_obj(), None, canary_revision="c3")
+    assert second.status.conditions[0].reason == "Initializing"
+    assert second.status.message == "Workload is continuous release"
+
+
+def test_initializing_waits_three_seconds_then_rolls() -> None:
+    status = _progressing("StepPaused", reason="Initializing")
+    status["conditions"][0]["lastUpdateTime"] = (NOW - timedelta(seconds=1)).isoformat()
+    result = _plan(status)
+    assert result.requeue_after == pytest.approx(2.0)
+    assert _sub(result).current_step_state == "BeforeStepUpgrade"
+    status["conditions"][0]["lastUpdateTime"] = (NOW - timedelta(seconds=5)).isoformat()
+    assert _plan(status).status.conditions[0].reason == "InRolling"
+
+
+def test_paused_strategy_pauses_the_progression() -> None:
+    r_status = _progressing("StepUpgrade")
+    r = rollout(steps=STEPS, status=r_status, metadata=_meta())
+    r.spec.strategy.paused = True
+    result = plan(Observed(rollout=r, workload=workload(in_rollout_progressing=True), now=NOW))
+    assert result.status is not None
+    assert result.status.conditions[0].reason == "Paused"
+    assert result.status.message == "Rollout has been paused, you can resume it by kube-cli"
+
+
+@pytest.mark.parametrize(
+    ("current", "next_index", "want_state"),
+    [
+        (1, 3, "BeforeStepUpgrade"),  # forward to a step with other replicas: upgrade again
+        (2, 1, "BeforeStepUpgrade"),  # back to step 1 (1 replica vs 2)
+    ],
+)
+def test_step_jump_by_next_step_index(current: int, next_index: int, want_state: str) -> None:
+    status = _progressing("StepPaused", index=current, nextStepIndex=next_index)
+    result = _plan(status, _br(current - 1, batch=current - 1))
+    sub = _sub(result)
+    assert (sub.current_step_index, sub.current_step_state) == (next_index, want_state)
+    assert sub.next_step_index == (next_index + 1 if next_index < 3 else -1)
+
+
+def test_jump_to_a_step_with_the_same_replicas_only_reroutes() -> None:
+    steps: list[dict[str, Any]] = [
+        {"replicas": 1, "traffic": "10%", "pause": {}},
+        {"replicas": 1, "traffic": "30%", "pause": {}},
+        {"replicas": 1, "traffic": "50%", "pause": {}},
+        {"replicas": "100%"},
+    ]
+    r = rollout(steps=steps)
+    status = _progressing("StepPaused", index=1, nextStepIndex=3, rolloutHash=rollout_hash(r.spec.strategy))
+    meta = {**_meta(), "annotations": {"rollouts.kruise.io/hash": rollout_hash(r.spec.strategy)}}
+    obs = Observed(
+        rollout=rollout(steps=steps, status=status, metadata=meta),
+        workload=workload(in_rollout_progressing=True),
+        now=NOW,
+    )
+    sub = _sub(plan(obs))
+    assert (sub.current_step_index, sub.current_step_state) == (3, "StepTrafficRouting")
+
+
+def test_plan_change_lands_on_the_first_step_keeping_upgraded_pods() -> None:
+    status = _progressing("StepPaused", index=2, rolloutHash="old")
+    result = _plan(status, _br(1, batch=1))
+    sub = _sub(result)
+    assert sub.rollout_hash == rollout_hash(rollout(steps=STEPS).spec.strategy)
+    # 2 pods upgraded at batch 1; step 2 (2 replicas) is the first that keeps them, and it is current.
+    assert sub.current_step_index == 2
