@@ -5,8 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 
-def deployment(name: str, namespace: str, *, replicas: int = 5, image: str = "demo:v1",
-               labels: dict[str, str] | None = None) -> dict[str, Any]:
+def deployment(
+    name: str,
+    namespace: str,
+    *,
+    replicas: int = 5,
+    image: str = "demo:v1",
+    labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
     app = {"app": name}
     return {
         "apiVersion": "apps/v1",
@@ -15,7 +21,10 @@ def deployment(name: str, namespace: str, *, replicas: int = 5, image: str = "de
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": app},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"},
+            },
             "template": {
                 "metadata": {"labels": app},
                 "spec": {"containers": [{"name": "main", "image": image}]},

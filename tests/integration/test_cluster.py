@@ -28,8 +28,11 @@ async def _pods(kube: KubeClient, namespace: str) -> list[dict[str, Any]]:
 async def test_deployment_gets_ready_pods_on_kwok_nodes(kube: KubeClient, namespace: str) -> None:
     await kube.create(r.DEPLOYMENT, deployment("demo", namespace, replicas=5))
 
-    await eventually(lambda: kube.get(r.DEPLOYMENT, "demo", namespace), lambda d: _rolled_out(d, 5),
-                     what="5 ready replicas")
+    await eventually(
+        lambda: kube.get(r.DEPLOYMENT, "demo", namespace),
+        lambda d: _rolled_out(d, 5),
+        what="5 ready replicas",
+    )
 
     pods = await _pods(kube, namespace)
     assert len(pods) == 5
@@ -40,15 +43,24 @@ async def test_deployment_gets_ready_pods_on_kwok_nodes(kube: KubeClient, namesp
 
 async def test_native_rolling_update_completes(kube: KubeClient, namespace: str) -> None:
     await kube.create(r.DEPLOYMENT, deployment("demo", namespace, replicas=5))
-    await eventually(lambda: kube.get(r.DEPLOYMENT, "demo", namespace), lambda d: _rolled_out(d, 5),
-                     what="v1 ready")
+    await eventually(
+        lambda: kube.get(r.DEPLOYMENT, "demo", namespace), lambda d: _rolled_out(d, 5), what="v1 ready"
+    )
 
     await kube.patch(r.DEPLOYMENT, "demo", set_image_patch("demo:v2"), namespace, patch_type="strategic")
 
-    await eventually(lambda: kube.get(r.DEPLOYMENT, "demo", namespace), lambda d: _rolled_out(d, 5),
-                     what="v2 rolled out", timeout=120)
-    images = {p["spec"]["containers"][0]["image"] for p in await eventually(
-        lambda: _pods(kube, namespace), lambda ps: len(ps) == 5, what="old pods gone")}
+    await eventually(
+        lambda: kube.get(r.DEPLOYMENT, "demo", namespace),
+        lambda d: _rolled_out(d, 5),
+        what="v2 rolled out",
+        timeout=120,
+    )
+    images = {
+        p["spec"]["containers"][0]["image"]
+        for p in await eventually(
+            lambda: _pods(kube, namespace), lambda ps: len(ps) == 5, what="old pods gone"
+        )
+    }
     assert images == {"demo:v2"}
     replicasets = (await kube.list(r.REPLICASET, namespace))["items"]
     assert sorted(rs["spec"]["replicas"] for rs in replicasets) == [0, 5]

@@ -111,9 +111,7 @@ def go_env(versions: Versions) -> dict[str, str]:
     return env
 
 
-def run_go(
-    args: Sequence[str], cwd: Path, env: dict[str, str], progress: Progress, component: str
-) -> str:
+def run_go(args: Sequence[str], cwd: Path, env: dict[str, str], progress: Progress, component: str) -> str:
     """Run one go command, echoing a heartbeat every 30 s so a long compile is not mistaken for a hang."""
     progress.say(component, "go " + " ".join(args)[:160])
     log = cwd / "build.log"
@@ -152,7 +150,9 @@ def explain(log_tail: str) -> str:
 def check_prerequisites(versions: Versions) -> None:
     go = shutil.which("go")
     if go is None:
-        raise BuildError("Go is not installed: install Go >= 1.26 (or pass --kubeconfig to use your own cluster)")
+        raise BuildError(
+            "Go is not installed: install Go >= 1.26 (or pass --kubeconfig to use your own cluster)"
+        )
     out = subprocess.run(["go", "version"], capture_output=True, text=True, check=False).stdout
     match = re.search(r"go(\d+)\.(\d+)", out)
     need = tuple(int(p) for p in versions.go_line.split(".")[:2])
@@ -161,7 +161,9 @@ def check_prerequisites(versions: Versions) -> None:
     cache_root().mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(cache_root()).free / 2**30
     if free < MIN_FREE_DISK_GIB:
-        raise BuildError(f"only {free:.1f} GiB free under {cache_root()}; the build needs {MIN_FREE_DISK_GIB} GiB")
+        raise BuildError(
+            f"only {free:.1f} GiB free under {cache_root()}; the build needs {MIN_FREE_DISK_GIB} GiB"
+        )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -201,7 +203,13 @@ def build_kubernetes(versions: Versions, progress: Progress) -> None:
     run_go(["mod", "init", "local/k8sbuild"], work, env, progress, name)
     run_go(["mod", "edit", f"-go={versions.go_line}", "-godebug=default=go1.26"], work, env, progress, name)
     info = json.loads(
-        run_go(["mod", "download", "-json", f"k8s.io/kubernetes@{versions.kubernetes}"], work, env, progress, name)
+        run_go(
+            ["mod", "download", "-json", f"k8s.io/kubernetes@{versions.kubernetes}"],
+            work,
+            env,
+            progress,
+            name,
+        )
     )
     gomod = Path(info["GoMod"]).read_text()
     run_go(["mod", "edit", *staging_replaces(gomod, versions.staging)], work, env, progress, name)
@@ -221,11 +229,15 @@ def build_etcd(versions: Versions, progress: Progress) -> None:
     env = go_env(versions)
     run_go(["mod", "init", "local/etcdbuild"], work, env, progress, name)
     run_go(["mod", "edit", f"-go={versions.go_line}"], work, env, progress, name)
-    (work / "tools.go").write_text('//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n')
+    (work / "tools.go").write_text(
+        '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n'
+    )
     run_go(["get", f"go.etcd.io/etcd/server/v3@{versions.etcd}"], work, env, progress, name)
     run_go(["mod", "tidy"], work, env, progress, name)
     out = bin_dir(versions) / "etcd"
-    run_go(["build", "-ldflags", "-s -w", "-o", str(out), "go.etcd.io/etcd/server/v3"], work, env, progress, name)
+    run_go(
+        ["build", "-ldflags", "-s -w", "-o", str(out), "go.etcd.io/etcd/server/v3"], work, env, progress, name
+    )
 
 
 def build_kwok(versions: Versions, progress: Progress) -> None:

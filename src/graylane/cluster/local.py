@@ -54,11 +54,17 @@ class LocalCluster:
         env["PATH"] = f"{bins}{os.pathsep}{env.get('PATH', '')}"
         return env
 
-    def _kwokctl(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def _kwokctl(
+        self, *args: str, check: bool = True, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
         exe = str(build.binaries(self.versions)["kwokctl"])
         proc = subprocess.run(
             [exe, "--name", self.name, *args],
-            env=self._env(), capture_output=True, text=True, timeout=timeout, check=False,
+            env=self._env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if check and proc.returncode != 0:
             raise ClusterError(f"kwokctl {' '.join(args)} failed: {proc.stderr.strip()[-2000:]}")
@@ -86,9 +92,19 @@ class LocalCluster:
             yaml.safe_dump_all(kwok_config(self.versions), cfg)
         try:
             self._kwokctl(
-                "create", "cluster", "--runtime", "binary", "--config", cfg.name,
-                "--kube-admission=true", "--kube-authorization=true",
-                "--kubeconfig", str(self.kubeconfig_path), "--wait", "120s", timeout=240,
+                "create",
+                "cluster",
+                "--runtime",
+                "binary",
+                "--config",
+                cfg.name,
+                "--kube-admission=true",
+                "--kube-authorization=true",
+                "--kubeconfig",
+                str(self.kubeconfig_path),
+                "--wait",
+                "120s",
+                timeout=240,
             )
         finally:
             os.unlink(cfg.name)
@@ -115,12 +131,17 @@ class LocalCluster:
             "missing_binaries": build.missing_binaries(self.versions),
         }
 
-    def _kubectl(self, *args: str, check: bool = True, timeout: float = 60,
-                 stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def _kubectl(
+        self, *args: str, check: bool = True, timeout: float = 60, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         kubectl = str(build.binaries(self.versions)["kubectl"])
         proc = subprocess.run(
             [kubectl, "--kubeconfig", str(self.kubeconfig_path), *args],
-            input=stdin, capture_output=True, text=True, timeout=timeout, check=False,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if check and proc.returncode != 0:
             raise ClusterError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()[-2000:]}")
@@ -128,7 +149,9 @@ class LocalCluster:
 
     def _ensure_nodes(self, count: int) -> None:
         docs = [fake_node(f"kwok-node-{i}", i) for i in range(count)]
-        self._kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}))
+        self._kubectl(
+            "apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": docs})
+        )
         # kwok marks the nodes Ready; until then the scheduler leaves pods Pending.
         names = [f"node/{doc['metadata']['name']}" for doc in docs]  # type: ignore[index]
         self._kubectl("wait", "--for=condition=Ready", "--timeout=90s", *names, timeout=120)
@@ -153,7 +176,9 @@ def kwok_config(versions: build.Versions) -> list[dict[str, object]]:
     }
     # No KwokConfiguration document: kwok v0.8.0 then skips its own defaults (node-lease parallelism
     # 0 makes it exit). Pod IPs come from each fake node's spec.podCIDR instead.
-    return [{"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokctlConfiguration", "options": options}]
+    return [
+        {"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokctlConfiguration", "options": options}
+    ]
 
 
 def fake_node(name: str, index: int) -> dict[str, object]:
