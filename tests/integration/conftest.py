@@ -65,23 +65,27 @@ async def namespace(kube: KubeClient) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-def _session_controller(
+def controller_process(
     kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ControllerProcess]:
-    """The real `graylane controller` for the session; it points CRDs and webhooks at itself."""
+    """The session's `graylane controller` (started on first use); it points CRDs and webhooks at itself."""
     proc = ControllerProcess(kubeconfig, tmp_path_factory.mktemp("controller"), identity="session")
-    proc.start()
     try:
-        proc.wait_ready()
         yield proc
     finally:
         proc.stop()
 
 
 @pytest.fixture
-def graylane_controller(_session_controller: ControllerProcess) -> ControllerProcess:
-    """The session's controller, restarted first if an earlier test stopped it."""
-    if _session_controller.proc is None or _session_controller.proc.poll() is not None:
-        _session_controller.start()
-    _session_controller.wait_ready()
-    return _session_controller
+def graylane_controller(controller_process: ControllerProcess) -> ControllerProcess:
+    """The session's controller, running and ready (restarted if an earlier test stopped it)."""
+    if controller_process.proc is None or controller_process.proc.poll() is not None:
+        controller_process.start()
+    controller_process.wait_ready()
+    return controller_process
+
+
+@pytest.fixture(scope="module")
+def controller_stopped(controller_process: ControllerProcess) -> None:
+    """For tests that write Rollout status by hand: no controller may overwrite it meanwhile."""
+    controller_process.stop()

@@ -1,0 +1,324 @@
+"""The HTTPS webhook server: CRD conversion, Rollout validation, and the Deployment mutation hook point.
+
+Routes (the paths Kruise Rollout registers, so existing webhook configurations keep working):
+
+- `POST /convert`: ConversionReview; every object goes through `graylane.api.conversion.convert`.
+- `POST /validate-rollouts-kruise-io-rollout`: AdmissionReview for CREATE/UPDATE of Rollouts in either
+  version; `validate_rollout` against the other Rollouts of the namespace, denied with 422 on errors.
+- `POST /mutate-apps-v1-deployment`: AdmissionReview for Deployment UPDATEs, handed to a `WorkloadMutator`.
+- `GET /healthz`.
+
+A body that is not JSON, or not a review, gets HTTP 400 with a message; a handler that fails gets an
+admission error response. The server's TLS material comes from `certs.CertStore` and is rotated in place
+before it expires. This module must not decide anything about Rollouts itself (validation.py does), nor
+write webhook configurations (install.py does; `on_ca_change` is how it hears of a new CA).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from graylane.api import conversion
+from graylane.kube import resources as r
+from graylane.kube.client import KubeClient
+from graylane.webhook import admission as adm
+from graylane.webhook.certs import CertStore, ServingCerts, server_ssl_context
+from graylane.webhook.validation import ValidationOptions, render_errors, validate_rollout
+
+__all__ = [
+    "CONVERT_PATH",
+    "DEFAULT_PORT",
+    "HEALTHZ_PATH",
+    "MUTATE_DEPLOYMENT_PATH",
+    "VALIDATE_ROLLOUT_PATH",
+    "AllowUnchanged",
+    "KubeRolloutLister",
+    "MutationRejected",
+    "RolloutLister",
+    "WebhookServer",
+    "WorkloadMutator",
+    "build_app",
+]
+
+Obj = dict[str, Any]
+Clock = Callable[[], dt.datetime]
+CaCallback = Callable[[bytes], Awaitable[None]]
+
+CONVERT_PATH = "/convert"
+VALIDATE_ROLLOUT_PATH = "/validate-rollouts-kruise-io-rollout"
+MUTATE_DEPLOYMENT_PATH = "/mutate-apps-v1-deployment"
+HEALTHZ_PATH = "/healthz"
+DEFAULT_PORT = 9876
+# A ConversionReview carries a whole list response; aiohttp's 1 MiB default is too small for big namespaces.
+MAX_BODY = 64 * 1024 * 1024
+log = logging.getLogger(__name__)
+
+
+class RolloutLister(Protocol):
+    """Where the validating webhook finds the other Rollouts of a namespace (as v1beta1 objects)."""
+
+    async def list_rollouts(self, namespace: str) -> list[Obj]: ...
+
+
+class KubeRolloutLister:
+    """A `RolloutLister` that asks the API server each time; the controller can pass its informer cache."""
+
+    def __init__(self, kube: KubeClient) -> None:
+        self._kube = kube
+
+    async def list_rollouts(self, namespace: str) -> list[Obj]:
+        listed = await self._kube.list(r.ROLLOUT, namespace)
+        return list(listed.get("items") or [])
+
+
+class MutationRejected(Exception):
+    """Raised by a WorkloadMutator to reject the update (Kruise answers handler errors with 400)."""
+
+    def __init__(self, message: str, code: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class WorkloadMutator(Protocol):
+    """The hook point behind `/mutate-apps-v1-deployment`, called for Deployment UPDATEs (not subresources).
+
+    Return a changed copy of `request.object` (the server answers with the JSON Patch between the two), or
+    None to admit the update unchanged; raise MutationRejected to reject it.
+    """
+
+    async def mutate(self, request: adm.AdmissionRequest) -> Obj | None: ...
+
+
+class AllowUnchanged:
+    """Default WorkloadMutator: admits every Deployment update unchanged.
+
+    A placeholder until the workload mutation (pausing the native rollout, §2.2 of the reference) is
+    written; with it the webhook is registered but has no effect.
+    """
+
+    async def mutate(self, request: adm.AdmissionRequest) -> Obj | None:
+        return None
+
+
+class _Handlers:
+    """The route handlers, holding what they need; one instance per application."""
+
+    def __init__(self, lister: RolloutLister, mutator: WorkloadMutator, options: ValidationOptions) -> None:
+        self._lister = lister
+        self._mutator = mutator
+        self._options = options
+
+    async def convert(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        try:
+            review = adm.parse_conversion_review(body)
+        except adm.ReviewError as err:
+            return _bad_request(str(err))
+        return web.json_response(_convert_all(review))
+
+    async def validate_rollout(self, request: web.Request) -> web.Response:
+        return await _admit(request, self._validate)
+
+    async def mutate_deployment(self, request: web.Request) -> web.Response:
+        return await _admit(request, self._mutate)
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _validate(self, req: adm.AdmissionRequest) -> Obj:
+        if req.operation not in ("CREATE", "UPDATE") or req.sub_resource:
+            return adm.allowed(req)
+        if req.object is None:
+            return adm.errored(req, 400, "request.object is missing")
+        namespace = req.namespace or _meta(req.object).get("namespace") or ""
+        try:
+            siblings = await self._lister.list_rollouts(namespace)
+        except Exception as err:  # the API server or cache failed: say so instead of guessing
+            log.warning("listing Rollouts in %s for validation failed: %s", namespace, err)
+            return adm.errored(req, 500, f"listing Rollouts in namespace {namespace!r}: {err}")
+        old = req.old_object if req.operation == "UPDATE" else None
+        errors = validate_rollout(req.object, old, _others(siblings, req), self._options)
+        return adm.denied(req, render_errors(errors)) if errors else adm.allowed(req)
+
+    async def _mutate(self, req: adm.AdmissionRequest) -> Obj:
+        # Kruise's workload handler only acts on UPDATEs of the object itself.
+        if req.operation != "UPDATE" or req.sub_resource or req.object is None:
+            return adm.allowed(req)
+        try:
+            changed = await self._mutator.mutate(req)
+        except MutationRejected as err:
+            return adm.errored(req, err.code, err.message)
+        if changed is None:
+            return adm.allowed(req)
+        return adm.patched(req, adm.json_patch(req.object, changed))
+
+
+def build_app(
+    lister: RolloutLister,
+    mutator: WorkloadMutator | None = None,
+    options: ValidationOptions | None = None,
+) -> web.Application:
+    """The aiohttp application with all routes (no TLS; `WebhookServer` serves it over HTTPS)."""
+    handlers = _Handlers(lister, mutator or AllowUnchanged(), options or ValidationOptions())
+    app = web.Application(client_max_size=MAX_BODY)
+    app.router.add_post(CONVERT_PATH, handlers.convert)
+    app.router.add_post(VALIDATE_ROLLOUT_PATH, handlers.validate_rollout)
+    app.router.add_post(MUTATE_DEPLOYMENT_PATH, handlers.mutate_deployment)
+    app.router.add_get(HEALTHZ_PATH, handlers.healthz)
+    return app
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise web.HTTPBadRequest(text=f"request body is not valid JSON: {err}") from None
+
+
+def _bad_request(message: str) -> web.Response:
+    return web.Response(status=400, text=message)
+
+
+async def _admit(
+    request: web.Request, handle: Callable[[adm.AdmissionRequest], Awaitable[Obj]]
+) -> web.Response:
+    body = await _json_body(request)
+    try:
+        review = adm.parse_admission_review(body)
+    except adm.ReviewError as err:
+        return _bad_request(str(err))
+    try:
+        answer = await handle(review)
+    except Exception as err:  # a handler bug must reach the API server as an error, not a dropped call
+        log.exception("admission handler for %s failed", request.path)
+        answer = adm.errored(review, 500, f"internal error in {request.path}: {err}")
+    return web.json_response(answer)
+
+
+def _convert_all(review: adm.ConversionRequest) -> Obj:
+    desired = review.desired_api_version
+    done: list[Obj] = []
+    for obj in review.objects:
+        try:
+            done.append(obj if obj.get("apiVersion") == desired else conversion.convert(obj, desired))
+        except Exception as err:  # ConversionError or a bug: the API server must hear which object failed
+            log.warning("converting %s to %s failed: %s", _describe(obj), desired, err)
+            return adm.conversion_failed(review, f"converting {_describe(obj)} to {desired}: {err}")
+    return adm.converted(review, done)
+
+
+def _describe(obj: Obj) -> str:
+    meta = _meta(obj)
+    return f"{obj.get('kind', 'object')} {meta.get('namespace', '')}/{meta.get('name', '')}"
+
+
+def _meta(obj: Obj) -> dict[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _others(rollouts: list[Obj], req: adm.AdmissionRequest) -> list[Obj]:
+    name = _meta(req.object or {}).get("name") or req.name
+    return [ro for ro in rollouts if _meta(ro).get("name") != name]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class WebhookServer:
+    """Serves an application over HTTPS on host:port (port 0 picks a free one) and rotates its certificate."""
+
+    def __init__(
+        self,
+        app: web.Application,
+        store: CertStore,
+        *,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        clock: Clock = utc_now,
+        on_ca_change: CaCallback | None = None,
+        check_every: float = 3600.0,
+    ) -> None:
+        self._app, self._store, self._host, self._port = app, store, host, port
+        self._clock, self._on_ca_change, self._check_every = clock, on_ca_change, check_every
+        self._runner: web.AppRunner | None = None
+        self._ssl: ssl.SSLContext | None = None
+        self._certs: ServingCerts | None = None
+        self._rotation: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when constructed with port 0); only after start()."""
+        if self._runner is None or not self._runner.addresses:
+            raise RuntimeError("the webhook server is not started")
+        return int(self._runner.addresses[0][1])
+
+    @property
+    def url_base(self) -> str:
+        """`https://host:port`, the `url_base` for install() in URL mode."""
+        return f"https://{self._host}:{self.port}"
+
+    @property
+    def certs(self) -> ServingCerts:
+        if self._certs is None:
+            raise RuntimeError("the webhook server is not started")
+        return self._certs
+
+    async def start(self) -> None:
+        self._certs = self._store.ensure(self._clock())
+        self._ssl = server_ssl_context(self._store)
+        runner = web.AppRunner(self._app)
+        await runner.setup()
+        await web.TCPSite(runner, self._host, self._port, ssl_context=self._ssl).start()
+        self._runner = runner
+        self._rotation = asyncio.create_task(self._rotate_forever(), name="webhook-cert-rotation")
+        log.info("webhook server listening on %s", self.url_base)
+
+    async def stop(self) -> None:
+        if self._rotation is not None:
+            self._rotation.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._rotation
+            self._rotation = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> WebhookServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def rotate_if_needed(self) -> bool:
+        """Renew the certificate if it is due at clock(); True when it was renewed."""
+        if self._certs is None or self._ssl is None or not self._certs.needs_rotation(self._clock()):
+            return False
+        old, fresh = self._certs, self._store.ensure(self._clock())
+        if fresh.ca_pem != old.ca_pem and self._on_ca_change is not None:
+            # Trust both CAs before serving the new certificate, so no call fails in between.
+            await self._on_ca_change(fresh.ca_pem + old.ca_pem)
+        self._ssl.load_cert_chain(self._store.cert_file, self._store.key_file)
+        self._certs = fresh
+        log.info("webhook serving certificate renewed; valid until %s", fresh.not_after.isoformat())
+        return True
+
+    async def _rotate_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._check_every)
+            try:
+                await self.rotate_if_needed()
+            except Exception:  # keep serving the current certificate and try again next time
+                log.exception("renewing the webhook certificate failed")
