@@ -12,7 +12,7 @@ from tests.integration.waiting import eventually
 
 def _rolled_out(dep: dict[str, Any], replicas: int) -> bool:
     st = dep.get("status", {})
-    return (
+    return bool(
         st.get("observedGeneration") == dep["metadata"]["generation"]
         and st.get("updatedReplicas") == replicas
         and st.get("readyReplicas") == replicas

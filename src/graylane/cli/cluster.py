@@ -10,6 +10,7 @@ import click
 
 from graylane.cluster import build
 from graylane.cluster.local import ClusterError, LocalCluster
+from graylane.demo.background import BackgroundController
 
 __all__ = ["cluster"]
 
@@ -61,8 +62,12 @@ def up(name: str, kubeconfig: Path | None, nodes: int) -> None:
 @_kubeconfig
 def down(name: str, kubeconfig: Path | None) -> None:
     """Stop the cluster's processes and delete its state."""
+    local = LocalCluster(name=name, kubeconfig=kubeconfig)
+    state = local.workdir / "clusters" / name / "graylane"
+    if BackgroundController(state, local.kubeconfig_path).stop():
+        click.echo("stopped the graylane controller started by the demo")
     try:
-        stopped = LocalCluster(name=name, kubeconfig=kubeconfig).down()
+        stopped = local.down()
     except ClusterError as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"cluster {name} " + ("stopped and deleted" if stopped else "did not exist"))

@@ -10,6 +10,7 @@ import click
 
 from graylane.cli.cluster import cluster
 from graylane.cli.controller import controller, install, uninstall
+from graylane.cli.demo import demo
 
 __all__ = ["cli", "main"]
 
@@ -24,6 +25,7 @@ cli.add_command(cluster)
 cli.add_command(controller)
 cli.add_command(install)
 cli.add_command(uninstall)
+cli.add_command(demo)
 
 
 def main() -> None:
