@@ -1,0 +1,386 @@
+"""The Advanced Deployment controller's decisions (reference §2.7, partition style), as pure functions.
+
+What this module does: for a Deployment handed to the advanced controller (paused, `Recreate`, with
+the BatchRelease control-info annotation and the controlled-by label), decide which ReplicaSet to create
+or scale so that the new revision gets `partition` pods while maxSurge/maxUnavailable hold, as Kruise's
+re-implementation of the Deployment controller (`rolling.go`) does; and the
+`rollouts.kruise.io/deployment-extra-status` annotation. It also owns the JSON of the
+`rollouts.kruise.io/deployment-strategy` annotation (`DeploymentStrategy`), which partition_style writes.
+
+Why the native controller does not fight us: while a Deployment is paused, kube-controller-manager only
+(a) adopts the ReplicaSet whose template equals the Deployment's ignoring `pod-template-hash` (ours),
+syncing its revision annotations, (b) scales the single active ReplicaSet to spec.replicas when exactly
+one has replicas (never true here: the new ReplicaSet starts with ≥1 pod unless maxSurge > 0, Kruise's
+`NewRSReplicasLowerBound`) and (c) writes the Deployment status (updatedReplicas, available...) from the
+ReplicaSets. So the status stays right without us, and after finalization the resumed RollingUpdate takes
+our ReplicaSet as its new ReplicaSet instead of creating another one.
+
+What it must not do: I/O, hashing templates (the caller passes revisions in), or touching a Deployment
+that is not under rollout control.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from graylane.api import keys
+from graylane.api.common import IntOrString, scaled_int_or_percent
+from graylane.api.enums import RollingStyle
+from graylane.batchrelease.planner import annotations_of, labels_of, spec_replicas, status_int
+
+__all__ = [
+    "CreateReplicaSet",
+    "DeploymentStrategy",
+    "ObservedDeployment",
+    "Plan",
+    "ScaleReplicaSet",
+    "SetExtraStatus",
+    "new_rs_limit",
+    "plan",
+    "under_control",
+]
+
+Obj = Mapping[str, Any]
+REQUEUE_SECONDS = 2.0
+DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
+MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
+# Deployment annotations KCM does not copy to ReplicaSets (deployment_util.annotationsToSkip).
+_SKIP_COPY = frozenset(
+    {
+        "kubectl.kubernetes.io/last-applied-configuration",
+        keys.DEPLOYMENT_REVISION_ANNOTATION,
+        "deployment.kubernetes.io/revision-history",
+        DESIRED_REPLICAS,
+        MAX_REPLICAS,
+        "deprecated.deployment.rollback.to",
+    }
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class DeploymentStrategy:
+    """Kruise's `v1alpha1.DeploymentStrategy`, stored as JSON in the deployment-strategy annotation."""
+
+    rolling_style: str = RollingStyle.PARTITION
+    rolling_update: Mapping[str, IntOrString] | None = None
+    paused: bool = False
+    partition: IntOrString = 0
+
+    @classmethod
+    def parse(cls, text: str | None) -> DeploymentStrategy | None:
+        """None when absent or not a JSON object (Kruise then leaves the Deployment alone)."""
+        try:
+            raw = json.loads(text) if text else None
+        except ValueError:
+            return None
+        if not isinstance(raw, dict):
+            return None
+        return cls(
+            rolling_style=str(raw.get("rollingStyle") or ""),
+            rolling_update=raw.get("rollingUpdate"),
+            paused=bool(raw.get("paused")),
+            partition=raw.get("partition") or 0,
+        )
+
+    def with_defaults(self) -> DeploymentStrategy:
+        """25%/25% when unset; both resolving to 0 ⇒ surge 0, unavailable 1 (else nothing could move).
+
+        Kruise's SetDefaultDeploymentStrategy writes the default maxSurge into maxUnavailable (a typo);
+        the intended 25% is used here, which only differs for a Deployment that had no rollingUpdate.
+        """
+        if self.rolling_style != RollingStyle.PARTITION:
+            return self
+        ru = dict(self.rolling_update or {})
+        ru.setdefault("maxUnavailable", "25%")
+        ru.setdefault("maxSurge", "25%")
+        if _scaled(ru["maxSurge"], 100, up=True) == 0 and _scaled(ru["maxUnavailable"], 100, up=True) == 0:
+            ru = {"maxUnavailable": 1, "maxSurge": 0}
+        return dataclasses.replace(self, rolling_update=ru)
+
+    def dump(self) -> str:
+        """Go's json.Marshal of the struct: field order kept, `omitempty` fields dropped when empty."""
+        out: dict[str, Any] = {}
+        if self.rolling_style:
+            out["rollingStyle"] = self.rolling_style
+        if self.rolling_update is not None:
+            ru = self.rolling_update
+            out["rollingUpdate"] = {k: ru[k] for k in ("maxUnavailable", "maxSurge") if ru.get(k) is not None}
+        if self.paused:
+            out["paused"] = True
+        out["partition"] = self.partition  # an IntOrString struct: omitempty never drops it
+        return json.dumps(out, separators=(",", ":"))
+
+
+def _scaled(value: IntOrString, total: int, *, up: bool) -> int:
+    try:
+        return scaled_int_or_percent(value, total, round_up=up)
+    except ValueError:
+        return 0
+
+
+def new_rs_limit(partition: IntOrString, replicas: int) -> int:
+    """NewRSReplicasLimit: pods the new revision may have; a percentage below 100% keeps one old pod."""
+    limit = max(min(_scaled(partition, replicas, up=True), replicas), 0)
+    if replicas > 1 and isinstance(partition, str) and partition != "100%":
+        limit = min(limit, replicas - 1)
+    return limit
+
+
+def _fenceposts(strategy: DeploymentStrategy, replicas: int) -> tuple[int, int]:
+    """(maxSurge, maxUnavailable) as ResolveFenceposts: surge rounds up, unavailable down, never both 0."""
+    ru = strategy.rolling_update or {}
+    surge = _scaled(ru.get("maxSurge") or 0, replicas, up=True)
+    unavailable = _scaled(ru.get("maxUnavailable") or 0, replicas, up=False)
+    return (surge, 1) if surge == 0 and unavailable == 0 else (surge, min(unavailable, replicas))
+
+
+def under_control(dep: Obj) -> bool:
+    """IsUnderRolloutControl plus the controlled-by label: only these Deployments are ours to drive."""
+    spec = dep.get("spec", {})
+    return (
+        bool(annotations_of(dep).get(keys.BATCH_RELEASE_CONTROL_ANNOTATION))
+        and labels_of(dep).get(keys.ADVANCED_DEPLOYMENT_CONTROL_LABEL) == "true"
+        and spec.get("strategy", {}).get("type") == "Recreate"
+        and bool(spec.get("paused"))
+    )
+
+
+# --- plan -------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class CreateReplicaSet:
+    body: Mapping[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class ScaleReplicaSet:
+    name: str
+    replicas: int
+    annotations: Mapping[str, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class SetExtraStatus:
+    value: str
+
+
+Action = CreateReplicaSet | ScaleReplicaSet | SetExtraStatus
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...] = ()
+    requeue_after: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ObservedDeployment:
+    """A Deployment, the ReplicaSets it controls, and graylane revisions of their pod templates."""
+
+    deployment: Obj
+    replica_sets: tuple[Obj, ...]
+    revision: str  # of the Deployment's template; also the new ReplicaSet's pod-template-hash
+    rs_revisions: Mapping[str, str]  # ReplicaSet name -> revision of its template
+
+
+@dataclasses.dataclass
+class _Rs:
+    """The numbers the scaling rules read, with `replicas` updated as the plan scales it."""
+
+    name: str
+    replicas: int
+    available: int
+    created: str
+    revision: int
+
+
+def plan(obs: ObservedDeployment) -> Plan:
+    """One pass of the advanced controller: at most one scaling stage, then the extra status."""
+    dep = obs.deployment
+    strategy = DeploymentStrategy.parse(annotations_of(dep).get(keys.DEPLOYMENT_STRATEGY_ANNOTATION))
+    if not under_control(dep) or strategy is None or strategy.rolling_style == RollingStyle.CANARY:
+        return Plan()
+    strategy = strategy.with_defaults()
+    new_rs, olds = _split(obs)
+    scaling: tuple[Action, ...] = ()
+    if not strategy.paused and not dep.get("metadata", {}).get("deletionTimestamp"):
+        scaling = _create(obs, strategy, olds) if new_rs is None else _rolling(dep, strategy, new_rs, olds)
+    extra = _extra_status(dep, strategy, new_rs)
+    done = not scaling and _satisfied(dep, strategy)
+    return Plan(actions=(*scaling, *extra), requeue_after=None if done else REQUEUE_SECONDS)
+
+
+def _split(obs: ObservedDeployment) -> tuple[Obj | None, list[Obj]]:
+    """(new ReplicaSet, old ones); among several matching the template the oldest wins, as in KCM."""
+    ordered = sorted(obs.replica_sets, key=_created)
+    new = next((rs for rs in ordered if obs.rs_revisions.get(_name(rs)) == obs.revision), None)
+    return new, [rs for rs in ordered if rs is not new]
+
+
+def _create(obs: ObservedDeployment, strategy: DeploymentStrategy, olds: list[Obj]) -> tuple[Action, ...]:
+    dep = obs.deployment
+    replicas = spec_replicas(dep)
+    old_rs = [_rs(rs) for rs in olds]
+    new = _Rs(f"{_name(dep)}-{obs.revision}", 0, 0, "", 0)
+    count = _new_rs_replicas(replicas, strategy, new, old_rs)
+    # Starting at 0 with surge 0 would make the old ReplicaSet the only active one, which the paused
+    # native controller scales back to spec.replicas: start with one pod instead (Kruise does the same).
+    lower = 0 if _fenceposts(strategy, replicas)[0] > 0 else min(1, replicas)
+    body = _new_rs_body(obs, strategy, max(count, lower), max((r.revision for r in old_rs), default=0) + 1)
+    return (CreateReplicaSet(body),)
+
+
+def _new_rs_body(obs: ObservedDeployment, strategy: DeploymentStrategy, count: int, revision: int) -> Obj:
+    dep, spec = obs.deployment, obs.deployment.get("spec", {})
+    template = copy.deepcopy(dict(spec.get("template", {})))
+    labels = {
+        **(template.get("metadata", {}).get("labels") or {}),
+        keys.POD_TEMPLATE_HASH_LABEL: obs.revision,
+    }
+    template.setdefault("metadata", {})["labels"] = labels
+    selector = copy.deepcopy(dict(spec.get("selector", {})))
+    selector.setdefault("matchLabels", {})[keys.POD_TEMPLATE_HASH_LABEL] = obs.revision
+    meta = dep.get("metadata", {})
+    owner = {"apiVersion": "apps/v1", "kind": "Deployment", "name": meta.get("name"), "uid": meta.get("uid")}
+    annotations = {k: v for k, v in annotations_of(dep).items() if k not in _SKIP_COPY}
+    annotations |= {keys.DEPLOYMENT_REVISION_ANNOTATION: str(revision), **_replica_annotations(dep, strategy)}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": f"{meta.get('name')}-{obs.revision}",
+            "namespace": meta.get("namespace"),
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [{**owner, "controller": True, "blockOwnerDeletion": True}],
+        },
+        "spec": {
+            "replicas": count,
+            "minReadySeconds": int(spec.get("minReadySeconds") or 0),
+            "selector": selector,
+            "template": template,
+        },
+    }
+
+
+def _replica_annotations(dep: Obj, strategy: DeploymentStrategy) -> dict[str, str]:
+    replicas = spec_replicas(dep)
+    return {DESIRED_REPLICAS: str(replicas), MAX_REPLICAS: str(replicas + _fenceposts(strategy, replicas)[0])}
+
+
+def _rolling(dep: Obj, strategy: DeploymentStrategy, new_obj: Obj, olds: list[Obj]) -> tuple[Action, ...]:
+    """rolloutRolling: scale the new ReplicaSet up first; only when it cannot grow, scale old ones down."""
+    replicas = spec_replicas(dep)
+    new, old = _rs(new_obj), [_rs(rs) for rs in olds]
+    if new.replicas != replicas:
+        target = replicas if new.replicas > replicas else _new_rs_replicas(replicas, strategy, new, old)
+        if target != new.replicas:
+            return (_scale(dep, strategy, new, target),)
+    before = {rs.name: rs.replicas for rs in old}
+    _reconcile_old(replicas, strategy, new, [rs for rs in old if rs.replicas > 0])
+    return tuple(_scale(dep, strategy, rs, rs.replicas) for rs in old if rs.replicas != before[rs.name])
+
+
+def _new_rs_replicas(replicas: int, strategy: DeploymentStrategy, new: _Rs, old: Sequence[_Rs]) -> int:
+    """NewRSNewReplicas: grow within maxSurge, never past the partition limit."""
+    current = new.replicas + sum(rs.replicas for rs in old)
+    if current <= new.replicas:
+        return replicas  # the only active ReplicaSet simply follows spec.replicas
+    limit = new_rs_limit(strategy.partition, replicas)
+    max_total = replicas + _fenceposts(strategy, replicas)[0]
+    if new.replicas >= limit or current >= max_total:
+        return new.replicas
+    grow = min(max_total - current, replicas - new.replicas)
+    return min(new.replicas + grow, limit)
+
+
+def _scale_down_limit(replicas: int, strategy: DeploymentStrategy, new: _Rs, old: Sequence[_Rs]) -> int:
+    """ScaleDownLimitForOld: old pods beyond what the partition leaves them (negative: too few)."""
+    new_desired = max(new_rs_limit(strategy.partition, replicas), new.replicas)
+    return sum(rs.replicas for rs in old) - (replicas - new_desired)
+
+
+def _reconcile_old(replicas: int, strategy: DeploymentStrategy, new: _Rs, old: list[_Rs]) -> None:
+    """reconcileOldReplicaSets, mutating the `_Rs` copies to their target sizes."""
+    if not old:
+        return
+    limit = _scale_down_limit(replicas, strategy, new, old)
+    if limit <= 0:
+        biggest = sorted(old, key=lambda rs: (-rs.replicas, rs.created, rs.name))[0]
+        biggest.replicas += -limit  # the partition went down: give old pods back
+        return
+    min_available = replicas - _fenceposts(strategy, replicas)[1]
+    all_pods = new.replicas + sum(rs.replicas for rs in old)
+    budget = min(all_pods - min_available - (new.replicas - new.available), limit)
+    if budget <= 0:
+        return
+    _cleanup_unhealthy(old, budget)
+    available = new.available + sum(rs.available for rs in old)
+    limit = _scale_down_limit(replicas, strategy, new, old)
+    remaining = min(available - min_available, limit)
+    for rs in sorted(old, key=lambda rs: (-rs.revision, rs.created, rs.name)):
+        take = min(rs.replicas, max(remaining, 0))
+        rs.replicas -= take
+        remaining -= take
+
+
+def _cleanup_unhealthy(old: list[_Rs], budget: int) -> None:
+    """Unavailable old pods go first: removing them cannot lower availability (kubernetes#16737)."""
+    cleaned = 0
+    for rs in sorted(old, key=lambda rs: (rs.created, rs.name)):
+        if cleaned >= budget:
+            break
+        take = min(budget - cleaned, rs.replicas - rs.available)
+        if take > 0:
+            rs.replicas -= take
+            cleaned += take
+
+
+def _scale(dep: Obj, strategy: DeploymentStrategy, rs: _Rs, replicas: int) -> ScaleReplicaSet:
+    return ScaleReplicaSet(rs.name, replicas, _replica_annotations(dep, strategy))
+
+
+def _extra_status(dep: Obj, strategy: DeploymentStrategy, new_rs: Obj | None) -> tuple[Action, ...]:
+    """{"updatedReadyReplicas":n,"expectedUpdatedReplicas":m} with Go's omitempty (zeros dropped)."""
+    ready = status_int(new_rs, "readyReplicas") if new_rs is not None else 0
+    expected = new_rs_limit(strategy.partition, spec_replicas(dep))
+    fields = {"updatedReadyReplicas": ready, "expectedUpdatedReplicas": expected}
+    value = json.dumps({k: v for k, v in fields.items() if v}, separators=(",", ":"))
+    if annotations_of(dep).get(keys.DEPLOYMENT_EXTRA_STATUS_ANNOTATION) == value:
+        return ()
+    return (SetExtraStatus(value),)
+
+
+def _satisfied(dep: Obj, strategy: DeploymentStrategy) -> bool:
+    """DeploymentRolloutSatisfied: observed, all pods exist, and the partition's new pods exist."""
+    status = dep.get("status", {})
+    if int(status.get("observedGeneration") or 0) < int(dep.get("metadata", {}).get("generation") or 0):
+        return False
+    replicas = spec_replicas(dep)
+    if status_int(dep, "replicas") != replicas:
+        return False
+    return status_int(dep, "updatedReplicas") >= new_rs_limit(strategy.partition, replicas)
+
+
+def _rs(obj: Obj) -> _Rs:
+    revision = annotations_of(obj).get(keys.DEPLOYMENT_REVISION_ANNOTATION, "0")
+    return _Rs(
+        name=_name(obj),
+        replicas=int(obj.get("spec", {}).get("replicas") or 0),
+        available=status_int(obj, "availableReplicas"),
+        created=str(obj.get("metadata", {}).get("creationTimestamp", "")),
+        revision=int(revision) if revision.isdigit() else 0,
+    )
+
+
+def _name(obj: Obj) -> str:
+    return str(obj.get("metadata", {}).get("name", ""))
+
+
+def _created(obj: Obj) -> tuple[str, str]:
+    return str(obj.get("metadata", {}).get("creationTimestamp", "")), _name(obj)

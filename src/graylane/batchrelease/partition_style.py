@@ -1,0 +1,196 @@
+"""Partition style for a Deployment (reference §2.7): the Deployment itself is released in batches.
+
+What this module does: the pure `Control` for a Deployment released in place. Initialize hands it to the
+Advanced Deployment controller (label `controlled-by-advanced-deployment-controller=true`, the
+deployment-strategy annotation holding the original rollingUpdate and `partition: 0`, control-info,
+`spec.paused=true`, `strategy: {type: Recreate}` so the native controller stands still); each batch writes
+the batch's `canaryReplicas` as `partition`, the number of NEW pods wanted (stored as written, "20%" or
+1, as Kruise does; the advanced controller scales it). Finalize, once batchPartition is unset, gives the
+Deployment back to the native RollingUpdate (saved rollingUpdate, not paused) and removes every key
+this style added; the native controller then adopts the new ReplicaSet and completes the release.
+
+What it must not do: I/O, or scale ReplicaSets (that is advanced_deployment's job).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from graylane.api import keys
+from graylane.api.batchrelease import BatchRelease
+from graylane.api.common import scaled_int_or_percent
+from graylane.api.enums import RollingStyle
+from graylane.batchrelease.advanced_deployment_planner import DeploymentStrategy, under_control
+from graylane.batchrelease.planner import (
+    Observed,
+    Patch,
+    Step,
+    WorkloadInfo,
+    annotations_of,
+    batch_step,
+    generation_observed,
+    labels_of,
+    pod_label_patches,
+    spec_replicas,
+    status_int,
+)
+from graylane.planner.weights import partition_style_replicas
+
+__all__ = ["PartitionStyle", "control_info", "controlled_by", "owner_reference"]
+
+DEPLOYMENT = "Deployment"
+_SCALE_BASE = 10_000_000  # Kruise compares two partitions by scaling both against a huge total
+
+
+def owner_reference(br: BatchRelease) -> dict[str, Any]:
+    """The BatchRelease as a controller ownerReference (metav1.NewControllerRef), in Go field order."""
+    meta = br.metadata
+    return {
+        "apiVersion": br.api_version,
+        "kind": br.kind,
+        "name": meta.get("name", ""),
+        "uid": meta.get("uid", ""),
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def control_info(br: BatchRelease) -> str:
+    """The control-info annotation: the ownerReference as compact JSON, as Go marshals it."""
+    return json.dumps(owner_reference(br), separators=(",", ":"))
+
+
+def controlled_by(obj: dict[str, Any] | Any, br: BatchRelease) -> bool:
+    """Whether the object's control-info names this BatchRelease (by uid, as Kruise checks)."""
+    text = annotations_of(obj).get(keys.BATCH_RELEASE_CONTROL_ANNOTATION, "")
+    try:
+        ref = json.loads(text) if text else {}
+    except ValueError:
+        return False
+    return isinstance(ref, dict) and bool(ref.get("uid")) and ref.get("uid") == br.metadata.get("uid")
+
+
+def _strategy(dep: Any) -> DeploymentStrategy:
+    parsed = DeploymentStrategy.parse(annotations_of(dep).get(keys.DEPLOYMENT_STRATEGY_ANNOTATION))
+    return parsed or DeploymentStrategy()
+
+
+def _extra_ready(dep: Any) -> int:
+    try:
+        extra = json.loads(annotations_of(dep).get(keys.DEPLOYMENT_EXTRA_STATUS_ANNOTATION) or "{}")
+    except ValueError:
+        return 0
+    return int(extra.get("updatedReadyReplicas") or 0) if isinstance(extra, dict) else 0
+
+
+class PartitionStyle:
+    """The partition-style `Control` for an apps/v1 Deployment."""
+
+    def info(self, obs: Observed) -> WorkloadInfo | None:
+        dep = obs.workload
+        if dep is None:
+            return None
+        return WorkloadInfo(
+            replicas=spec_replicas(dep),
+            observed=generation_observed(dep),
+            promoted=status_int(dep, "replicas") == status_int(dep, "updatedReplicas"),
+            updated=status_int(dep, "updatedReplicas"),
+            updated_ready=_extra_ready(dep),
+            update_revision=obs.update_revision,
+            # The webhook records the stable revision in a label; without it, the observed stable RS.
+            stable_revision=labels_of(dep).get(keys.STABLE_REVISION_LABEL) or obs.stable_revision,
+        )
+
+    def initialize(self, obs: Observed) -> Step:
+        dep = obs.workload
+        if dep is None:
+            return Step(False)
+        if under_control(dep):
+            return Step(True)
+        spec_ru = dep.get("spec", {}).get("strategy", {}).get("rollingUpdate")
+        rolling_update = spec_ru or _strategy(dep).rolling_update
+        strategy = DeploymentStrategy(RollingStyle.PARTITION, rolling_update, False, 0).with_defaults()
+        body = {
+            "metadata": {
+                "labels": {keys.ADVANCED_DEPLOYMENT_CONTROL_LABEL: "true"},
+                "annotations": {
+                    keys.DEPLOYMENT_STRATEGY_ANNOTATION: strategy.dump(),
+                    keys.BATCH_RELEASE_CONTROL_ANNOTATION: control_info(obs.release),
+                },
+            },
+            # Recreate + paused is what keeps the native Deployment controller from rolling pods.
+            "spec": {"paused": True, "strategy": {"type": "Recreate", "rollingUpdate": None}},
+        }
+        return Step(True, (Patch(DEPLOYMENT, _name(dep), body),))
+
+    def upgrade(self, obs: Observed, batch: int) -> Step:
+        dep = obs.workload
+        if dep is None:
+            return Step(False)
+        if spec_replicas(dep) == 0 or not under_control(dep):
+            return Step(True)  # nothing to release, or someone took the Deployment away: let it be
+        plan = obs.release.spec.release_plan
+        labels = pod_label_patches(obs.pods, plan.batches, spec_replicas(dep), batch, plan.rollout_id)
+        strategy, desired = _strategy(dep), plan.batches[batch].canary_replicas
+        if _scaled(strategy.partition) >= _scaled(desired):
+            return Step(True, labels)  # never lower the partition: pods are only ever added
+        value = DeploymentStrategy(
+            strategy.rolling_style, strategy.rolling_update, strategy.paused, desired
+        ).dump()
+        body = {"metadata": {"annotations": {keys.DEPLOYMENT_STRATEGY_ANNOTATION: value}}}
+        return Step(True, (Patch(DEPLOYMENT, _name(dep), body), *labels))
+
+    def check(self, obs: Observed, batch: int) -> Step:
+        dep = obs.workload
+        if dep is None:
+            return Step(False)
+        replicas = spec_replicas(dep)
+        if replicas == 0:
+            return Step(True)
+        desired = partition_style_replicas(
+            obs.release.spec.release_plan.batches[batch].canary_replicas, replicas
+        )
+        return batch_step(
+            obs,
+            batch,
+            desired=desired,
+            updated=status_int(dep, "updatedReplicas"),
+            updated_ready=_extra_ready(dep),
+        )
+
+    def finalize(self, obs: Observed) -> Step:
+        dep = obs.workload
+        if dep is None or not annotations_of(dep).get(keys.BATCH_RELEASE_CONTROL_ANNOTATION):
+            return Step(True)
+        if not dep.get("spec", {}).get("paused"):
+            return Step(True)
+        body: dict[str, Any] = {"metadata": {"annotations": {keys.BATCH_RELEASE_CONTROL_ANNOTATION: None}}}
+        if obs.release.spec.release_plan.batch_partition is None:
+            body = _release_body(dep)
+        return Step(True, (Patch(DEPLOYMENT, _name(dep), body),))
+
+
+def _release_body(dep: Any) -> dict[str, Any]:
+    """Back to the native controller: resumed, RollingUpdate with the saved settings, our keys gone."""
+    spec: dict[str, Any] = {"paused": False}
+    if dep.get("spec", {}).get("strategy", {}).get("type") == "Recreate":
+        spec["strategy"] = {"type": "RollingUpdate", "rollingUpdate": _strategy(dep).rolling_update}
+    gone = (
+        keys.BATCH_RELEASE_CONTROL_ANNOTATION,
+        keys.DEPLOYMENT_STRATEGY_ANNOTATION,
+        keys.DEPLOYMENT_EXTRA_STATUS_ANNOTATION,
+    )
+    labels = {keys.STABLE_REVISION_LABEL: None, keys.ADVANCED_DEPLOYMENT_CONTROL_LABEL: None}
+    return {"metadata": {"annotations": dict.fromkeys(gone), "labels": labels}, "spec": spec}
+
+
+def _scaled(value: int | str) -> int:
+    try:
+        return scaled_int_or_percent(value, _SCALE_BASE, round_up=True)
+    except ValueError:
+        return 0
+
+
+def _name(obj: Any) -> str:
+    return str(obj.get("metadata", {}).get("name", ""))

@@ -1,0 +1,286 @@
+"""The Advanced Deployment controller's decisions: which ReplicaSet to create or scale, the extra status."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from graylane.api import keys
+from graylane.batchrelease.advanced_deployment_planner import (
+    CreateReplicaSet,
+    ObservedDeployment,
+    ScaleReplicaSet,
+    SetExtraStatus,
+    plan,
+    under_control,
+)
+
+TEMPLATE: dict[str, Any] = {
+    "metadata": {"labels": {"app": "demo"}},
+    "spec": {"containers": [{"name": "main", "image": "v2"}]},
+}
+
+
+def deployment(
+    partition: Any = "20%",
+    *,
+    replicas: int = 5,
+    surge: Any = "25%",
+    unavailable: Any = "25%",
+    updated: int = 0,
+    paused_strategy: bool = False,
+    **meta: Any,
+) -> dict[str, Any]:
+    strategy: dict[str, Any] = {
+        "rollingStyle": "Partition",
+        "partition": partition,
+        "paused": paused_strategy,
+    }
+    strategy["rollingUpdate"] = {"maxSurge": surge, "maxUnavailable": unavailable}
+    return {
+        "metadata": {
+            "name": "demo",
+            "namespace": "ns",
+            "uid": "dep-uid",
+            "generation": 4,
+            "labels": {keys.ADVANCED_DEPLOYMENT_CONTROL_LABEL: "true"},
+            "annotations": {
+                keys.DEPLOYMENT_STRATEGY_ANNOTATION: json.dumps(strategy),
+                keys.BATCH_RELEASE_CONTROL_ANNOTATION: '{"uid":"br"}',
+                "team": "a",
+            },
+            **meta,
+        },
+        "spec": {
+            "replicas": replicas,
+            "paused": True,
+            "minReadySeconds": 3,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": {"app": "demo"}},
+            "template": TEMPLATE,
+        },
+        "status": {"observedGeneration": 4, "replicas": replicas, "updatedReplicas": updated},
+    }
+
+
+def rs(
+    name: str, replicas: int, available: int | None = None, *, created: str = "1", revision: int = 1
+) -> dict[str, Any]:
+    available = replicas if available is None else available
+    return {
+        "metadata": {
+            "name": name,
+            "creationTimestamp": created,
+            "annotations": {keys.DEPLOYMENT_REVISION_ANNOTATION: str(revision)},
+        },
+        "spec": {"replicas": replicas},
+        "status": {"availableReplicas": available, "readyReplicas": available},
+    }
+
+
+def observe(dep: dict[str, Any], *sets: dict[str, Any], new: str = "") -> ObservedDeployment:
+    revisions = {s["metadata"]["name"]: ("rev" if s["metadata"]["name"] == new else "old") for s in sets}
+    return ObservedDeployment(
+        deployment=dep, replica_sets=tuple(sets), revision="rev", rs_revisions=revisions
+    )
+
+
+def scales(result: Any) -> dict[str, int]:
+    return {a.name: a.replicas for a in result.actions if isinstance(a, ScaleReplicaSet)}
+
+
+# --- who is ours ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "want"),
+    [
+        ({}, True),
+        ({"labels": {}}, False),
+        ({"annotations": {}}, False),
+        ({"paused": False}, False),
+        ({"strategy": {"type": "RollingUpdate"}}, False),
+    ],
+)
+def test_under_control(change: dict[str, Any], want: bool) -> None:
+    dep = deployment()
+    for key in ("labels", "annotations"):
+        if key in change:
+            dep["metadata"][key] = change[key]
+    for key in ("paused", "strategy"):
+        if key in change:
+            dep["spec"][key] = change[key]
+    assert under_control(dep) is want
+    if not want:
+        assert plan(observe(dep, rs("demo-old", 5))).actions == ()
+
+
+@pytest.mark.parametrize("value", ["nope", json.dumps({"rollingStyle": "Canary", "partition": 1})])
+def test_an_unreadable_or_canary_strategy_is_left_alone(value: str) -> None:
+    dep = deployment()
+    dep["metadata"]["annotations"][keys.DEPLOYMENT_STRATEGY_ANNOTATION] = value
+    assert plan(observe(dep, rs("demo-old", 5))).actions == ()
+
+
+# --- creating the new ReplicaSet --------------------------------------------------------------------
+
+
+def test_creates_the_new_replicaset_adoptable_by_the_native_controller() -> None:
+    result = plan(observe(deployment("20%"), rs("demo-old", 5, revision=3)))
+    create = result.actions[0]
+    assert isinstance(create, CreateReplicaSet)
+    body = create.body
+    assert body["metadata"]["name"] == "demo-rev"
+    assert body["metadata"]["labels"] == {"app": "demo", "pod-template-hash": "rev"}
+    assert body["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": "demo",
+            "uid": "dep-uid",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+    annotations = body["metadata"]["annotations"]
+    assert annotations["team"] == "a"  # the Deployment's annotations are copied, as KCM does
+    assert annotations[keys.DEPLOYMENT_REVISION_ANNOTATION] == "4"
+    assert annotations["deployment.kubernetes.io/desired-replicas"] == "5"
+    assert annotations["deployment.kubernetes.io/max-replicas"] == "7"  # 5 + ceil(25% of 5)
+    assert body["spec"]["selector"] == {"matchLabels": {"app": "demo", "pod-template-hash": "rev"}}
+    assert body["spec"]["template"]["metadata"]["labels"] == {"app": "demo", "pod-template-hash": "rev"}
+    assert body["spec"]["template"]["spec"] == TEMPLATE["spec"]
+    assert (body["spec"]["replicas"], body["spec"]["minReadySeconds"]) == (1, 3)
+    assert TEMPLATE["metadata"]["labels"] == {"app": "demo"}  # the Deployment's template is not mutated
+
+
+@pytest.mark.parametrize(
+    ("partition", "surge", "unavailable", "want"),
+    [
+        ("20%", "25%", "25%", 1),
+        (0, "25%", "25%", 0),
+        (0, 0, 1, 1),  # surge 0: start with one pod, or the paused native controller scales the old RS back
+        ("90%", "25%", "25%", 2),  # within maxSurge: 5 + 2
+        (5, "100%", 0, 5),
+    ],
+)
+def test_new_replicaset_initial_size(partition: Any, surge: Any, unavailable: Any, want: int) -> None:
+    dep = deployment(partition, surge=surge, unavailable=unavailable)
+    (create, *_) = plan(observe(dep, rs("demo-old", 5))).actions
+    assert isinstance(create, CreateReplicaSet)
+    assert create.body["spec"]["replicas"] == want
+
+
+def test_the_only_replicaset_follows_spec_replicas() -> None:
+    (create, *_) = plan(observe(deployment("20%"))).actions
+    assert isinstance(create, CreateReplicaSet)
+    assert create.body["spec"]["replicas"] == 5
+
+
+# --- scaling ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("partition", "new", "olds", "want"),
+    [
+        (
+            "20%",
+            rs("demo-rev", 1),
+            [rs("demo-old", 5)],
+            {"demo-old": 4},
+        ),  # new is at its limit: old goes down
+        ("20%", rs("demo-rev", 1, 0), [rs("demo-old", 5)], {"demo-old": 4}),  # maxUnavailable 1 allows it
+        ("20%", rs("demo-rev", 1), [rs("demo-old", 4)], {}),  # done
+        ("90%", rs("demo-rev", 1), [rs("demo-old", 4)], {"demo-rev": 3}),  # grows within surge (5 + 2)
+        ("90%", rs("demo-rev", 3, 0), [rs("demo-old", 4)], {}),  # 7 pods, no new one available: wait
+        ("90%", rs("demo-rev", 3, 1), [rs("demo-old", 4)], {"demo-old": 3}),  # within maxUnavailable
+        ("90%", rs("demo-rev", 3), [rs("demo-old", 4)], {"demo-old": 1}),  # all available: to the partition
+        ("90%", rs("demo-rev", 4), [rs("demo-old", 3)], {"demo-old": 1}),
+        ("90%", rs("demo-rev", 4), [rs("demo-old", 1)], {}),  # one old pod is kept below 100%
+        ("100%", rs("demo-rev", 4), [rs("demo-old", 1)], {"demo-rev": 5}),
+        ("20%", rs("demo-rev", 3), [rs("demo-old", 1)], {"demo-old": 2}),  # partition lowered: old pods back
+        ("20%", rs("demo-rev", 7), [rs("demo-old", 1)], {"demo-rev": 5}),  # never above spec.replicas
+    ],
+)
+def test_rolling(
+    partition: Any, new: dict[str, Any], olds: list[dict[str, Any]], want: dict[str, int]
+) -> None:
+    assert scales(plan(observe(deployment(partition), new, *olds, new="demo-rev"))) == want
+
+
+def test_unhealthy_old_pods_go_first_then_the_newest_old_revision() -> None:
+    new = rs("demo-rev", 1, created="3", revision=3)
+    unhealthy = rs("demo-a", 2, 0, created="1", revision=1)
+    healthy = rs("demo-b", 3, created="2", revision=2)
+    assert scales(plan(observe(deployment("20%"), new, unhealthy, healthy, new="demo-rev"))) == {"demo-a": 1}
+    fine = rs("demo-a", 2, created="1", revision=1)
+    assert scales(plan(observe(deployment("20%"), new, fine, healthy, new="demo-rev"))) == {"demo-b": 2}
+
+
+def test_scaling_keeps_the_replica_annotations_current() -> None:
+    result = plan(observe(deployment("20%"), rs("demo-rev", 1), rs("demo-old", 5), new="demo-rev"))
+    (scale,) = [a for a in result.actions if isinstance(a, ScaleReplicaSet)]
+    assert scale.annotations == {
+        "deployment.kubernetes.io/desired-replicas": "5",
+        "deployment.kubernetes.io/max-replicas": "7",
+    }
+
+
+@pytest.mark.parametrize("change", [{"paused_strategy": True}, {"deletionTimestamp": "2026-11-22T11:00:00Z"}])
+def test_no_scaling_when_the_strategy_is_paused_or_the_deployment_deleted(change: dict[str, Any]) -> None:
+    result = plan(observe(deployment("20%", **change), rs("demo-old", 5)))
+    assert not [a for a in result.actions if isinstance(a, CreateReplicaSet | ScaleReplicaSet)]
+
+
+# --- extra status and requeue -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("partition", "sets", "want"),
+    [
+        (
+            "20%",
+            [rs("demo-rev", 1), rs("demo-old", 4)],
+            '{"updatedReadyReplicas":1,"expectedUpdatedReplicas":1}',
+        ),
+        (
+            "90%",
+            [rs("demo-rev", 3, 2), rs("demo-old", 2)],
+            '{"updatedReadyReplicas":2,"expectedUpdatedReplicas":4}',
+        ),
+        (0, [rs("demo-old", 5)], "{}"),  # Go's omitempty drops zeros
+    ],
+)
+def test_extra_status(partition: Any, sets: list[dict[str, Any]], want: str) -> None:
+    result = plan(observe(deployment(partition), *sets, new="demo-rev"))
+    assert SetExtraStatus(want) in result.actions
+
+
+def test_extra_status_is_not_rewritten_when_unchanged() -> None:
+    dep = deployment("20%", updated=1)
+    dep["metadata"]["annotations"][keys.DEPLOYMENT_EXTRA_STATUS_ANNOTATION] = (
+        '{"updatedReadyReplicas":1,"expectedUpdatedReplicas":1}'
+    )
+    result = plan(observe(dep, rs("demo-rev", 1), rs("demo-old", 4), new="demo-rev"))
+    assert result.actions == ()
+    assert result.requeue_after is None  # partition satisfied: only events wake it now
+
+
+@pytest.mark.parametrize(
+    ("status", "want"),
+    [
+        ({"updatedReplicas": 0}, 2.0),  # not enough new pods yet
+        ({"observedGeneration": 3, "updatedReplicas": 1}, 2.0),  # status not current
+        ({"replicas": 6, "updatedReplicas": 1}, 2.0),  # surge pods still there
+    ],
+)
+def test_requeue_until_the_partition_is_satisfied(status: dict[str, int], want: float) -> None:
+    dep = deployment("20%")
+    dep["status"] |= status
+    dep["metadata"]["annotations"][keys.DEPLOYMENT_EXTRA_STATUS_ANNOTATION] = (
+        '{"updatedReadyReplicas":1,"expectedUpdatedReplicas":1}'
+    )
+    result = plan(observe(dep, rs("demo-rev", 1), rs("demo-old", 4), new="demo-rev"))
+    assert result.requeue_after == want

@@ -1,0 +1,830 @@
+"""The BatchRelease state machine (reference §2.7) and the two Deployment rolling styles, as pure tables.
+
+The state machine is tested against a scripted `Control` so that each phase x batch state x readiness
+cell is one row; the styles are then tested for the objects and patches they produce.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from graylane.api import keys
+from graylane.api.batchrelease import BatchRelease, ReleasePlan
+from graylane.api.hashing import release_plan_hash
+from graylane.batchrelease.canary_style import CanaryStyle, build_canary, find_canary
+from graylane.batchrelease.partition_style import PartitionStyle, control_info
+from graylane.batchrelease.planner import (
+    CreateCanary,
+    Delete,
+    Observed,
+    Patch,
+    Step,
+    WorkloadInfo,
+    plan,
+    pod_label_patches,
+)
+
+NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
+FIN = keys.BATCH_RELEASE_FINALIZER
+MARK = Patch("Deployment", "demo", {"marker": True})
+
+
+def release_plan(**overrides: Any) -> dict[str, Any]:
+    return {
+        "batches": [{"canaryReplicas": "20%"}, {"canaryReplicas": "90%"}],
+        "batchPartition": 0,
+        **overrides,
+    }
+
+
+def settled_status(plan_obj: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """A status the special cases leave alone: hashes, ids, counts and revisions all match."""
+    canary = {"batchState": "Upgrading", "currentBatch": 0, "updatedReplicas": 1, "updatedReadyReplicas": 1}
+    status = {
+        "phase": "Progressing",
+        "observedGeneration": 3,
+        "observedReleasePlanHash": release_plan_hash(ReleasePlan.from_obj(plan_obj)),
+        "observedRolloutID": plan_obj.get("rolloutID", ""),
+        "observedWorkloadReplicas": 5,
+        "stableRevision": "stable",
+        "updateRevision": "update",
+        "canaryStatus": canary,
+    }
+    canary.update(overrides.pop("canaryStatus", {}))
+    return {**status, **overrides}
+
+
+def release(
+    plan_obj: dict[str, Any] | None = None, status: dict[str, Any] | None = None, **meta: Any
+) -> BatchRelease:
+    plan_obj = plan_obj if plan_obj is not None else release_plan()
+    metadata = {
+        "name": "demo",
+        "namespace": "ns",
+        "uid": "br-uid",
+        "generation": 3,
+        "finalizers": [FIN],
+        **meta,
+    }
+    return BatchRelease.from_obj(
+        {
+            "metadata": metadata,
+            "spec": {
+                "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "demo"},
+                "releasePlan": plan_obj,
+            },
+            "status": status if status is not None else settled_status(plan_obj),
+        }
+    )
+
+
+@dataclasses.dataclass
+class Scripted:
+    """A Control whose answers are set per test; records which calls were made."""
+
+    info_: WorkloadInfo | None = dataclasses.field(
+        default_factory=lambda: WorkloadInfo(5, True, False, 1, 1, "update", "stable")
+    )
+    done: bool = True
+    calls: list[str] = dataclasses.field(default_factory=list)
+
+    def _step(self, name: str) -> Step:
+        self.calls.append(name)
+        return Step(self.done, (MARK,))
+
+    def info(self, obs: Observed) -> WorkloadInfo | None:
+        return self.info_
+
+    def initialize(self, obs: Observed) -> Step:
+        return self._step("initialize")
+
+    def upgrade(self, obs: Observed, batch: int) -> Step:
+        return self._step(f"upgrade:{batch}")
+
+    def check(self, obs: Observed, batch: int) -> Step:
+        return self._step(f"check:{batch}")
+
+    def finalize(self, obs: Observed) -> Step:
+        return self._step("finalize")
+
+
+def observed(br: BatchRelease, **kwargs: Any) -> Observed:
+    return Observed(
+        release=br, workload={"metadata": {"name": "demo"}, "spec": {"replicas": 5}}, now=NOW, **kwargs
+    )
+
+
+# --- the state machine: phase x batch state x readiness -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("phase", "state", "batch", "partition", "done", "want_phase", "want_state", "want_batch", "call"),
+    [
+        ("Preparing", "", 0, 0, True, "Progressing", "", 0, "initialize"),
+        ("Preparing", "", 0, 0, False, "Preparing", "", 0, "initialize"),
+        ("Unknown", "", 0, 0, True, "Progressing", "", 0, "initialize"),  # unknown phases start over
+        ("Progressing", "Upgrading", 0, 0, True, "Progressing", "Verifying", 0, "upgrade:0"),
+        ("Progressing", "Upgrading", 0, 0, False, "Progressing", "Upgrading", 0, "upgrade:0"),
+        ("Progressing", "", 0, 0, True, "Progressing", "Verifying", 0, "upgrade:0"),  # unknown state
+        ("Progressing", "Verifying", 0, 0, True, "Progressing", "Ready", 0, "check:0"),
+        ("Progressing", "Verifying", 0, 0, False, "Progressing", "Upgrading", 0, "check:0"),
+        ("Progressing", "Ready", 0, 0, True, "Progressing", "Ready", 0, "check:0"),  # held by the partition
+        ("Progressing", "Ready", 0, 1, True, "Progressing", "Upgrading", 1, "check:0"),  # the next batch
+        ("Progressing", "Ready", 1, 1, True, "Progressing", "Ready", 1, "check:1"),
+        ("Progressing", "Ready", 1, 5, True, "Progressing", "Ready", 1, "check:1"),  # never past the last
+        ("Progressing", "Ready", 1, 1, False, "Progressing", "Upgrading", 1, "check:1"),
+        ("Finalizing", "Ready", 1, None, True, "Completed", "Ready", 1, "finalize"),
+        ("Finalizing", "Ready", 1, None, False, "Finalizing", "Ready", 1, "finalize"),
+    ],
+)
+def test_state_machine(
+    phase: str,
+    state: str,
+    batch: int,
+    partition: int | None,
+    done: bool,
+    want_phase: str,
+    want_state: str,
+    want_batch: int,
+    call: str,
+) -> None:
+    plan_obj = release_plan(batchPartition=partition)
+    br = release(
+        plan_obj,
+        settled_status(plan_obj, phase=phase, canaryStatus={"batchState": state, "currentBatch": batch}),
+    )
+    control = Scripted(done=done)
+
+    result = plan(observed(br), control)
+
+    assert control.calls == [call]
+    assert result.actions == (MARK,)
+    assert result.status is not None
+    assert (result.status.phase, result.status.canary_status.batch_state) == (want_phase, want_state)
+    assert result.status.canary_status.current_batch == want_batch
+    want_requeue = None if want_phase == "Completed" else 2.0
+    assert result.requeue_after == want_requeue
+
+
+def test_a_batch_that_becomes_ready_records_when() -> None:
+    plan_obj = release_plan()
+    br = release(plan_obj, settled_status(plan_obj, canaryStatus={"batchState": "Verifying"}))
+    result = plan(observed(br), Scripted(done=True))
+    assert result.status is not None
+    assert result.status.canary_status.batch_ready_time == NOW
+
+
+def test_a_ready_batch_that_is_no_longer_ready_forgets_its_ready_time() -> None:
+    plan_obj = release_plan()
+    status = settled_status(
+        plan_obj, canaryStatus={"batchState": "Ready", "batchReadyTime": "2026-11-22T11:00:00Z"}
+    )
+    result = plan(observed(release(plan_obj, status)), Scripted(done=False))
+    assert result.status is not None
+    assert result.status.canary_status.batch_ready_time is None
+
+
+def test_preparing_records_revisions_and_replicas_once_initialized() -> None:
+    plan_obj = release_plan()
+    status: dict[str, Any] = {
+        "phase": "Preparing",
+        "observedReleasePlanHash": release_plan_hash(ReleasePlan.from_obj(plan_obj)),
+    }
+    status |= {
+        "observedWorkloadReplicas": -1,
+        "canaryStatus": {"updatedReplicas": 1, "updatedReadyReplicas": 1},
+    }
+    result = plan(observed(release(plan_obj, status)), Scripted(done=True))
+    assert result.status is not None
+    assert result.status.to_obj() | {"canaryStatus": {}} == {
+        "canaryStatus": {},
+        "stableRevision": "stable",
+        "updateRevision": "update",
+        "observedGeneration": 3,
+        "observedWorkloadReplicas": 5,
+        "observedReleasePlanHash": status["observedReleasePlanHash"],
+        "phase": "Progressing",
+    }
+
+
+def test_a_new_batchrelease_first_persists_preparing_alone() -> None:
+    """Kruise writes the initialised status before running any phase: nothing is done on the workload."""
+    control = Scripted()
+    result = plan(observed(release(status={})), control)
+    assert control.calls == []
+    assert result.actions == ()
+    assert result.status is not None
+    assert result.status.phase == "Preparing"
+    assert result.status.observed_workload_replicas == -1
+    assert result.requeue_after == 2.0
+
+
+def test_completed_does_nothing() -> None:
+    plan_obj = release_plan(batchPartition=None)
+    control = Scripted()
+    result = plan(observed(release(plan_obj, settled_status(plan_obj, phase="Completed"))), control)
+    assert control.calls == []
+    assert result.actions == ()
+    assert result.requeue_after is None
+
+
+# --- special cases before the state machine -------------------------------------------------------
+
+
+def _special(
+    plan_obj: dict[str, Any], status: dict[str, Any], info: WorkloadInfo | None = None, **meta: Any
+) -> Any:
+    control = Scripted() if info is None else Scripted(info_=info)
+    return plan(observed(release(plan_obj, status, **meta)), control), control
+
+
+def test_batch_partition_unset_starts_finalizing_and_persists_that_first() -> None:
+    plan_obj = release_plan(batchPartition=None)
+    result, control = _special(plan_obj, settled_status(plan_obj, canaryStatus={"batchState": "Ready"}))
+    assert result.status.phase == "Finalizing"
+    assert control.calls == []
+    assert result.requeue_after == 2.0
+
+
+def test_deletion_finalizes_without_reading_the_workload() -> None:
+    plan_obj = release_plan()
+    control = Scripted(info_=None)
+    br = release(plan_obj, settled_status(plan_obj), deletionTimestamp="2026-11-22T11:00:00Z")
+    result = plan(observed(br), control)
+    assert result.status is not None
+    assert result.status.phase == "Finalizing"
+
+
+@pytest.mark.parametrize(
+    ("partition", "old_id", "new_id", "want_batch"),
+    [
+        (1, "", "", 1),
+        (5, "", "", 1),  # clamped to the last batch
+        (1, "a", "b", 0),  # a new rollout id restarts at batch 0 so pods are labelled again
+    ],
+)
+def test_plan_change_recalculates_the_current_batch(
+    partition: int, old_id: str, new_id: str, want_batch: int
+) -> None:
+    old_plan = release_plan(rolloutID=old_id)
+    new_plan = release_plan(batchPartition=partition, rolloutID=new_id)
+    status = settled_status(
+        old_plan, canaryStatus={"batchState": "Ready", "batchReadyTime": "2026-11-22T11:00:00Z"}
+    )
+    result, _ = _special(new_plan, status)
+    canary = result.status.canary_status
+    assert (canary.current_batch, canary.batch_state, canary.batch_ready_time) == (
+        want_batch,
+        "Upgrading",
+        None,
+    )
+    assert result.status.observed_release_plan_hash == release_plan_hash(ReleasePlan.from_obj(new_plan))
+    assert result.status.observed_rollout_id == new_id
+
+
+def test_a_batch_index_past_the_plan_starts_over() -> None:
+    plan_obj = release_plan()
+    result, _ = _special(plan_obj, settled_status(plan_obj, canaryStatus={"currentBatch": 2}))
+    assert result.status.phase == "Preparing"
+    assert result.status.canary_status.current_batch == 0
+
+
+@pytest.mark.parametrize(
+    ("phase", "want"), [("Progressing", "Finalizing"), ("", "Preparing"), ("Preparing", "Finalizing")]
+)
+def test_workload_gone(phase: str, want: str) -> None:
+    plan_obj = release_plan()
+    result = plan(observed(release(plan_obj, settled_status(plan_obj, phase=phase))), Scripted(info_=None))
+    assert result.status is not None
+    assert result.status.phase == want
+
+
+def test_workload_not_yet_observed_by_its_controller_waits() -> None:
+    plan_obj = release_plan()
+    control = Scripted(info_=WorkloadInfo(5, False, False, 1, 1, "update", "stable"))
+    result = plan(observed(release(plan_obj, settled_status(plan_obj))), control)
+    assert control.calls == []
+    assert result.requeue_after == 2.0
+
+
+@pytest.mark.parametrize("promoted", [False, True])
+def test_workload_scaled_restarts_the_batch_unless_promoted(promoted: bool) -> None:
+    plan_obj = release_plan()
+    status = settled_status(
+        plan_obj, canaryStatus={"batchState": "Ready", "batchReadyTime": "2026-11-22T11:00:00Z"}
+    )
+    info = WorkloadInfo(10, True, promoted, 1, 1, "update", "stable")
+    result, control = _special(plan_obj, status, info)
+    canary = result.status.canary_status
+    if promoted:
+        assert control.calls == ["check:0"]
+        assert result.status.observed_workload_replicas == 5
+    else:
+        assert control.calls == []
+        assert (canary.batch_state, canary.batch_ready_time) == ("Upgrading", None)
+        assert result.status.observed_workload_replicas == 10
+
+
+def test_a_new_template_mid_release_stops_and_records_the_revision() -> None:
+    plan_obj = release_plan()
+    info = WorkloadInfo(5, True, False, 1, 1, "newer", "stable")
+    result, control = _special(plan_obj, settled_status(plan_obj), info)
+    assert control.calls == []
+    assert result.status.update_revision == "newer"
+
+
+def test_updated_counts_are_refreshed_every_pass() -> None:
+    plan_obj = release_plan()
+    info = WorkloadInfo(5, True, False, 3, 2, "update", "stable")
+    result, control = _special(plan_obj, settled_status(plan_obj), info)
+    assert control.calls == []  # changed status is written alone first
+    assert (
+        result.status.canary_status.updated_replicas,
+        result.status.canary_status.updated_ready_replicas,
+    ) == (3, 2)
+
+
+# --- finalizer ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("finalizers", "deleting", "phase", "want"),
+    [
+        ([], False, "Progressing", ("other", FIN)),
+        ([FIN], False, "Progressing", None),
+        ([FIN], True, "Finalizing", None),
+        (["other", FIN], True, "Completed", ("other",)),
+    ],
+)
+def test_finalizer(finalizers: list[str], deleting: bool, phase: str, want: tuple[str, ...] | None) -> None:
+    plan_obj = release_plan(batchPartition=None)
+    meta: dict[str, Any] = {"finalizers": finalizers or ["other"]}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-11-22T11:00:00Z"
+    if not finalizers:
+        meta["finalizers"] = ["other"]
+    result = plan(observed(release(plan_obj, settled_status(plan_obj, phase=phase), **meta)), Scripted())
+    assert result.finalizers == want
+
+
+# --- pod batch labels -----------------------------------------------------------------------------
+
+
+def pod(name: str, created: str, **labels: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "creationTimestamp": created, "labels": labels}}
+
+
+def _labels(patches: tuple[Patch, ...]) -> dict[str, str]:
+    return {p.name: p.body["metadata"]["labels"][keys.ROLLOUT_BATCH_ID_LABEL] for p in patches}
+
+
+@pytest.mark.parametrize(
+    ("pods", "current", "want"),
+    [
+        ([pod("a", "1")], 0, {"a": "1"}),
+        # shares are ceil(20%)=1 and ceil(90%)-1=4 (uncapped, as Kruise's label patcher): newest go to batch 2
+        ([pod(n, str(i)) for i, n in enumerate("abcdef")], 1, {"b": "1"} | dict.fromkeys("cdef", "2")),
+        (
+            [
+                pod("a", "1", **{keys.ROLLOUT_ID_LABEL: "r1", keys.ROLLOUT_BATCH_ID_LABEL: "1"}),
+                pod("b", "2"),
+                pod("c", "3"),
+            ],
+            1,
+            {"b": "2", "c": "2"},
+        ),
+        ([pod("a", "1", **{keys.ROLLOUT_ID_LABEL: "old", keys.ROLLOUT_BATCH_ID_LABEL: "1"})], 0, {"a": "1"}),
+        ([], 1, {}),
+    ],
+)
+def test_pod_batch_labels(pods: list[dict[str, Any]], current: int, want: dict[str, str]) -> None:
+    batches = ReleasePlan.from_obj(release_plan()).batches
+    assert _labels(pod_label_patches(pods, batches, 5, current, "r1")) == want
+
+
+def test_no_rollout_id_no_pod_labels() -> None:
+    batches = ReleasePlan.from_obj(release_plan()).batches
+    assert pod_label_patches([pod("a", "1")], batches, 5, 0, "") == ()
+
+
+# --- canary style ---------------------------------------------------------------------------------
+
+STABLE_TEMPLATE = {
+    "metadata": {"labels": {"app": "demo"}},
+    "spec": {"containers": [{"name": "main", "image": "v2"}]},
+}
+
+
+def stable(**spec: Any) -> dict[str, Any]:
+    spec = {
+        "replicas": 5,
+        "paused": True,
+        "selector": {"matchLabels": {"app": "demo"}},
+        "template": STABLE_TEMPLATE,
+        **spec,
+    }
+    return {
+        "metadata": {"name": "demo", "namespace": "ns", "generation": 2, "annotations": {}},
+        "spec": spec,
+        "status": {"observedGeneration": 2, "replicas": 5, "updatedReplicas": 0, "availableReplicas": 5},
+    }
+
+
+def canary_plan(**overrides: Any) -> dict[str, Any]:
+    return release_plan(
+        rollingStyle="Canary",
+        patchPodTemplateMetadata={"labels": {"opensergo.io/canary-gray": "gray"}},
+        **overrides,
+    )
+
+
+def canary_obs(
+    plan_obj: dict[str, Any] | None = None,
+    workload: dict[str, Any] | None = None,
+    canaries: tuple[Any, ...] = (),
+) -> Observed:
+    br = release(plan_obj or canary_plan())
+    return Observed(
+        release=br, workload=workload or stable(), now=NOW, update_revision="update", canaries=canaries
+    )
+
+
+def canary(
+    replicas: int = 1, *, name: str = "demo-abcde", created: str = "2", ready: int | None = None, **meta: Any
+) -> dict[str, Any]:
+    obj = build_canary(stable(), release(canary_plan()))
+    obj["metadata"] |= {
+        "name": name,
+        "creationTimestamp": created,
+        "uid": f"{name}-uid",
+        "generation": 1,
+        **meta,
+    }
+    obj["spec"]["replicas"] = replicas
+    obj["status"] = {
+        "observedGeneration": 1,
+        "replicas": replicas,
+        "availableReplicas": replicas if ready is None else ready,
+    }
+    return obj
+
+
+def test_build_canary() -> None:
+    obj = build_canary(stable(), release(canary_plan()))
+    ref: dict[str, Any] = {
+        "apiVersion": "rollouts.kruise.io/v1beta1",
+        "kind": "BatchRelease",
+        "name": "demo",
+        "uid": "br-uid",
+    }
+    ref |= {"controller": True, "blockOwnerDeletion": True}
+    assert obj["metadata"] == {
+        "generateName": "demo-",
+        "namespace": "ns",
+        "labels": {keys.CANARY_DEPLOYMENT_LABEL: "demo"},
+        "annotations": {keys.BATCH_RELEASE_CONTROL_ANNOTATION: json.dumps(ref, separators=(",", ":"))},
+        "finalizers": [keys.CANARY_DEPLOYMENT_FINALIZER],
+        "ownerReferences": [ref],
+    }
+    assert (obj["spec"]["replicas"], obj["spec"]["paused"]) == (0, False)
+    assert obj["spec"]["template"]["metadata"]["labels"] == {
+        "app": "demo",
+        "opensergo.io/canary-gray": "gray",
+    }
+    assert obj["spec"]["selector"] == {"matchLabels": {"app": "demo"}}
+
+
+def test_find_canary_takes_the_newest_live_one_with_the_stable_template() -> None:
+    old, new = canary(name="old", created="1"), canary(name="new", created="2")
+    gone = canary(name="gone", created="3", deletionTimestamp="x")
+    other = canary(name="other", created="4")
+    other["spec"]["template"] = {**STABLE_TEMPLATE, "spec": {"containers": [{"name": "main", "image": "v3"}]}}
+    hashed = canary(name="hashed", created="0")
+    hashed["spec"]["template"]["metadata"]["labels"]["pod-template-hash"] = "x"
+    found = find_canary(canary_obs(canaries=(old, new, gone, other, hashed)))
+    assert found is not None
+    assert found["metadata"]["name"] == "new"
+
+
+def test_canary_initialize_claims_the_stable_and_creates_the_canary() -> None:
+    step = CanaryStyle().initialize(canary_obs())
+    assert not step.done
+    claim, create = step.actions
+    assert claim == Patch(
+        "Deployment",
+        "demo",
+        {"metadata": {"annotations": {keys.BATCH_RELEASE_CONTROL_ANNOTATION: control_info(release())}}},
+    )
+    assert isinstance(create, CreateCanary)
+    assert (create.owner_uid, create.stable_name) == ("br-uid", "demo")
+
+
+def test_canary_initialize_is_done_once_both_exist() -> None:
+    claimed = stable()
+    claimed["metadata"]["annotations"] = {keys.BATCH_RELEASE_CONTROL_ANNOTATION: control_info(release())}
+    assert CanaryStyle().initialize(canary_obs(workload=claimed, canaries=(canary(0),))) == Step(True)
+
+
+@pytest.mark.parametrize(
+    ("replicas", "batch", "current", "want"),
+    [
+        (5, 0, 0, 1),
+        (5, 1, 1, 5),  # ceil(5 x 90%) = 5: canary style is not capped
+        (5, 0, 3, None),  # only ever scaled up
+        (0, 0, 0, None),
+    ],
+)
+def test_canary_upgrade(replicas: int, batch: int, current: int, want: int | None) -> None:
+    step = CanaryStyle().upgrade(
+        canary_obs(workload=stable(replicas=replicas), canaries=(canary(current),)), batch
+    )
+    assert step.done
+    assert step.actions == (
+        () if want is None else (Patch("Deployment", "demo-abcde", {"spec": {"replicas": want}}),)
+    )
+
+
+def test_canary_upgrade_waits_for_a_canary_its_controller_observed() -> None:
+    lagging = canary(0)
+    lagging["metadata"]["generation"] = 2
+    assert CanaryStyle().upgrade(canary_obs(canaries=(lagging,)), 0) == Step(False)
+    assert CanaryStyle().upgrade(canary_obs(), 0) == Step(False)
+
+
+@pytest.mark.parametrize(
+    ("batch", "updated", "ready", "threshold", "want"),
+    [
+        (0, 1, 1, None, True),
+        (0, 1, 0, None, False),
+        (1, 5, 4, None, False),
+        (1, 5, 4, "20%", True),
+        (1, 4, 4, "50%", False),
+    ],
+)
+def test_canary_check(batch: int, updated: int, ready: int, threshold: str | None, want: bool) -> None:
+    plan_obj = canary_plan(failureThreshold=threshold) if threshold else canary_plan()
+    step = CanaryStyle().check(canary_obs(plan_obj, canaries=(canary(updated, ready=ready),)), batch)
+    assert step.done is want
+
+
+def test_canary_info_reads_the_canary_numbers() -> None:
+    info = CanaryStyle().info(canary_obs(canaries=(canary(3, ready=2),)))
+    assert info == WorkloadInfo(5, True, False, 3, 2, "update", "")
+
+
+def test_canary_finalize_immediate_resumes_the_stable_and_removes_the_canary() -> None:
+    claimed = stable()
+    claimed["metadata"]["annotations"] = {keys.BATCH_RELEASE_CONTROL_ANNOTATION: "x"}
+    live = canary(5, resourceVersion="7")
+    step = CanaryStyle().finalize(canary_obs(canary_plan(batchPartition=None), claimed, (live,)))
+    assert step.done
+    resume = {
+        "metadata": {"annotations": {keys.BATCH_RELEASE_CONTROL_ANNOTATION: None}},
+        "spec": {"paused": False},
+    }
+    unfinalize = {"metadata": {"finalizers": [], "resourceVersion": "7"}}
+    assert step.actions == (
+        Patch("Deployment", "demo", resume),
+        Patch("Deployment", "demo-abcde", unfinalize),
+        Delete("Deployment", "demo-abcde"),
+    )
+
+
+def test_canary_finalize_wait_resume_keeps_the_canary_until_the_stable_is_done() -> None:
+    plan_obj = canary_plan(batchPartition=None, finalizingPolicy="WaitResume")
+    claimed = stable()
+    claimed["metadata"]["annotations"] = {keys.BATCH_RELEASE_CONTROL_ANNOTATION: "x"}
+    step = CanaryStyle().finalize(canary_obs(plan_obj, claimed, (canary(5),)))
+    assert not step.done
+    assert [type(a) for a in step.actions] == [Patch]
+
+    rolling = stable(
+        paused=False,
+        strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+    )
+    rolling["status"] |= {"updatedReplicas": 3}
+    assert CanaryStyle().finalize(canary_obs(plan_obj, rolling, (canary(5),))) == Step(False)
+
+    rolling["status"] |= {"updatedReplicas": 5, "availableReplicas": 4}  # 4 + maxUnavailable 1 >= 5
+    step = CanaryStyle().finalize(canary_obs(plan_obj, rolling, (canary(5),)))
+    assert step.done
+    assert Delete("Deployment", "demo-abcde") in step.actions
+
+
+def test_canary_finalize_with_the_workload_gone_only_releases_canaries() -> None:
+    br = release(canary_plan(batchPartition=None))
+    gone = canary(5, deletionTimestamp="x")
+    step = CanaryStyle().finalize(Observed(release=br, workload=None, now=NOW, canaries=(gone,)))
+    assert step.done
+    assert step.actions == (
+        Patch("Deployment", "demo-abcde", {"metadata": {"finalizers": [], "resourceVersion": None}}),
+    )
+
+
+# --- partition style ------------------------------------------------------------------------------
+
+
+def deployment(*, controlled: bool = False, partition: Any = 0, **status: int) -> dict[str, Any]:
+    dep = stable(
+        strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
+    )
+    if controlled:
+        dep["metadata"]["labels"] = {
+            keys.ADVANCED_DEPLOYMENT_CONTROL_LABEL: "true",
+            keys.STABLE_REVISION_LABEL: "s1",
+        }
+        strategy = {
+            "rollingStyle": "Partition",
+            "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"},
+            "partition": partition,
+        }
+        dep["metadata"]["annotations"] = {
+            keys.DEPLOYMENT_STRATEGY_ANNOTATION: json.dumps(strategy, separators=(",", ":")),
+            keys.BATCH_RELEASE_CONTROL_ANNOTATION: control_info(release()),
+            keys.DEPLOYMENT_EXTRA_STATUS_ANNOTATION: json.dumps(
+                {"updatedReadyReplicas": status.pop("ready", 0)}
+            ),
+        }
+        dep["spec"]["strategy"] = {"type": "Recreate"}
+    dep["status"] |= status
+    return dep
+
+
+def partition_obs(plan_obj: dict[str, Any] | None = None, workload: dict[str, Any] | None = None) -> Observed:
+    br = release(plan_obj or release_plan(rollingStyle="Partition"))
+    return Observed(
+        release=br, workload=workload or deployment(), now=NOW, update_revision="u1", stable_revision="s0"
+    )
+
+
+def test_partition_initialize_hands_the_deployment_to_the_advanced_controller() -> None:
+    step = PartitionStyle().initialize(partition_obs())
+    assert step.done
+    strategy = (
+        '{"rollingStyle":"Partition","rollingUpdate":{"maxUnavailable":"25%","maxSurge":"25%"},"partition":0}'
+    )
+    assert step.actions == (
+        Patch(
+            "Deployment",
+            "demo",
+            {
+                "metadata": {
+                    "labels": {keys.ADVANCED_DEPLOYMENT_CONTROL_LABEL: "true"},
+                    "annotations": {
+                        keys.DEPLOYMENT_STRATEGY_ANNOTATION: strategy,
+                        keys.BATCH_RELEASE_CONTROL_ANNOTATION: control_info(release()),
+                    },
+                },
+                "spec": {"paused": True, "strategy": {"type": "Recreate", "rollingUpdate": None}},
+            },
+        ),
+    )
+    assert PartitionStyle().initialize(partition_obs(workload=deployment(controlled=True))) == Step(True)
+
+
+def test_partition_initialize_with_no_surge_and_no_unavailability_allows_one_unavailable() -> None:
+    dep = stable(strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": "0%"}})
+    (patch,) = PartitionStyle().initialize(partition_obs(workload=dep)).actions
+    assert isinstance(patch, Patch)
+    value = patch.body["metadata"]["annotations"][keys.DEPLOYMENT_STRATEGY_ANNOTATION]
+    assert json.loads(value)["rollingUpdate"] == {"maxUnavailable": 1, "maxSurge": 0}
+
+
+@pytest.mark.parametrize(
+    ("current", "batch", "want"), [(0, 0, "20%"), ("20%", 1, "90%"), ("90%", 0, None), (0, 1, "90%")]
+)
+def test_partition_upgrade_writes_the_batch_as_partition(current: Any, batch: int, want: str | None) -> None:
+    step = PartitionStyle().upgrade(
+        partition_obs(workload=deployment(controlled=True, partition=current)), batch
+    )
+    assert step.done
+    if want is None:
+        assert step.actions == ()
+        return
+    (patch,) = step.actions
+    assert isinstance(patch, Patch)
+    assert (
+        json.loads(patch.body["metadata"]["annotations"][keys.DEPLOYMENT_STRATEGY_ANNOTATION])["partition"]
+        == want
+    )
+
+
+def test_partition_upgrade_leaves_a_deployment_out_of_control_alone() -> None:
+    assert PartitionStyle().upgrade(partition_obs(), 0) == Step(True)
+
+
+@pytest.mark.parametrize(
+    ("batch", "updated", "ready", "want"),
+    [(0, 1, 1, True), (0, 1, 0, False), (1, 4, 4, True), (1, 3, 3, False)],  # 90% of 5 is capped at 4
+)
+def test_partition_check(batch: int, updated: int, ready: int, want: bool) -> None:
+    dep = deployment(controlled=True, updatedReplicas=updated, ready=ready)
+    assert PartitionStyle().check(partition_obs(workload=dep), batch).done is want
+
+
+def test_partition_info_prefers_the_stable_revision_label() -> None:
+    info = PartitionStyle().info(
+        partition_obs(workload=deployment(controlled=True, updatedReplicas=2, ready=1))
+    )
+    assert info == WorkloadInfo(5, True, False, 2, 1, "u1", "s1")
+
+
+def test_partition_finalize_gives_the_deployment_back_to_the_native_controller() -> None:
+    dep = deployment(controlled=True)
+    dep["spec"]["paused"] = True
+    (patch,) = PartitionStyle().finalize(partition_obs(release_plan(batchPartition=None), dep)).actions
+    assert isinstance(patch, Patch)
+    assert patch.body == {
+        "metadata": {
+            "annotations": {
+                keys.BATCH_RELEASE_CONTROL_ANNOTATION: None,
+                keys.DEPLOYMENT_STRATEGY_ANNOTATION: None,
+                keys.DEPLOYMENT_EXTRA_STATUS_ANNOTATION: None,
+            },
+            "labels": {keys.STABLE_REVISION_LABEL: None, keys.ADVANCED_DEPLOYMENT_CONTROL_LABEL: None},
+        },
+        "spec": {
+            "paused": False,
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"},
+            },
+        },
+    }
+
+
+def test_partition_finalize_with_a_partition_only_drops_control_info() -> None:
+    (patch,) = PartitionStyle().finalize(partition_obs(workload=deployment(controlled=True))).actions
+    assert isinstance(patch, Patch)
+    assert patch.body == {"metadata": {"annotations": {keys.BATCH_RELEASE_CONTROL_ANNOTATION: None}}}
+
+
+def test_partition_finalize_has_nothing_to_do_for_a_released_or_missing_deployment() -> None:
+    assert PartitionStyle().finalize(partition_obs(release_plan(batchPartition=None))) == Step(True)
+    br = release(release_plan(batchPartition=None))
+    assert PartitionStyle().finalize(Observed(release=br, workload=None, now=NOW)) == Step(True)
+
+
+# --- both styles: edges -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("style", [CanaryStyle(), PartitionStyle()])
+def test_a_missing_workload_is_never_acted_on(style: CanaryStyle | PartitionStyle) -> None:
+    obs = Observed(release=release(canary_plan()), workload=None, now=NOW)
+    assert style.info(obs) is None
+    assert (style.initialize(obs), style.upgrade(obs, 0), style.check(obs, 0)) == (Step(False),) * 3
+
+
+@pytest.mark.parametrize("style", [CanaryStyle(), PartitionStyle()])
+def test_a_workload_scaled_to_zero_has_nothing_to_release(style: CanaryStyle | PartitionStyle) -> None:
+    obs = Observed(
+        release=release(canary_plan()),
+        workload=deployment(controlled=True) | {"spec": {"replicas": 0}},
+        now=NOW,
+    )
+    assert (style.upgrade(obs, 0), style.check(obs, 0)) == (Step(True), Step(True))
+
+
+def test_a_batch_with_a_rollout_id_also_waits_for_the_pod_labels() -> None:
+    plan_obj = release_plan(rollingStyle="Partition", rolloutID="r1")
+    dep = deployment(controlled=True, updatedReplicas=1, ready=1)
+    unlabelled = Observed(release=release(plan_obj), workload=dep, now=NOW, pods=(pod("a", "1"),))
+    step = PartitionStyle().check(unlabelled, 0)
+    assert not step.done
+    assert [p.name for p in step.actions if isinstance(p, Patch)] == ["a"]
+    labelled = pod("a", "1", **{keys.ROLLOUT_ID_LABEL: "r1", keys.ROLLOUT_BATCH_ID_LABEL: "1"})
+    gone = pod("b", "2") | {"metadata": {"name": "b", "deletionTimestamp": "x"}}
+    assert PartitionStyle().check(dataclasses.replace(unlabelled, pods=(labelled, gone)), 0) == Step(True)
+
+
+def test_unreadable_annotations_read_as_absent() -> None:
+    dep = deployment(controlled=True)
+    dep["metadata"]["annotations"] |= {
+        keys.DEPLOYMENT_EXTRA_STATUS_ANNOTATION: "{",
+        keys.BATCH_RELEASE_CONTROL_ANNOTATION: "{",
+    }
+    info = PartitionStyle().info(partition_obs(workload=dep))
+    assert info is not None
+    assert info.updated_ready == 0
+    claim, _ = CanaryStyle().initialize(canary_obs(workload=dep)).actions
+    assert isinstance(claim, Patch)  # control-info that cannot be read is not ours: claim it again
+
+
+def test_partition_finalize_of_a_deployment_already_resumed_does_nothing() -> None:
+    dep = deployment(controlled=True)
+    dep["spec"]["paused"] = False
+    assert PartitionStyle().finalize(partition_obs(release_plan(batchPartition=None), dep)) == Step(True)
+
+
+def test_canary_wait_resume_with_a_recreate_stable_tolerates_no_unavailable_pod() -> None:
+    plan_obj = canary_plan(batchPartition=None, finalizingPolicy="WaitResume")
+    recreate = stable(paused=False, strategy={"type": "Recreate"})
+    recreate["status"] |= {"updatedReplicas": 5, "availableReplicas": 4}
+    assert CanaryStyle().finalize(canary_obs(plan_obj, recreate)) == Step(False)
+    recreate["status"] |= {"availableReplicas": 5}
+    assert CanaryStyle().finalize(canary_obs(plan_obj, recreate)) == Step(True)
