@@ -34,13 +34,12 @@ def seed_one_v1alpha1() -> dict[str, Any]:
 
 
 def two_steps_v1beta1(style: str) -> dict[str, Any]:
-    canary: dict[str, Any] = {
-        "steps": [
-            {"traffic": "20%", "replicas": "20%", "pause": {}},
-            {"traffic": "90%", "replicas": "90%", "pause": {}},
-        ]
-    }
-    canary["enableExtraWorkloadForCanary"] = style == "canary"
+    """Steps 20% and 90%. Partition style may not combine traffic with more than 50% of the pods
+    (the webhook's partition-percent-limit), so there the steps move pods only."""
+    steps: list[dict[str, Any]] = [{"replicas": "20%", "pause": {}}, {"replicas": "90%", "pause": {}}]
+    if style == "canary":
+        steps = [{**steps[0], "traffic": "20%"}, {**steps[1], "traffic": "90%"}]
+    canary: dict[str, Any] = {"steps": steps, "enableExtraWorkloadForCanary": style == "canary"}
     return {
         "apiVersion": "rollouts.kruise.io/v1beta1",
         "kind": "Rollout",

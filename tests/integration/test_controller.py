@@ -110,8 +110,8 @@ async def test_killing_and_restarting_the_controller_loses_nothing(
     await kube.create(r.ROLLOUT, rollout("before", namespace, "demo"))
     await eventually(
         lambda: _status(kube, namespace, "before"),
-        lambda s: s.get("phase") == "Healthy",
-        what="Healthy before the crash",
+        lambda s: s.get("message") == "workload deployment is completed",
+        what="settled before the crash",
     )
     settled = await kube.get(r.ROLLOUT, "before", namespace)
 
