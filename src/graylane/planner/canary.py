@@ -109,7 +109,9 @@ def _paused(p: Pass) -> bool:
     )
     started = p.sub.last_update_time or p.observed.now
     due = started + dt.timedelta(seconds=step.pause.duration)
-    if due < p.observed.now or (due == p.observed.now and step.pause.duration == 0):
+    # Times have 1 s resolution (as stored in status), so "due" includes the second it falls on;
+    # a strict comparison would re-check with zero delay until the next second.
+    if due <= p.observed.now:
         return _to_ready(p)
     p.wait((due - p.observed.now).total_seconds())
     return False
@@ -158,12 +160,23 @@ def _jump(p: Pass) -> bool:
     target = p.sub.next_step_index
     if target == natural or target <= 0:
         return False
-    same_replicas = p.steps[target - 1].replicas == p.current_step.replicas
+    same_replicas = p.steps[target - 1].replicas == _deployed_replicas(p)
     p.sub.current_step_index = target
     p.sub.next_step_index = next_step_index(p.rollout, target)
     p.sub.current_step_state = S.STEP_TRAFFIC_ROUTING if same_replicas else S.BEFORE_STEP_UPGRADE
     p.touch()
     return True
+
+
+def _deployed_replicas(p: Pass) -> object:
+    """The replicas the BatchRelease was last asked for; Kruise compares with the (possibly edited) spec
+    instead, so raising the current step's replicas mid-release never scaled the pods. We compare with
+    what is deployed."""
+    br = p.observed.batch_release
+    plan = br.spec.release_plan if br is not None else None
+    if plan is None or plan.batch_partition is None or not 0 <= plan.batch_partition < len(plan.batches):
+        return p.current_step.replicas
+    return plan.batches[plan.batch_partition].canary_replicas
 
 
 # -- the BatchRelease ----------------------------------------------------------------------------

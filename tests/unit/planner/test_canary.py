@@ -275,3 +275,43 @@ def test_plan_change_lands_on_the_first_step_keeping_upgraded_pods() -> None:
     assert sub.rollout_hash == rollout_hash(rollout(steps=STEPS).spec.strategy)
     # 2 pods upgraded at batch 1; step 2 (2 replicas) is the first that keeps them, and it is current.
     assert sub.current_step_index == 2
+
+
+def test_plan_change_raising_the_current_step_upgrades_again() -> None:
+    """Kruise would only re-route here and leave 2 pods; graylane scales to the edited 3."""
+    edited: list[dict[str, Any]] = [
+        {"replicas": 1, "pause": {}},
+        {"replicas": 3, "pause": {}},
+        {"replicas": "100%"},
+    ]
+    r = rollout(steps=edited)
+    meta = {**_meta(), "annotations": {"rollouts.kruise.io/hash": rollout_hash(r.spec.strategy)}}
+    status = _progressing("StepPaused", index=2, rolloutHash="old")
+    obs = Observed(
+        rollout=rollout(steps=edited, status=status, metadata=meta),
+        workload=workload(in_rollout_progressing=True),
+        now=NOW,
+        batch_release=_br(1, batch=1),
+    )
+    sub = _sub(plan(obs))
+    assert (sub.current_step_index, sub.current_step_state) == (2, "BeforeStepUpgrade")
+
+
+def test_plan_change_below_the_deployed_pods_moves_to_a_later_step() -> None:
+    edited: list[dict[str, Any]] = [
+        {"replicas": 1, "pause": {}},
+        {"replicas": 1, "pause": {}},
+        {"replicas": "100%"},
+    ]
+    r = rollout(steps=edited)
+    meta = {**_meta(), "annotations": {"rollouts.kruise.io/hash": rollout_hash(r.spec.strategy)}}
+    status = _progressing("StepPaused", index=2, rolloutHash="old")
+    obs = Observed(
+        rollout=rollout(steps=edited, status=status, metadata=meta),
+        workload=workload(in_rollout_progressing=True),
+        now=NOW,
+        batch_release=_br(1, batch=1),
+    )
+    sub = _sub(plan(obs))
+    # 2 pods are deployed; the first step keeping them is step 3, which is already nextStepIndex.
+    assert (sub.current_step_index, sub.next_step_index, sub.current_step_state) == (2, 3, "StepReady")
