@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+from graylane.batchrelease import AdvancedDeploymentController, BatchReleaseController
 from graylane.controller.manager import Manager, ManagerOptions
 from graylane.controller.rollout import RolloutController
 from graylane.kube import resources as r
@@ -17,6 +18,7 @@ from graylane.kube.client import ApiError, KubeClient
 from graylane.webhook.certs import CertStore
 from graylane.webhook.install import install as install_webhooks
 from graylane.webhook.server import DEFAULT_PORT, KubeRolloutLister, WebhookServer, build_app
+from graylane.webhook.workload import DeploymentMutator
 
 __all__ = ["ControllerOptions", "run_controller", "webhook_certs"]
 
@@ -56,19 +58,27 @@ async def run_controller(options: ControllerOptions) -> int:
     client = KubeClient.from_kubeconfig(options.kubeconfig, options.context)
     manager = Manager(client, options.manager)
     manager.add(RolloutController(workers=options.rollout_workers))
-    app = build_app(KubeRolloutLister(client))
+    manager.add(BatchReleaseController())
+    manager.add(AdvancedDeploymentController())
+    app = build_app(KubeRolloutLister(client), mutator=DeploymentMutator.for_client(client))
+    server: WebhookServer
+
+    async def point_at_us(ca_bundle: bytes) -> None:
+        await install_webhooks(
+            client, url_base=server.url_base, service=None, ca_pem=ca_bundle, namespace=options.namespace
+        )
+
     server = WebhookServer(
-        app, webhook_certs(options.cert_name), host=options.webhook_host, port=options.webhook_port
+        app,
+        webhook_certs(options.cert_name),
+        host=options.webhook_host,
+        port=options.webhook_port,
+        # A renewed CA must reach the API server before the new certificate is served.
+        on_ca_change=point_at_us if options.install else None,
     )
     async with server:
         if options.install:
             await ensure_namespace(client, options.namespace)
-            await install_webhooks(
-                client,
-                url_base=server.url_base,
-                service=None,
-                ca_pem=server.certs.ca_pem,
-                namespace=options.namespace,
-            )
+            await point_at_us(server.certs.ca_pem)
             log.info("CRDs and webhook configurations point at %s", server.url_base)
         return await manager.run()

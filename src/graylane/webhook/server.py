@@ -292,7 +292,15 @@ class WebhookServer:
                 await self._rotation
             self._rotation = None
         if self._runner is not None:
+            # The API server keeps idle TLS connections open; cleanup() only asks them to close, and
+            # they would still be closing when the event loop ends. Abort them once the runner is down.
+            server = self._runner.server
+            transports = [conn.transport for conn in (server.connections if server else [])]
             await self._runner.cleanup()
+            for transport in transports:
+                if transport is not None:
+                    transport.abort()  # also for ones already closing: a TLS close may wait on the peer
+            await asyncio.sleep(0)  # let the aborted transports run their connection_lost callbacks
             self._runner = None
 
     async def __aenter__(self) -> WebhookServer:
