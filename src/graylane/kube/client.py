@@ -223,7 +223,7 @@ class KubeClient:
         field_selector: str | None = None,
         timeout_seconds: int = 300,
     ) -> AsyncIterator[tuple[str, Obj]]:
-        """Yield (type, object) until the server closes the stream; ERROR events raise ApiError (410 on expiry)."""
+        """Yield (type, object) until the stream ends; an ERROR event raises ApiError (410: expired)."""
         params = {
             "watch": "true",
             "allowWatchBookmarks": "true",

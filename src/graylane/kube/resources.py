@@ -25,8 +25,8 @@ __all__ = [
     "POD",
     "REPLICASET",
     "ROLLOUT",
-    "ROLLOUT_V1ALPHA1",
     "ROLLOUTHISTORY",
+    "ROLLOUT_V1ALPHA1",
     "SERVICE",
     "TRAFFICROUTING",
     "VALIDATING_WEBHOOK",
@@ -49,7 +49,7 @@ class Resource:
     def path(
         self, namespace: str | None = None, name: str | None = None, subresource: str | None = None
     ) -> str:
-        """`/api/v1/namespaces/ns/pods/name/status`-style path; namespace None on a namespaced kind lists all."""
+        """`/api/v1/namespaces/ns/pods/name/status`-style path; no namespace on a namespaced kind: all."""
         parts = ["/api", self.version] if not self.group else ["/apis", self.group, self.version]
         if self.namespaced and namespace is not None:
             parts += ["namespaces", quote(namespace, safe="")]
