@@ -6,8 +6,7 @@ the reason it is the way it is.
 
 from __future__ import annotations
 
-import math
-import re
+from graylane.api.common import is_percent, scaled_int_or_percent
 
 __all__ = [
     "IntOrStr",
@@ -20,19 +19,15 @@ __all__ = [
 ]
 
 IntOrStr = int | str
-_PERCENT = re.compile(r"^\s*(\d+)\s*%\s*$")
 
 
 def parse_percent(value: str) -> int:
     """'30%' -> 30; raises ValueError naming the value when it is not an integer percentage."""
-    match = _PERCENT.match(value)
-    if match is None:
-        raise ValueError(f"invalid IntOrString: string is not a percentage: {value!r}")
-    return int(match.group(1))
+    return scaled_int_or_percent(value, 100, round_up=True) if is_percent(value) else _not_percent(value)
 
 
-def is_percent(value: IntOrStr) -> bool:
-    return isinstance(value, str) and value.strip().endswith("%")
+def _not_percent(value: str) -> int:
+    raise ValueError(f"invalid IntOrString: string is not a percentage: {value!r}")
 
 
 def scale(value: IntOrStr | None, total: int) -> int:
@@ -42,13 +37,9 @@ def scale(value: IntOrStr | None, total: int) -> int:
     """
     if value is None:
         return 0
-    if isinstance(value, int):
-        raw = value
-    elif is_percent(value):
-        raw = math.ceil(total * parse_percent(value) / 100)
-    else:
-        raw = int(value)  # a numeric string is accepted by intstr as an int
-    return max(0, min(raw, total))
+    if isinstance(value, str) and not is_percent(value):
+        value = int(value)  # a numeric string is accepted by intstr as an int
+    return max(0, min(scaled_int_or_percent(value, total, round_up=True), total))
 
 
 def canary_style_replicas(step_replicas: IntOrStr | None, workload_replicas: int) -> int:

@@ -277,13 +277,8 @@ def test_plan_change_lands_on_the_first_step_keeping_upgraded_pods() -> None:
     assert sub.current_step_index == 2
 
 
-def test_plan_change_raising_the_current_step_upgrades_again() -> None:
-    """Kruise would only re-route here and leave 2 pods; graylane scales to the edited 3."""
-    edited: list[dict[str, Any]] = [
-        {"replicas": 1, "pause": {}},
-        {"replicas": 3, "pause": {}},
-        {"replicas": "100%"},
-    ]
+def _after_edit(edited: list[dict[str, Any]]) -> Any:
+    """Paused at step 2 with 2 pods deployed (batch 1), then the steps are edited."""
     r = rollout(steps=edited)
     meta = {**_meta(), "annotations": {"rollouts.kruise.io/hash": rollout_hash(r.spec.strategy)}}
     status = _progressing("StepPaused", index=2, rolloutHash="old")
@@ -293,25 +288,16 @@ def test_plan_change_raising_the_current_step_upgrades_again() -> None:
         now=NOW,
         batch_release=_br(1, batch=1),
     )
-    sub = _sub(plan(obs))
+    return _sub(plan(obs))
+
+
+def test_plan_change_raising_the_current_step_upgrades_again() -> None:
+    """Kruise would only re-route here and leave 2 pods; graylane scales to the edited 3."""
+    sub = _after_edit([{"replicas": 1, "pause": {}}, {"replicas": 3, "pause": {}}, {"replicas": "100%"}])
     assert (sub.current_step_index, sub.current_step_state) == (2, "BeforeStepUpgrade")
 
 
 def test_plan_change_below_the_deployed_pods_moves_to_a_later_step() -> None:
-    edited: list[dict[str, Any]] = [
-        {"replicas": 1, "pause": {}},
-        {"replicas": 1, "pause": {}},
-        {"replicas": "100%"},
-    ]
-    r = rollout(steps=edited)
-    meta = {**_meta(), "annotations": {"rollouts.kruise.io/hash": rollout_hash(r.spec.strategy)}}
-    status = _progressing("StepPaused", index=2, rolloutHash="old")
-    obs = Observed(
-        rollout=rollout(steps=edited, status=status, metadata=meta),
-        workload=workload(in_rollout_progressing=True),
-        now=NOW,
-        batch_release=_br(1, batch=1),
-    )
-    sub = _sub(plan(obs))
+    sub = _after_edit([{"replicas": 1, "pause": {}}, {"replicas": 1, "pause": {}}, {"replicas": "100%"}])
     # 2 pods are deployed; the first step keeping them is step 3, which is already nextStepIndex.
     assert (sub.current_step_index, sub.next_step_index, sub.current_step_state) == (2, 3, "StepReady")
