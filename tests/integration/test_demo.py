@@ -1,0 +1,44 @@
+"""The README's main job: `graylane demo` runs unattended to its summary, and `cluster down` cleans up."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from graylane.cluster.local import LocalCluster
+
+
+def _graylane(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "graylane.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_demo_runs_unattended_to_its_summary() -> None:
+    name = f"gl-demo-{os.getpid()}"
+    try:
+        run = _graylane("demo", "--name", name, timeout=420)
+        assert run.returncode == 0, run.stderr[-3000:]
+        lines = run.stdout.splitlines()
+        assert any(
+            line.startswith("- step 1/3: Rollout is in step(1/3), and you need manually confirm")
+            for line in lines
+        )
+        assert any(
+            "completed: Rollout progressing has been completed; pods {'demo:v2': 5}" in line for line in lines
+        )
+        assert any(
+            "rolled back: Rollout progressing has been cancelled; pods {'demo:v2': 5}" in line
+            for line in lines
+        )
+        assert any(line.startswith("summary: ") for line in lines)
+    finally:
+        down = _graylane("cluster", "down", "--name", name, timeout=180)
+    assert down.returncode == 0, down.stderr
+    assert "stopped the graylane controller started by the demo" in down.stdout
+    assert not LocalCluster(name=name).exists()
