@@ -11,6 +11,8 @@ import click
 from graylane.cli.cluster import cluster
 from graylane.cli.controller import controller, install, uninstall
 from graylane.cli.demo import demo
+from graylane.cli.plan import plan
+from graylane.cli.rollouts import COMMANDS as ROLLOUT_COMMANDS
 
 __all__ = ["cli", "main"]
 
@@ -26,6 +28,9 @@ cli.add_command(controller)
 cli.add_command(install)
 cli.add_command(uninstall)
 cli.add_command(demo)
+cli.add_command(plan)
+for command in ROLLOUT_COMMANDS:
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -1,0 +1,345 @@
+"""Reusable Rollout operations against the API: the verbs' I/O, shared by the CLI, the demo and tests.
+
+Each write operation reads what it needs, lets a pure builder of `graylane.cli.patches` decide the
+patch (or refuse), sends it, and returns the one line that reports what was done. Writes that must
+apply to the state that was read carry its resourceVersion; on a 409 the operation reads again and
+re-decides (a few times). Read operations gather the objects a view needs into a `Snapshot`.
+
+This module must not print, import click, or decide anything a pure builder can decide. Errors from
+the API server propagate as `ApiError`; refusals as `patches.Refused`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from graylane.api import keys
+from graylane.api.conversion import convert
+from graylane.api.rollout_v1beta1 import Rollout
+from graylane.cli import patches
+from graylane.cli.patches import Obj, Refused
+from graylane.cli.view_model import Snapshot
+from graylane.kube import resources as r
+from graylane.kube.client import ApiError, KubeClient
+from graylane.kube.events import CORE_EVENT
+from graylane.planview import PlanError
+
+__all__ = [
+    "QUALIFIED",
+    "History",
+    "Loaded",
+    "abort",
+    "approve",
+    "gather_history",
+    "gather_status",
+    "list_rollouts",
+    "load_rollout",
+    "parse_name",
+    "pause",
+    "plan_input",
+    "restart",
+    "resume",
+    "retry",
+    "undo",
+]
+
+QUALIFIED: Final = "rollout.rollouts.kruise.io"
+ATTEMPTS: Final = 3
+_ROLLOUT_TYPES: Final = (
+    "rollout",
+    "rollouts",
+    "ro",
+    "rollout.rollouts.kruise.io",
+    "rollouts.rollouts.kruise.io",
+)
+
+
+def parse_name(arg: str) -> str:
+    """`NAME` or `rollout/NAME` (kubectl's TYPE/NAME); any other type is refused."""
+    if "/" not in arg:
+        return arg
+    kind, _, name = arg.partition("/")
+    if kind.lower() not in _ROLLOUT_TYPES or not name:
+        raise Refused(f"only rollouts are supported here: got {arg!r} (use NAME or rollout/NAME)")
+    return name
+
+
+@dataclasses.dataclass(frozen=True)
+class Loaded:
+    """A Rollout as served (`raw`, from `resource`) and as the v1beta1 model every builder reads."""
+
+    raw: Obj
+    resource: r.Resource
+    rollout: Rollout
+
+    @property
+    def name(self) -> str:
+        return str(self.raw["metadata"]["name"])
+
+
+async def load_rollout(client: KubeClient, namespace: str, name: str) -> Loaded:
+    """Read the Rollout as v1beta1 (the storage version), or as v1alpha1 where only that is served."""
+    try:
+        raw = await client.get(r.ROLLOUT, name, namespace)
+        return Loaded(raw, r.ROLLOUT, Rollout.from_obj(raw))
+    except ApiError as err:
+        if not err.not_found:
+            raise
+        first = err
+    try:
+        raw = await client.get(r.ROLLOUT_V1ALPHA1, name, namespace)
+    except ApiError as err:
+        raise first if err.not_found else err from None
+    return Loaded(raw, r.ROLLOUT_V1ALPHA1, Rollout.from_obj(convert(raw, keys.V1BETA1)))
+
+
+async def _retrying(attempt: Callable[[], Awaitable[str]]) -> str:
+    """Run `attempt` again (it re-reads) when a write lost a race (409)."""
+    for i in range(ATTEMPTS):
+        try:
+            return await attempt()
+        except ApiError as err:
+            if not err.conflict or i == ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _done(name: str, what: str) -> str:
+    return f"{QUALIFIED}/{name} {what}"
+
+
+# -- approve / pause / resume ------------------------------------------------------------------------
+
+
+async def approve(client: KubeClient, namespace: str, name: str) -> str:
+    async def attempt() -> str:
+        loaded = await load_rollout(client, namespace, name)
+        patch = patches.build_approve_patch(loaded.rollout)
+        if patch is None:
+            return _done(name, "already approved")
+        await client.patch(loaded.resource, name, patch, namespace, subresource="status")
+        return _done(name, "approved")
+
+    return await _retrying(attempt)
+
+
+async def _set_paused(client: KubeClient, namespace: str, name: str, *, paused: bool) -> str:
+    loaded = await load_rollout(client, namespace, name)
+    build = patches.build_pause_patch if paused else patches.build_resume_patch
+    patch = build(loaded.rollout)
+    word = "paused" if paused else "resumed"
+    if patch is None:
+        return _done(name, f"already {word}")
+    await client.patch(loaded.resource, name, patch, namespace)
+    return _done(name, word)
+
+
+async def pause(client: KubeClient, namespace: str, name: str) -> str:
+    return await _set_paused(client, namespace, name, paused=True)
+
+
+async def resume(client: KubeClient, namespace: str, name: str) -> str:
+    return await _set_paused(client, namespace, name, paused=False)
+
+
+# -- the workload ------------------------------------------------------------------------------------
+
+
+async def _deployment(client: KubeClient, namespace: str, rollout: Rollout) -> Obj:
+    ref = rollout.spec.workload_ref
+    if (ref.api_version, ref.kind) != ("apps/v1", "Deployment"):
+        raise Refused(f"{ref.kind} workloads are not handled by this graylane version (Deployments only)")
+    return await client.get(r.DEPLOYMENT, ref.name, namespace)
+
+
+async def _owned_replica_sets(client: KubeClient, namespace: str, owner: Obj) -> list[Obj]:
+    uid = owner["metadata"].get("uid")
+    listed = await client.list(r.REPLICASET, namespace)
+    return [
+        rs
+        for rs in listed.get("items", [])
+        if any(
+            o.get("uid") == uid and o.get("controller") for o in rs["metadata"].get("ownerReferences") or []
+        )
+    ]
+
+
+def _undo_target(rollout: Rollout, replica_sets: list[Obj], to_revision: int) -> tuple[Obj, str]:
+    """The ReplicaSet to go back to: the release's stable one, else kubectl's previous revision."""
+    sub = rollout.status.sub_status()
+    if patches.release_in_progress(rollout) and sub is not None and not to_revision:
+        rs = patches.stable_replica_set(replica_sets, sub.stable_revision)
+        if rs is None:
+            raise Refused(f"the stable ReplicaSet (pod-template-hash {sub.stable_revision}) is gone")
+        return rs, "stable"
+    return patches.previous_replica_set(replica_sets, to_revision), "previous"
+
+
+# -- undo / abort / retry / restart ------------------------------------------------------------------
+
+
+async def undo(
+    client: KubeClient, namespace: str, name: str, *, fast: bool = False, to_revision: int = 0
+) -> str:
+    if fast:
+        return await _retrying(lambda: _fast_undo(client, namespace, name))
+    return await _retrying(lambda: _undo(client, namespace, name, to_revision))
+
+
+async def _fast_undo(client: KubeClient, namespace: str, name: str) -> str:
+    loaded = await load_rollout(client, namespace, name)
+    patch = patches.build_fast_undo_patch(loaded.rollout)
+    await client.patch(loaded.resource, name, patch, namespace, subresource="status")
+    target = patch["status"]["blueGreenStatus"]["nextStepIndex"]
+    return _done(
+        name,
+        f"rolled back (fast): nextStepIndex {target}; blue-green is not driven by this graylane version yet",
+    )
+
+
+async def _undo(client: KubeClient, namespace: str, name: str, to_revision: int) -> str:
+    loaded = await load_rollout(client, namespace, name)
+    deployment = await _deployment(client, namespace, loaded.rollout)
+    replica_sets = await _owned_replica_sets(client, namespace, deployment)
+    target, which = _undo_target(loaded.rollout, replica_sets, to_revision)
+    revision = patches.revision_of(target)
+    patch = patches.build_undo_patch(deployment, target["spec"]["template"])
+    if patch is None:
+        return _done(name, f"skipped rollback (current template already matches revision {revision})")
+    await client.patch(r.DEPLOYMENT, deployment["metadata"]["name"], patch, namespace, patch_type="json")
+    after = "the release is cancelled" if which == "stable" else "the Rollout releases it through its steps"
+    return _done(
+        name,
+        f"rolled back: deployment/{deployment['metadata']['name']} to {which} revision {revision}; {after}",
+    )
+
+
+async def abort(client: KubeClient, namespace: str, name: str) -> str:
+    """Argo's abort mapped onto Kruise: remember the release, then `undo` it to the stable revision."""
+
+    async def attempt() -> str:
+        loaded = await load_rollout(client, namespace, name)
+        patches.check_abortable(loaded.rollout)
+        deployment = await _deployment(client, namespace, loaded.rollout)
+        replica_sets = await _owned_replica_sets(client, namespace, deployment)
+        stable, _ = _undo_target(loaded.rollout, replica_sets, 0)
+        record = patches.build_abort_record_patch(deployment["spec"]["template"], stable["spec"]["template"])
+        patch = patches.build_undo_patch(deployment, stable["spec"]["template"])
+        await client.patch(loaded.resource, name, record, namespace)
+        if patch is not None:
+            await client.patch(
+                r.DEPLOYMENT, deployment["metadata"]["name"], patch, namespace, patch_type="json"
+            )
+        return _done(
+            name,
+            f"aborted: deployment/{deployment['metadata']['name']} back to the stable revision, the release "
+            f"is cancelled (Kruise has no abort: this is undo); `graylane retry {name}` starts it again",
+        )
+
+    return await _retrying(attempt)
+
+
+async def retry(client: KubeClient, namespace: str, name: str) -> str:
+    """Start an aborted release again from step 1 by re-applying the template `abort` recorded."""
+
+    async def attempt() -> str:
+        loaded = await load_rollout(client, namespace, name)
+        record = patches.check_retryable(loaded.rollout)
+        deployment = await _deployment(client, namespace, loaded.rollout)
+        patch = patches.build_retry_patch(deployment, record)
+        await client.patch(r.DEPLOYMENT, deployment["metadata"]["name"], patch, namespace, patch_type="json")
+        await client.patch(loaded.resource, name, patches.build_clear_abort_record_patch(), namespace)
+        return _done(
+            name,
+            f"retried: deployment/{deployment['metadata']['name']} set to the aborted release again; "
+            "it restarts at step 1",
+        )
+
+    return await _retrying(attempt)
+
+
+async def restart(client: KubeClient, namespace: str, name: str, now: dt.datetime) -> str:
+    loaded = await load_rollout(client, namespace, name)
+    deployment = await _deployment(client, namespace, loaded.rollout)
+    patch = patches.build_restart_patch(deployment, loaded.rollout, now)
+    await client.patch(r.DEPLOYMENT, deployment["metadata"]["name"], patch, namespace, patch_type="strategic")
+    return _done(
+        name,
+        f"restarted: deployment/{deployment['metadata']['name']} pods are replaced "
+        "through the rollout's steps",
+    )
+
+
+# -- reads -------------------------------------------------------------------------------------------
+
+
+def _selector(workload: Obj) -> str:
+    """A label selector string from the workload's `spec.selector` (matchLabels and matchExpressions)."""
+    sel = (workload.get("spec") or {}).get("selector") or {}
+    parts = [f"{k}={v}" for k, v in (sel.get("matchLabels") or {}).items()]
+    for expr in sel.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], ",".join(expr.get("values") or [])
+        parts.append(
+            {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": key}.get(
+                op, f"!{key}"
+            )
+        )
+    return ",".join(parts)
+
+
+async def _workload_or_none(client: KubeClient, namespace: str, rollout: Rollout) -> Obj | None:
+    ref = rollout.spec.workload_ref
+    if (ref.api_version, ref.kind) != ("apps/v1", "Deployment"):
+        return None
+    return await client.get_or_none(r.DEPLOYMENT, ref.name, namespace)
+
+
+async def gather_status(client: KubeClient, namespace: str, name: str) -> Snapshot:
+    loaded = await load_rollout(client, namespace, name)
+    workload = await _workload_or_none(client, namespace, loaded.rollout)
+    pods: list[Obj] = []
+    selector = _selector(workload) if workload is not None else ""
+    if selector:
+        pods = (await client.list(r.POD, namespace, label_selector=selector)).get("items", [])
+    events = await client.list(
+        CORE_EVENT, namespace, field_selector=f"involvedObject.kind=Rollout,involvedObject.name={name}"
+    )
+    return Snapshot(loaded.rollout, workload, pods, events.get("items", []))
+
+
+@dataclasses.dataclass(frozen=True)
+class History:
+    rollout: Rollout
+    workload: Obj
+    owned: list[Obj]
+    canary: list[Obj]
+
+
+async def gather_history(client: KubeClient, namespace: str, name: str) -> History:
+    """The workload's ReplicaSets, and those of the canary Deployments of a canary-style release."""
+    loaded = await load_rollout(client, namespace, name)
+    workload = await _deployment(client, namespace, loaded.rollout)
+    owned = await _owned_replica_sets(client, namespace, workload)
+    label = f"{keys.CANARY_DEPLOYMENT_LABEL}={workload['metadata']['name']}"
+    canaries = (await client.list(r.DEPLOYMENT, namespace, label_selector=label)).get("items", [])
+    canary_sets = [rs for dep in canaries for rs in await _owned_replica_sets(client, namespace, dep)]
+    return History(loaded.rollout, workload, owned, canary_sets)
+
+
+async def list_rollouts(client: KubeClient, namespace: str | None) -> list[Obj]:
+    """Every Rollout of `namespace` (all namespaces for None), sorted by namespace and name."""
+    items = (await client.list(r.ROLLOUT, namespace)).get("items", [])
+    return sorted(items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+
+
+async def plan_input(client: KubeClient, namespace: str, name: str) -> tuple[Rollout, int]:
+    """A Rollout from the cluster, namespace filled in, and its workload's replicas."""
+    loaded = await load_rollout(client, namespace, name)
+    workload = await _workload_or_none(client, namespace, loaded.rollout)
+    if workload is None:
+        raise PlanError(f"the workload of rollout {name} was not found; pass --replicas")
+    replicas = (workload.get("spec") or {}).get("replicas")
+    return loaded.rollout, 1 if replicas is None else int(replicas)

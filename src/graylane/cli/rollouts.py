@@ -1,0 +1,292 @@
+"""Click wiring of the Rollout verbs: approve, pause, resume, undo, abort, retry, restart, status, describe,
+history and list (kubectl-kruise's `rollout` verbs, plus Argo's abort/retry and a live status view).
+
+Each command parses its flags, runs one `graylane.cli.ops` operation, and prints one line (or a view).
+A wrong name (404), a refused state or a missing permission (403) exits 1 with the reason on stderr.
+This module must not talk to the API itself nor decide anything: ops and the pure builders do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+import httpx2 as httpx
+from lightkube.core.exceptions import ConfigError
+from rich.console import Console
+
+from graylane.cli import ops, tables, view, view_model
+from graylane.cli.patches import Refused
+from graylane.kube.client import ApiError, KubeClient
+from graylane.planview import PlanError
+
+__all__ = ["COMMANDS", "make_console", "run_op", "target_options"]
+
+T = TypeVar("T")
+Op = Callable[[KubeClient, str], Awaitable[T]]
+
+
+def target_options(*, with_name: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--kubeconfig, --context, -n/--namespace, and the NAME (or rollout/NAME) argument."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        if with_name:
+            f = click.argument("name")(f)
+        f = click.option("-n", "--namespace", default=None, help="Namespace (default: the context's).")(f)
+        f = click.option("--context", default=None, help="The kubeconfig context to use.")(f)
+        return click.option("--kubeconfig", default=None, help="Path to a kubeconfig (default: as kubectl).")(
+            f
+        )
+
+    return decorate
+
+
+def _api_message(err: ApiError, namespace: str) -> str:
+    if err.not_found:
+        return f"{err.message or 'not found'} (namespace {namespace!r})"
+    if err.code == 403:
+        return f"forbidden: {err.message}"
+    if err.conflict:
+        return f"the object kept changing while it was being updated, try again: {err.message}"
+    return f"{err.code} {err.reason}: {err.message}"
+
+
+def _client(kubeconfig: str | None, context: str | None) -> KubeClient:
+    try:
+        return KubeClient.from_kubeconfig(kubeconfig, context)
+    except (ConfigError, OSError, ValueError) as err:
+        raise click.ClickException(f"cannot load the kubeconfig: {err}") from err
+
+
+def run_op(kubeconfig: str | None, context: str | None, namespace: str | None, op: Op[T]) -> T:
+    """Run one async operation with a fresh client; turn every expected failure into exit code 1."""
+    ns = namespace or ""
+
+    async def go() -> T:
+        nonlocal ns
+        async with _client(kubeconfig, context) as client:
+            ns = namespace or client.namespace
+            return await op(client, ns)
+
+    try:
+        return asyncio.run(go())
+    except (Refused, PlanError) as err:
+        raise click.ClickException(str(err)) from err
+    except ApiError as err:
+        raise click.ClickException(_api_message(err, ns)) from err
+    except httpx.HTTPError as err:
+        raise click.ClickException(f"cannot reach the API server: {err}") from err
+
+
+def _name(arg: str) -> str:
+    try:
+        return ops.parse_name(arg)
+    except Refused as err:
+        raise click.ClickException(str(err)) from err
+
+
+def make_console() -> Console:
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# -- write verbs -------------------------------------------------------------------------------------
+
+
+@click.command()
+@target_options()
+def approve(kubeconfig: str | None, context: str | None, namespace: str | None, name: str) -> None:
+    """Let a Rollout waiting for approval go on (StepPaused -> StepReady), as kubectl-kruise does."""
+    rollout = _name(name)
+    click.echo(run_op(kubeconfig, context, namespace, lambda c, ns: ops.approve(c, ns, rollout)))
+
+
+@click.command()
+@target_options()
+def pause(kubeconfig: str | None, context: str | None, namespace: str | None, name: str) -> None:
+    """Hold the release where it is (spec.strategy.paused=true); pods of the current step still come up."""
+    rollout = _name(name)
+    click.echo(run_op(kubeconfig, context, namespace, lambda c, ns: ops.pause(c, ns, rollout)))
+
+
+@click.command()
+@target_options()
+def resume(kubeconfig: str | None, context: str | None, namespace: str | None, name: str) -> None:
+    """Let a paused release go on (spec.strategy.paused=false)."""
+    rollout = _name(name)
+    click.echo(run_op(kubeconfig, context, namespace, lambda c, ns: ops.resume(c, ns, rollout)))
+
+
+@click.command()
+@target_options()
+@click.option(
+    "--fast", is_flag=True, help="Blue-green: jump back to the latest earlier step without traffic."
+)
+@click.option(
+    "--to-revision", default=0, type=click.IntRange(min=0), help="Outside a release: this revision."
+)
+def undo(
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+    name: str,
+    fast: bool,
+    to_revision: int,
+) -> None:
+    """Roll the workload back: during a release to its stable revision (the release is cancelled),
+    otherwise to the previous revision (which the Rollout then releases through its steps)."""
+    rollout = _name(name)
+    click.echo(
+        run_op(
+            kubeconfig,
+            context,
+            namespace,
+            lambda c, ns: ops.undo(c, ns, rollout, fast=fast, to_revision=to_revision),
+        )
+    )
+
+
+@click.command()
+@target_options()
+def abort(kubeconfig: str | None, context: str | None, namespace: str | None, name: str) -> None:
+    """Stop the release and go back to stable (undo), remembering it so `retry` can start it again."""
+    rollout = _name(name)
+    click.echo(run_op(kubeconfig, context, namespace, lambda c, ns: ops.abort(c, ns, rollout)))
+
+
+@click.command()
+@target_options()
+def retry(kubeconfig: str | None, context: str | None, namespace: str | None, name: str) -> None:
+    """Start a release stopped by `abort` again, from step 1."""
+    rollout = _name(name)
+    click.echo(run_op(kubeconfig, context, namespace, lambda c, ns: ops.retry(c, ns, rollout)))
+
+
+@click.command()
+@target_options()
+def restart(kubeconfig: str | None, context: str | None, namespace: str | None, name: str) -> None:
+    """Replace the workload's pods (kubectl restartedAt stamp); under a Rollout this releases by steps."""
+    rollout = _name(name)
+    click.echo(run_op(kubeconfig, context, namespace, lambda c, ns: ops.restart(c, ns, rollout, _now())))
+
+
+# -- read verbs --------------------------------------------------------------------------------------
+
+_output = click.option(
+    "-o", "--output", type=click.Choice(["json", "yaml"]), default=None, help="Print data."
+)
+
+
+def _fetcher(client: KubeClient, ns: str, name: str) -> view.Fetch:
+    async def fetch() -> view_model.StatusView:
+        return view_model.build_view(await ops.gather_status(client, ns, name), _now())
+
+    return fetch
+
+
+@click.command()
+@target_options()
+@click.option(
+    "-w", "--watch", "watching", is_flag=True, help="Keep redrawing (one line per change if piped)."
+)
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between polls with --watch.")
+@click.option("--timeout", default=0.0, help="Stop watching after this many seconds (0: never).")
+@_output
+def status(
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+    name: str,
+    watching: bool,
+    interval: float,
+    timeout: float,
+    output: str | None,
+) -> None:
+    """The release at a glance: steps, pods, traffic, what it waits for, conditions, recent Events."""
+    rollout, console = _name(name), make_console()
+
+    async def show(client: KubeClient, ns: str) -> None:
+        fetch = _fetcher(client, ns, rollout)
+        if output:
+            click.echo(view.dump(await fetch(), output))
+        elif watching:
+            await view.watch(fetch, console, interval=interval, timeout=timeout)
+        else:
+            console.print(view.render_status(await fetch()))
+
+    with contextlib.suppress(KeyboardInterrupt):
+        run_op(kubeconfig, context, namespace, show)
+
+
+@click.command()
+@target_options()
+@click.option("--all", "all_pods", is_flag=True, help="List every pod, not only the new ones.")
+@_output
+def describe(
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+    name: str,
+    all_pods: bool,
+    output: str | None,
+) -> None:
+    """Everything about a Rollout once: the status view plus images, revisions and new pods with batch ids."""
+    rollout, console = _name(name), make_console()
+
+    async def show(client: KubeClient, ns: str) -> None:
+        data = await _fetcher(client, ns, rollout)()
+        if output:
+            click.echo(view.dump(data, output))
+        else:
+            console.print(view.render_status(data, describe=True, all_pods=all_pods))
+
+    run_op(kubeconfig, context, namespace, show)
+
+
+@click.command()
+@target_options()
+@_output
+def history(
+    kubeconfig: str | None, context: str | None, namespace: str | None, name: str, output: str | None
+) -> None:
+    """Past revisions of the workload (its ReplicaSets): revision, pod-template-hash, images, age."""
+    rollout = _name(name)
+
+    async def rows(client: KubeClient, ns: str) -> list[tables.HistoryRow]:
+        h = await ops.gather_history(client, ns, rollout)
+        return tables.history_rows(h.workload, h.owned, h.canary, h.rollout, _now())
+
+    found = run_op(kubeconfig, context, namespace, rows)
+    if output:
+        click.echo(view.dump(found, output))
+    else:
+        make_console().print(view.render_history(found))
+
+
+@click.command("list")
+@target_options(with_name=False)
+@click.option("-A", "--all-namespaces", is_flag=True, help="Rollouts of every namespace.")
+def list_(kubeconfig: str | None, context: str | None, namespace: str | None, all_namespaces: bool) -> None:
+    """Rollouts of a namespace: NAME STATUS STEP STATE MESSAGE AGE."""
+
+    async def rows(client: KubeClient, ns: str) -> list[list[str]]:
+        items = await ops.list_rollouts(client, None if all_namespaces else ns)
+        return tables.list_rows(items, _now(), all_namespaces=all_namespaces)
+
+    found = run_op(kubeconfig, context, namespace, rows)
+    header = ("NAME", "STATUS", "STEP", "STATE", "MESSAGE", "AGE")
+    if not found:
+        click.echo("No rollouts found.", err=True)
+        return
+    make_console().print(view.render_rows(("NAMESPACE", *header) if all_namespaces else header, found))
+
+
+COMMANDS = (approve, pause, resume, undo, abort, retry, restart, status, describe, history, list_)
