@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 
 from graylane.batchrelease import AdvancedDeploymentController, BatchReleaseController
 from graylane.controller.manager import Manager, ManagerOptions
 from graylane.controller.rollout import RolloutController
+from graylane.controller.traffic_observe import TrafficObserver, discover_http_route
 from graylane.kube import resources as r
 from graylane.kube.client import ApiError, KubeClient
 from graylane.webhook.certs import CertStore
@@ -49,6 +51,11 @@ async def ensure_namespace(client: KubeClient, name: str) -> None:
                 raise
 
 
+def _config_namespace(options: ControllerOptions) -> str:
+    """Where ConfigMap kruise-rollout-configuration is read: POD_NAMESPACE, else the controller's."""
+    return os.environ.get("POD_NAMESPACE") or options.namespace
+
+
 def webhook_certs(name: str) -> CertStore:
     return CertStore.for_name(name, ["localhost"])
 
@@ -57,7 +64,9 @@ async def run_controller(options: ControllerOptions) -> int:
     """Run until SIGTERM (0) or until leadership is lost (1)."""
     client = KubeClient.from_kubeconfig(options.kubeconfig, options.context)
     manager = Manager(client, options.manager)
-    manager.add(RolloutController(workers=options.rollout_workers))
+    # Gateway API is optional: HTTPRoutes are watched only if their CRD exists now (restart to add it).
+    traffic = TrafficObserver(await discover_http_route(client), _config_namespace(options))
+    manager.add(RolloutController(workers=options.rollout_workers, traffic=traffic))
     manager.add(BatchReleaseController())
     manager.add(AdvancedDeploymentController())
     app = build_app(KubeRolloutLister(client), mutator=DeploymentMutator.for_client(client))

@@ -12,15 +12,20 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
+from graylane.api import keys
 from graylane.api.batchrelease import BatchRelease
 from graylane.api.rollout_v1beta1 import Rollout
 from graylane.controller.manager import Manager
+from graylane.controller.traffic_observe import TrafficObserver
 from graylane.controller.workloads import deployment_workload
 from graylane.executor.apply import Executor
+from graylane.executor.traffic import DEFAULT_RESOURCES
 from graylane.kube import resources as r
 from graylane.kube.client import ApiError, Obj
 from graylane.kube.informer import Informer, object_key, split_key
+from graylane.kube.resources import Resource
 from graylane.planner import lifecycle
+from graylane.planner.changes import ObjectKind
 from graylane.planner.observed import Observed, Workload
 
 __all__ = ["RolloutController"]
@@ -44,9 +49,15 @@ def workload_index(rollout: Obj) -> list[str]:
 class RolloutController:
     name = "rollout"
 
-    def __init__(self, workers: int = 3, clock: Callable[[], dt.datetime] = _utcnow) -> None:
+    def __init__(
+        self,
+        workers: int = 3,
+        clock: Callable[[], dt.datetime] = _utcnow,
+        traffic: TrafficObserver | None = None,
+    ) -> None:
         self.workers = workers
         self._clock = clock
+        self._traffic = traffic or TrafficObserver()
         self._rollouts: Informer | None = None
         self._deployments: Informer | None = None
         self._replicasets: Informer | None = None
@@ -54,12 +65,19 @@ class RolloutController:
         self._batch_releases: Informer | None = None
 
     def setup(self, manager: Manager) -> None:
-        self._executor = Executor(manager.client, manager.recorder)
+        self._executor = Executor(manager.client, manager.recorder, self._traffic_resources())
         self._batch_releases = manager.watch(self, r.BATCHRELEASE)
         self._rollouts = manager.watch(self, r.ROLLOUT)
         self._rollouts.add_index(WORKLOAD_INDEX, workload_index)
+        self._traffic.setup(manager, self, self._rollouts)
         self._deployments = manager.watch(self, r.DEPLOYMENT, keys=self._rollouts_for_deployment)
         self._replicasets = manager.watch(self, r.REPLICASET, keys=self._rollouts_for_replicaset)
+
+    def _traffic_resources(self) -> dict[ObjectKind, Resource]:
+        resources = dict(DEFAULT_RESOURCES)
+        if self._traffic.http_route is not None:
+            resources[ObjectKind.HTTP_ROUTE] = self._traffic.http_route
+        return resources
 
     def _rollouts_for_deployment(self, dep: Obj) -> list[str]:
         assert self._rollouts is not None
@@ -94,6 +112,7 @@ class RolloutController:
             workload=workload,
             now=self._clock(),
             batch_release=self._observe_batch_release(namespace, name),
+            traffic=self._traffic.observe(rollout),
         )
         plan = lifecycle.plan(observed)
         if plan.status is not None and plan.status.to_obj() == rollout.status.to_obj():
@@ -125,4 +144,9 @@ class RolloutController:
         dep = self._deployments.get(namespace, ref.name)
         if dep is None:
             return None
-        return deployment_workload(dep, self._replicasets.list(namespace))
+        canaries = [  # canary-style release: its extra Deployment (reference §2.7)
+            d
+            for d in self._deployments.list(namespace)
+            if (d["metadata"].get("labels") or {}).get(keys.CANARY_DEPLOYMENT_LABEL) == ref.name
+        ]
+        return deployment_workload(dep, self._replicasets.list(namespace), canaries)

@@ -19,7 +19,7 @@ from graylane.api import keys
 from graylane.api.hashing import safe_encode
 from graylane.planner.observed import Workload
 
-__all__ = ["deployment_workload", "owned_by", "template_revision"]
+__all__ = ["canary_pod_template_hash", "deployment_workload", "owned_by", "template_revision"]
 
 POD_TEMPLATE_HASH = "pod-template-hash"
 
@@ -49,11 +49,39 @@ def _active(replica_sets: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]
     return sorted(active, key=lambda rs: str(rs["metadata"].get("creationTimestamp", "")))
 
 
-def deployment_workload(dep: Mapping[str, Any], replica_sets: Iterable[Mapping[str, Any]]) -> Workload:
+def _new_replica_set(
+    dep: Mapping[str, Any], replica_sets: Iterable[Mapping[str, Any]]
+) -> Mapping[str, Any] | None:
+    """The Deployment's ReplicaSet whose template is the Deployment's current one, if it exists."""
+    owned = [rs for rs in replica_sets if owned_by(rs, dep["metadata"].get("uid", ""))]
+    revision = template_revision(dep.get("spec", {}).get("template", {}))
+    return next((rs for rs in owned if template_revision(rs["spec"].get("template", {})) == revision), None)
+
+
+def canary_pod_template_hash(
+    canary_deployments: Iterable[Mapping[str, Any]], replica_sets: Iterable[Mapping[str, Any]]
+) -> str:
+    """Canary style: the pod-template-hash of the newest live canary Deployment's current ReplicaSet.
+
+    The stable Deployment is paused, so it has no new ReplicaSet; the canary pods (and the canary
+    Service selector, reference §3) are told apart by this hash instead.
+    """
+    live = [d for d in canary_deployments if not d["metadata"].get("deletionTimestamp")]
+    newest = max(live, key=lambda d: str(d["metadata"].get("creationTimestamp", "")), default=None)
+    new_rs = _new_replica_set(newest, list(replica_sets)) if newest is not None else None
+    return _rs_hash(new_rs) if new_rs is not None else ""
+
+
+def deployment_workload(
+    dep: Mapping[str, Any],
+    replica_sets: Iterable[Mapping[str, Any]],
+    canary_deployments: Iterable[Mapping[str, Any]] = (),
+) -> Workload:
     meta, spec, status = dep["metadata"], dep.get("spec", {}), dep.get("status", {})
+    replica_sets = list(replica_sets)
     owned = [rs for rs in replica_sets if owned_by(rs, meta.get("uid", ""))]
     revision = template_revision(spec.get("template", {}))
-    new_rs = next((rs for rs in owned if template_revision(rs["spec"].get("template", {})) == revision), None)
+    new_rs = _new_replica_set(dep, replica_sets)
     active = _active(owned)
     annotations = dict(meta.get("annotations") or {})
     labels = dict(meta.get("labels") or {})
@@ -70,7 +98,10 @@ def deployment_workload(dep: Mapping[str, Any], replica_sets: Iterable[Mapping[s
         in_rollout_progressing=keys.IN_PROGRESSING_ANNOTATION in annotations,
         stable_revision=stable_revision,
         canary_revision=revision,
-        pod_template_hash=_rs_hash(new_rs) if new_rs else "",
+        # Canary style (traffic routing): the canary Deployment's ReplicaSet carries the new pods.
+        pod_template_hash=_rs_hash(new_rs)
+        if new_rs
+        else canary_pod_template_hash(canary_deployments, replica_sets),
         # Back on the stable template: the ReplicaSet matching the template is the stable one.
         is_in_rollback=bool(stable_revision) and new_rs is not None and _rs_hash(new_rs) == stable_revision,
     )

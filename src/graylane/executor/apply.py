@@ -8,16 +8,19 @@ with a conflict and the key is re-planned from fresh state instead of overwritin
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from graylane.api.rollout_v1beta1 import RolloutStatus
+from graylane.executor.traffic import DEFAULT_RESOURCES, apply_change
 from graylane.kube import resources as r
 from graylane.kube.client import ApiError, KubeClient, Obj
 from graylane.kube.events import EventKind, EventRecorder
+from graylane.kube.resources import Resource
 from graylane.planner.actions import (
     Action,
     AddRolloutFinalizer,
+    ApplyChange,
     DeleteBatchRelease,
     EnsureBatchRelease,
     LabelWorkload,
@@ -28,6 +31,7 @@ from graylane.planner.actions import (
     RemoveWorkloadAnnotation,
     SetRolloutAnnotation,
 )
+from graylane.planner.changes import ObjectKind
 from graylane.planner.observed import Workload
 
 __all__ = ["Executor"]
@@ -36,9 +40,15 @@ __all__ = ["Executor"]
 class Executor:
     """Applies the actions of one Rollout's plan; holds no state between reconciles."""
 
-    def __init__(self, client: KubeClient, recorder: EventRecorder | None = None) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        recorder: EventRecorder | None = None,
+        traffic_resources: Mapping[ObjectKind, Resource] = DEFAULT_RESOURCES,
+    ) -> None:
         self.client = client
         self.recorder = recorder
+        self.traffic_resources = traffic_resources  # the HTTPRoute version the cluster serves
 
     async def execute(self, rollout: Obj, workload: Workload | None, plan: Plan) -> None:
         for action in plan.actions:
@@ -56,6 +66,7 @@ class Executor:
             EnsureBatchRelease: self._ensure_batch_release,
             PatchBatchRelease: self._patch_batch_release,
             DeleteBatchRelease: self._delete_batch_release,
+            ApplyChange: self._apply_change,
             RecordEvent: self._event,
         }
         return handlers[type(action)]
@@ -114,6 +125,10 @@ class Executor:
     ) -> None:
         meta = rollout["metadata"]
         await self.client.delete(r.BATCHRELEASE, meta["name"], meta["namespace"])
+
+    async def _apply_change(self, rollout: Obj, _: Workload | None, action: ApplyChange) -> None:
+        namespace = rollout["metadata"]["namespace"]
+        await apply_change(self.client, namespace, action.change, self.traffic_resources)
 
     async def _event(self, rollout: Obj, _: Workload | None, action: RecordEvent) -> None:
         if self.recorder is not None:

@@ -11,10 +11,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from graylane.api.rollout_v1beta1 import RolloutStatus
+from graylane.planner.changes import Change
 
 __all__ = [
     "Action",
     "AddRolloutFinalizer",
+    "ApplyChange",
     "DeleteBatchRelease",
     "EnsureBatchRelease",
     "LabelWorkload",
@@ -77,6 +79,13 @@ class DeleteBatchRelease:
 
 
 @dataclasses.dataclass(frozen=True)
+class ApplyChange:
+    """One write to a traffic object (Service, Ingress, HTTPRoute) decided by a traffic provider."""
+
+    change: Change
+
+
+@dataclasses.dataclass(frozen=True)
 class RecordEvent:
     type: str  # Normal | Warning
     reason: str
@@ -92,6 +101,7 @@ Action = (
     | EnsureBatchRelease
     | PatchBatchRelease
     | DeleteBatchRelease
+    | ApplyChange
     | RecordEvent
 )
 

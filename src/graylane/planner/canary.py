@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from graylane.api.batchrelease import BatchRelease, ReleaseBatch, ReleasePlan
-from graylane.api.enums import BatchState, StepState
+from graylane.api.enums import BatchState, FinalisingStep, StepState
 from graylane.api.hashing import release_plan_hash
 from graylane.api.rollout_v1beta1 import is_real_partition
 from graylane.planner import traffic
@@ -35,6 +35,9 @@ def run_canary(p: Pass) -> None:
     _correct_next_index(p)
     if _jump(p):
         return
+    # A step without traffic after steps with traffic: undo the routing before moving pods.
+    if not traffic.has_traffic(p.current_step) and not traffic.finalise_routing(p):
+        return
     for _ in range(MAX_STATES_PER_PASS):
         handler = HANDLERS.get(p.sub.current_step_state)
         if handler is None or not handler(p):
@@ -48,10 +51,10 @@ def _before_upgrade(p: Pass) -> bool:
         if (
             expected >= p.workload.replicas
             and is_real_partition(p.rollout)
-            and not traffic.task_done(p, "RestoreStableService")
+            and not traffic.task_done(p, FinalisingStep.RESTORE_STABLE_SERVICE)
         ):
             return False
-        if p.sub.current_step_index == 1 and not traffic.task_done(p, "PatchStableService"):
+        if p.sub.current_step_index == 1 and not traffic.task_done(p, traffic.PATCH_STABLE_SERVICE):
             return False
         p.touch()
     p.sub.current_step_state = S.STEP_UPGRADE
@@ -81,7 +84,7 @@ def _upgrade(p: Pass) -> bool:
 
 
 def _traffic_routing(p: Pass) -> bool:
-    if not traffic.task_done(p, "Route"):
+    if not traffic.task_done(p, traffic.ROUTE):
         p.wait(3.0)
         return False
     p.sub.current_step_state = S.STEP_METRICS_ANALYSIS

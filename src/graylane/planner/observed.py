@@ -1,7 +1,7 @@
 """The frozen snapshot a plan is made from: the Rollout and what was observed of its workload.
 
-Built by controller/observe.py from informer caches; the planner reads it and never mutates it.
-This module must not do I/O.
+Built by controller/rollout.py (and controller/traffic_observe.py for traffic objects) from informer
+caches; the planner reads it and never mutates it. This module must not do I/O.
 """
 
 from __future__ import annotations
@@ -9,11 +9,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from graylane.api.batchrelease import BatchRelease
 from graylane.api.rollout_v1beta1 import Rollout
+from graylane.planner.changes import ObjectKind
+from graylane.planner.routing import TrafficRouter
 
-__all__ = ["Observed", "Workload"]
+__all__ = ["Observed", "TrafficObserved", "Workload"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,9 +45,32 @@ class Workload:
 
 
 @dataclasses.dataclass(frozen=True)
+class TrafficObserved:
+    """The traffic objects of a Rollout's `trafficRoutings[0]`, as cached (shared: never mutate them).
+
+    `objects` holds what the providers asked for, by (kind, name); a missing key means "not found".
+    `router` answers what to change (see planner/routing.py for why it travels with the snapshot).
+    """
+
+    router: TrafficRouter
+    stable_service: Mapping[str, Any] | None = None
+    canary_service: Mapping[str, Any] | None = None
+    objects: Mapping[tuple[ObjectKind, str], Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    # ConfigMap kruise-rollout-configuration's `lua.traffic.routing.*` keys, in the controller namespace.
+    lua_scripts: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # Kinds the controller watches; HTTPRoutes only when their CRD existed at start-up.
+    watched: frozenset[ObjectKind] = frozenset(ObjectKind)
+
+    def get(self, kind: ObjectKind, name: str) -> Mapping[str, Any] | None:
+        return self.objects.get((kind, name))
+
+
+@dataclasses.dataclass(frozen=True)
 class Observed:
     rollout: Rollout
     workload: Workload | None
     now: datetime
     # The BatchRelease named as the Rollout, if the cache has one.
     batch_release: BatchRelease | None = None
+    # None when the Rollout has no trafficRoutings (or the controller did not observe them).
+    traffic: TrafficObserved | None = None

@@ -13,6 +13,7 @@ from graylane.api.enums import (
     ConditionStatus,
     ConditionType,
     FinaliseReason,
+    FinalisingStep,
     ProgressingReason,
     RolloutPhase,
     StepState,
@@ -60,8 +61,9 @@ def progressing(p: Pass) -> None:
 def _initializing(p: Pass) -> None:
     p.status.canary_status = _fresh_sub_status(p)
     p.status.blue_green_status = None
-    if p.rollout.spec.strategy.traffic_routings():
-        p.act(RecordEvent("Warning", "TrafficRoutingNotApplied", traffic.TRAFFIC_NOT_APPLIED))
+    # The stable Service and the provider objects must exist before anything moves (reference §2.3).
+    if not traffic.verify(p):
+        return
     cond = conditions.get_condition(p.status.conditions, ConditionType.PROGRESSING)
     since = cond.last_update_time if cond is not None and cond.last_update_time else p.observed.now
     # Wait a moment after the workload changed: a Rollout edit sent together with it may land late.
@@ -118,10 +120,16 @@ def _continuous_release(p: Pass) -> None:
             "Normal", "Progressing", "workload continuous publishing canaryRevision, then restart publishing"
         )
     )
+    # Kruise's order: routes back to stable, BatchRelease gone, canary Service gone (the stable
+    # Service keeps its selector: the stable revision does not change).
+    if not traffic.task_done(p, FinalisingStep.ROUTE_TRAFFIC_TO_STABLE):
+        return
     if p.observed.batch_release is not None:
         if not p.observed.batch_release.metadata.get("deletionTimestamp"):
             p.act(DeleteBatchRelease())
         p.wait(GRACE_SECONDS)
+        return
+    if not traffic.task_done(p, FinalisingStep.REMOVE_CANARY_SERVICE):
         return
     p.status.canary_status = None
     transition(p, ConditionStatus.TRUE, R.INITIALIZING, MSG_CONTINUOUS)

@@ -4,7 +4,8 @@
 ``v1beta1``), the other Rollouts of the namespace and upstream's two flags, and returns upstream's field
 errors in upstream's order; ``render_errors`` turns them into the message of upstream's HTTP 422 response.
 The rules live in ``validation_v1beta1`` and ``validation_v1alpha1``; shared pieces in
-``validation_common``; Go-style value printing in ``validation_gofmt``.
+``validation_common``; Go-style value printing in ``validation_gofmt``; graylane's own check that the
+traffic provider can route every step in ``validation_traffic``.
 
 Must not: do I/O (the caller lists the siblings), import graylane.api, or validate status (upstream
 accepts any status patch).
@@ -23,6 +24,7 @@ from graylane.webhook.validation_common import (
     is_v1alpha1,
     render_errors,
 )
+from graylane.webhook.validation_traffic import validate_traffic
 from graylane.webhook.validation_v1alpha1 import validate_v1alpha1
 from graylane.webhook.validation_v1beta1 import validate_v1beta1
 
@@ -48,5 +50,7 @@ def validate_rollout(
     UPDATE the immutability rules apply while ``old`` (the stored object) is Progressing or Terminating.
     """
     if is_v1alpha1(obj):
-        return validate_v1alpha1(obj, old, siblings, options)
-    return validate_v1beta1(obj, old, siblings, options)
+        errors = validate_v1alpha1(obj, old, siblings, options)
+    else:
+        errors = validate_v1beta1(obj, old, siblings, options)
+    return errors or validate_traffic(obj, old)  # graylane: steps the traffic provider cannot route

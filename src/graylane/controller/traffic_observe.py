@@ -1,0 +1,176 @@
+"""Observe a Rollout's traffic objects from informers: Services, Ingresses, HTTPRoutes, the Lua ConfigMap.
+
+The Rollout controller registers the informers here (HTTPRoutes only when their CRD exists at start-up,
+in the newest served version) and asks `observe(rollout)` for the frozen `TrafficObserved` the planner
+plans from. Events on these objects re-queue the Rollouts that use them, through an index of Rollouts
+by `namespace/Kind/name` of their traffic objects.
+
+Memory: the caches hold only what the providers read — Services, Ingresses and HTTPRoutes keep
+metadata (name, namespace, uid, resourceVersion, labels, annotations, owners, deletion) and spec, no
+status; the ConfigMap informer watches only the controller namespace and keeps only the
+`lua.traffic.routing.*` keys of `kruise-rollout-configuration`.
+This module decides nothing about routing (the providers and the planner do).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+
+from graylane.api.rollout_v1beta1 import Rollout
+from graylane.controller.manager import Controller, Manager
+from graylane.kube import resources as r
+from graylane.kube.client import KubeClient, Obj
+from graylane.kube.informer import Informer, object_key
+from graylane.kube.resources import Resource
+from graylane.planner.changes import ObjectKind
+from graylane.planner.observed import TrafficObserved
+from graylane.providers.traffic.lua import CONFIGMAP_NAME
+from graylane.providers.traffic.registry import router_for
+
+__all__ = ["TRAFFIC_INDEX", "TrafficObserver", "discover_http_route", "slim", "traffic_index"]
+
+log = logging.getLogger(__name__)
+TRAFFIC_INDEX = "traffic"
+LUA_KEY_PREFIX = "lua.traffic.routing."
+ANY_INGRESS = "*/Ingress"  # index value of every Rollout routing through an Ingress (Lua users)
+HTTPROUTE_CRD = "httproutes.gateway.networking.k8s.io"
+_KEPT_META = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "deletionTimestamp",
+)
+
+
+async def discover_http_route(client: KubeClient) -> Resource | None:
+    """The HTTPRoute resource in the newest served version (v1, else Kruise's v1beta1), or None."""
+    crd = await client.get_or_none(r.CRD, HTTPROUTE_CRD)
+    if crd is None:
+        log.info("HTTPRoute CRD not installed: Gateway API routing is unavailable until a restart")
+        return None
+    served = {v.get("name") for v in crd.get("spec", {}).get("versions", []) if v.get("served")}
+    version = next((v for v in ("v1", "v1beta1") if v in served), None)
+    return dataclasses.replace(r.HTTPROUTE, version=version) if version else None
+
+
+def slim(obj: Obj) -> Obj:
+    """Informer transform: metadata the providers read, and spec; never status or managedFields."""
+    meta = obj.get("metadata") or {}
+    kept: Obj = {"metadata": {k: meta[k] for k in _KEPT_META if k in meta}, "spec": obj.get("spec") or {}}
+    annotations = kept["metadata"].get("annotations")
+    if isinstance(annotations, dict):
+        annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    for key in ("apiVersion", "kind"):
+        if key in obj:
+            kept[key] = obj[key]
+    return kept
+
+
+def slim_configmap(obj: Obj) -> Obj:
+    meta = obj.get("metadata") or {}
+    data = obj.get("data") or {} if meta.get("name") == CONFIGMAP_NAME else {}
+    return {
+        "metadata": {k: meta[k] for k in ("name", "namespace", "resourceVersion") if k in meta},
+        "data": {k: v for k, v in data.items() if k.startswith(LUA_KEY_PREFIX)},
+    }
+
+
+def traffic_index(rollout: Obj) -> list[str]:
+    """`namespace/Kind/name` of every traffic object a (v1beta1) Rollout reads."""
+    strategy = (rollout.get("spec") or {}).get("strategy") or {}
+    body = strategy.get("blueGreen") or strategy.get("canary") or {}
+    routings = body.get("trafficRoutings") or []
+    if not routings:
+        return []
+    ns = (rollout.get("metadata") or {}).get("namespace", "")
+    ref = routings[0]
+    values = [f"{ns}/Service/{ref.get('service')}", f"{ns}/Service/{ref.get('service')}-canary"]
+    if (ref.get("ingress") or {}).get("name"):
+        name = ref["ingress"]["name"]
+        values += [f"{ns}/Ingress/{name}", f"{ns}/Ingress/{name}-canary", ANY_INGRESS]
+    if (ref.get("gateway") or {}).get("httpRouteName"):
+        values.append(f"{ns}/HTTPRoute/{ref['gateway']['httpRouteName']}")
+    return values
+
+
+class TrafficObserver:
+    """Owns the traffic informers of the Rollout controller; `observe` reads them, never the API."""
+
+    def __init__(self, http_route: Resource | None = None, config_namespace: str = "kruise-rollout") -> None:
+        self.http_route = http_route
+        self.config_namespace = config_namespace
+        self._informers: dict[ObjectKind, Informer] = {}
+        self._configmaps: Informer | None = None
+
+    @property
+    def watched(self) -> frozenset[ObjectKind]:
+        return frozenset(self._informers)
+
+    def setup(self, manager: Manager, controller: Controller, rollouts: Informer) -> None:
+        rollouts.add_index(TRAFFIC_INDEX, traffic_index)
+        kinds = {ObjectKind.SERVICE: r.SERVICE, ObjectKind.INGRESS: r.INGRESS}
+        if self.http_route is not None:
+            kinds[ObjectKind.HTTP_ROUTE] = self.http_route
+        for kind, resource in kinds.items():
+            manager.informer(resource, transform=slim)
+            self._informers[kind] = manager.watch(controller, resource, keys=_by_object(rollouts, kind))
+        manager.informer(r.CONFIGMAP, namespace=self.config_namespace, transform=slim_configmap)
+        self._configmaps = manager.watch(
+            controller, r.CONFIGMAP, namespace=self.config_namespace, keys=_on_lua_change(rollouts)
+        )
+
+    def observe(self, rollout: Rollout) -> TrafficObserved | None:
+        router = router_for(rollout)
+        if router is None:
+            return None
+        ns = rollout.metadata.get("namespace")
+        objects = {}
+        for kind, name in router.fetches():
+            found = self._get(kind, ns, name)
+            if found is not None:
+                objects[(kind, name)] = found
+        return TrafficObserved(
+            router=router,
+            stable_service=self._get(ObjectKind.SERVICE, ns, router.config.stable_service),
+            canary_service=self._get(ObjectKind.SERVICE, ns, router.config.canary_service),
+            objects=objects,
+            lua_scripts=self._lua_scripts(),
+            watched=self.watched,
+        )
+
+    def _get(self, kind: ObjectKind, namespace: str | None, name: str) -> Obj | None:
+        informer = self._informers.get(kind)
+        return informer.get(namespace, name) if informer is not None else None
+
+    def _lua_scripts(self) -> dict[str, str]:
+        found = self._configmaps.get(self.config_namespace, CONFIGMAP_NAME) if self._configmaps else None
+        return dict((found or {}).get("data") or {})
+
+
+def _by_object(rollouts: Informer, kind: ObjectKind) -> Callable[[Obj], list[str]]:
+    def keys(obj: Obj) -> list[str]:
+        meta = obj.get("metadata") or {}
+        return _keys(rollouts, f"{meta.get('namespace')}/{kind}/{meta.get('name')}")
+
+    return keys
+
+
+def _on_lua_change(rollouts: Informer) -> Callable[[Obj], list[str]]:
+    """A change of the Lua ConfigMap concerns every Rollout that routes through an Ingress."""
+
+    def keys(obj: Obj) -> list[str]:
+        is_config = (obj.get("metadata") or {}).get("name") == CONFIGMAP_NAME
+        return _keys(rollouts, ANY_INGRESS) if is_config else []
+
+    return keys
+
+
+def _keys(rollouts: Informer, value: str) -> list[str]:
+    return [key for key in map(object_key, rollouts.by_index(TRAFFIC_INDEX, value)) if key]

@@ -1,0 +1,1 @@
+"""Traffic providers: Services, Ingress (Lua), Gateway API; see base.py for the contract."""

@@ -1,0 +1,39 @@
+"""Several providers driven as one (one `trafficRoutings` element may name an Ingress and an HTTPRoute).
+
+The composite is done only when every provider is done: its change list is the concatenation, which
+is empty only if each provider's is (Kruise's CompositeController ANDs `done` the same way). It can do
+a step feature only if every provider can. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+from graylane.planner.observed import TrafficObserved
+from graylane.providers.traffic.base import Capability, Change, ObjectKey, RouteIntent, TrafficProvider
+
+__all__ = ["CompositeProvider"]
+
+
+@dataclasses.dataclass(frozen=True)
+class CompositeProvider:
+    providers: tuple[TrafficProvider, ...]
+
+    @property
+    def label(self) -> str:
+        return " + ".join(provider.label for provider in self.providers)
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        sets = [provider.capabilities for provider in self.providers]
+        return functools.reduce(frozenset.intersection, sets) if sets else frozenset()
+
+    def fetches(self) -> list[ObjectKey]:
+        return [key for provider in self.providers for key in provider.fetches()]
+
+    def ensure(self, observed: TrafficObserved, route: RouteIntent) -> list[Change]:
+        return [change for provider in self.providers for change in provider.ensure(observed, route)]
+
+    def finalise(self, observed: TrafficObserved) -> list[Change]:
+        return [change for provider in self.providers for change in provider.finalise(observed)]

@@ -1,0 +1,225 @@
+"""Gateway API provider: HTTPRoute weights, match rules, and restoring the original route exactly."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from tests.unit.providers.builders import CONFIG, ROUTE_RULES, http_route, observed, routing
+
+from graylane.api.rollout_v1beta1 import HttpRouteMatch
+from graylane.planner.changes import ObjectKind, Patch
+from graylane.planner.routing import RouteIntent
+from graylane.providers.traffic.base import RoutingError
+from graylane.providers.traffic.gateway_api import ORIGINAL_RULES_ANNOTATION, GatewayProvider, normalised
+
+ROUTE = ObjectKind.HTTP_ROUTE
+REF = routing(gateway={"httpRouteName": "web-route"})
+PROVIDER = GatewayProvider(REF.gateway, CONFIG)  # type: ignore[arg-type]
+
+
+def merge(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch, as the API server applies it."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge(out.get(key), value)
+    return out
+
+
+def apply(route: dict[str, Any], changes: list[Any]) -> dict[str, Any]:
+    for change in changes:
+        assert isinstance(change, Patch)
+        assert change.patch_type == "merge"
+        route = merge(route, change.patch)
+        route["metadata"]["resourceVersion"] = str(int(route["metadata"]["resourceVersion"]) + 1)
+    return route
+
+
+def ensure(route: dict[str, Any], intent: RouteIntent) -> dict[str, Any]:
+    changes = PROVIDER.ensure(observed(REF, objects={(ROUTE, "web-route"): route}), intent)
+    return apply(route, changes)
+
+
+def refs(route: dict[str, Any], rule: int = 0) -> list[tuple[str, int | None]]:
+    return [(r["name"], r.get("weight")) for r in route["spec"]["rules"][rule]["backendRefs"]]
+
+
+def step_matches(*raw: dict[str, Any]) -> tuple[HttpRouteMatch, ...]:
+    return tuple(HttpRouteMatch.model_validate(m) for m in raw)
+
+
+@pytest.mark.parametrize(("weight", "stable"), [(20, 80), (40, 60), (60, 40), (80, 20)])
+def test_weights(weight: int, stable: int) -> None:
+    route = ensure(http_route(), RouteIntent(weight=weight))
+    assert refs(route) == [("web", stable), ("web-canary", weight)]
+    assert route["spec"]["rules"][1] == ROUTE_RULES[1], "rules without the stable Service are left alone"
+    canary_ref = route["spec"]["rules"][0]["backendRefs"][1]
+    assert canary_ref == {"group": "", "kind": "Service", "name": "web-canary", "port": 80, "weight": weight}
+
+
+def test_weight_steps_compute_from_the_original() -> None:
+    route = http_route()
+    for weight in (20, 40, 60, 80):
+        route = ensure(route, RouteIntent(weight=weight))
+    assert refs(route) == [("web", 20), ("web-canary", 80)]
+    assert json.loads(route["metadata"]["annotations"][ORIGINAL_RULES_ANNOTATION]) == ROUTE_RULES
+
+
+def test_a_backend_ref_without_kind_is_a_service() -> None:
+    rules = [{"backendRefs": [{"name": "web", "port": 80}]}]
+    route = ensure(http_route(rules), RouteIntent(weight=30))
+    assert refs(route) == [("web", 70), ("web-canary", 30)]
+
+
+def test_other_kinds_named_like_the_service_are_not_touched() -> None:
+    rules = [{"backendRefs": [{"group": "multicluster.x-k8s.io", "kind": "ServiceImport", "name": "web"}]}]
+    assert (
+        PROVIDER.ensure(
+            observed(REF, objects={(ROUTE, "web-route"): http_route(rules)}), RouteIntent(weight=30)
+        )
+        == []
+    )
+
+
+def test_matches_become_canary_rules() -> None:
+    matches = step_matches(
+        {"headers": [{"name": "user", "value": "tester"}]},
+        {"queryParams": [{"name": "env", "type": "RegularExpression", "value": "gr.y"}]},
+        {"path": {"type": "Exact", "value": "/beta"}, "headers": [{"name": "x", "value": "1"}]},
+    )
+    route = ensure(http_route(), RouteIntent(weight=50, matches=matches))  # matches win over a weight
+    rules = route["spec"]["rules"]
+    assert rules[:2] == ROUTE_RULES
+    canary_ref = {"group": "", "kind": "Service", "name": "web-canary", "port": 80, "weight": 1}
+    assert rules[2:] == [
+        {
+            "matches": [
+                {
+                    "path": {"type": "Exact", "value": "/beta"},
+                    "headers": [{"type": "Exact", "name": "x", "value": "1"}],
+                },
+                {
+                    "path": {"type": "PathPrefix", "value": "/"},
+                    "headers": [{"type": "Exact", "name": "user", "value": "tester"}],
+                },
+                {
+                    "path": {"type": "PathPrefix", "value": "/"},
+                    "queryParams": [{"type": "RegularExpression", "name": "env", "value": "gr.y"}],
+                },
+            ],
+            "backendRefs": [canary_ref],
+        }
+    ]
+
+
+def test_header_conditions_are_anded_with_each_rule_match() -> None:
+    rules = [
+        {
+            "matches": [
+                {"path": {"type": "PathPrefix", "value": "/a"}},
+                {"path": {"type": "PathPrefix", "value": "/b"}},
+            ],
+            "backendRefs": [{"name": "web", "port": 80}],
+        }
+    ]
+    route = ensure(
+        http_route(rules), RouteIntent(matches=step_matches({"headers": [{"name": "h", "value": "v"}]}))
+    )
+    twin = route["spec"]["rules"][1]
+    assert [m["path"]["value"] for m in twin["matches"]] == ["/a", "/b"]
+    assert all(m["headers"] == [{"type": "Exact", "name": "h", "value": "v"}] for m in twin["matches"])
+
+
+def test_named_rules_get_unique_canary_names() -> None:
+    rules = [{"name": "main", "backendRefs": [{"name": "web", "port": 80}]}]
+    route = ensure(
+        http_route(rules), RouteIntent(matches=step_matches({"headers": [{"name": "h", "value": "v"}]}))
+    )
+    assert [r.get("name") for r in route["spec"]["rules"]] == ["main", "main-canary"]
+
+
+def test_from_matches_back_to_a_weight_drops_the_canary_rules() -> None:
+    route = ensure(
+        http_route(), RouteIntent(matches=step_matches({"headers": [{"name": "h", "value": "v"}]}))
+    )
+    route = ensure(route, RouteIntent(weight=30))
+    assert len(route["spec"]["rules"]) == 2
+    assert refs(route) == [("web", 70), ("web-canary", 30)]
+
+
+def test_finalise_restores_the_original_route_exactly() -> None:
+    original = http_route(
+        [{"backendRefs": [{"name": "web", "port": 80}], "filters": [{"type": "X", "x": {"y": 1}}]}]
+    )
+    route = ensure(original, RouteIntent(weight=20))
+    route = ensure(route, RouteIntent(matches=step_matches({"headers": [{"name": "h", "value": "v"}]})))
+    changes = PROVIDER.finalise(observed(REF, objects={(ROUTE, "web-route"): route}))
+    restored = apply(route, changes)
+    assert restored["spec"] == original["spec"]
+    assert ORIGINAL_RULES_ANNOTATION not in restored["metadata"].get("annotations", {})
+    assert PROVIDER.finalise(observed(REF, objects={(ROUTE, "web-route"): restored})) == []
+
+
+def test_finalise_without_a_record_uses_the_inverse() -> None:
+    changed = copy.deepcopy(ROUTE_RULES)
+    changed[0]["backendRefs"] = [
+        {"group": "", "kind": "Service", "name": "web", "port": 80, "weight": 70},
+        {"group": "", "kind": "Service", "name": "web-canary", "port": 80, "weight": 30},
+    ]
+    changed.append({"backendRefs": [{"kind": "Service", "name": "web-canary", "port": 80}]})
+    restored = apply(
+        http_route(changed),
+        PROVIDER.finalise(observed(REF, objects={(ROUTE, "web-route"): http_route(changed)})),
+    )
+    assert restored["spec"]["rules"][0]["backendRefs"] == [
+        {"group": "", "kind": "Service", "name": "web", "port": 80, "weight": 1}
+    ]
+    assert len(restored["spec"]["rules"]) == 2
+
+
+def test_done_when_the_server_defaulted_what_we_wrote() -> None:
+    route = ensure(http_route([{"backendRefs": [{"name": "web", "port": 80}]}]), RouteIntent(weight=20))
+    # The API server adds the CRD defaults to what we wrote.
+    for ref in route["spec"]["rules"][0]["backendRefs"]:
+        ref.update({"group": "", "kind": "Service"})
+    route["spec"]["rules"][0]["matches"] = [{"path": {"type": "PathPrefix", "value": "/"}}]
+    assert PROVIDER.ensure(observed(REF, objects={(ROUTE, "web-route"): route}), RouteIntent(weight=20)) == []
+
+
+def test_patches_are_guarded_by_resource_version() -> None:
+    changes = PROVIDER.ensure(
+        observed(REF, objects={(ROUTE, "web-route"): http_route()}), RouteIntent(weight=20)
+    )
+    assert changes[0].patch["metadata"]["resourceVersion"] == "11"  # type: ignore[union-attr]
+
+
+def test_missing_route_and_bad_annotation_are_reported() -> None:
+    with pytest.raises(RoutingError, match=r"^HTTPRoute web-route not found$"):
+        PROVIDER.ensure(observed(REF), RouteIntent(weight=5))
+    bad = http_route(annotations={ORIGINAL_RULES_ANNOTATION: "{nope"})
+    with pytest.raises(RoutingError, match="is not valid JSON"):
+        PROVIDER.ensure(observed(REF, objects={(ROUTE, "web-route"): bad}), RouteIntent(weight=5))
+    assert PROVIDER.finalise(observed(REF)) == []
+
+
+def test_normalised_fills_crd_defaults() -> None:
+    assert normalised(
+        [{"backendRefs": [{"name": "a"}], "matches": [{"headers": [{"name": "h", "value": "v"}]}]}]
+    ) == [
+        {
+            "backendRefs": [{"name": "a", "group": "", "kind": "Service", "weight": 1}],
+            "matches": [
+                {
+                    "headers": [{"name": "h", "value": "v", "type": "Exact"}],
+                    "path": {"type": "PathPrefix", "value": "/"},
+                }
+            ],
+        }
+    ]

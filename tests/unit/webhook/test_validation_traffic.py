@@ -1,0 +1,126 @@
+"""graylane's webhook rule: a step its traffic provider cannot route is Forbidden, naming both."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from graylane.webhook.validation import render_errors, validate_rollout
+
+Obj = dict[str, Any]
+
+
+def beta(routing: Obj, *steps: Obj) -> Obj:
+    return {
+        "apiVersion": "rollouts.kruise.io/v1beta1",
+        "kind": "Rollout",
+        "metadata": {"name": "demo", "namespace": "default"},
+        "spec": {
+            "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "demo"},
+            "strategy": {
+                "canary": {
+                    "enableExtraWorkloadForCanary": True,
+                    "steps": [*steps, {"replicas": "100%"}],
+                    "trafficRoutings": [{"service": "web", **routing}],
+                }
+            },
+        },
+    }
+
+
+NGINX = {"ingress": {"name": "web"}}
+MSE = {"ingress": {"name": "web", "classType": "mse"}}
+GATEWAY = {"gateway": {"httpRouteName": "web"}}
+QUERY = {"replicas": 1, "matches": [{"queryParams": [{"name": "env", "value": "gray"}]}]}
+
+
+def errors(obj: Obj) -> str:
+    return render_errors(validate_rollout(obj, None, []))
+
+
+def test_query_match_on_nginx_is_refused() -> None:
+    assert errors(beta(NGINX, {"replicas": 1, "traffic": "10%"}, QUERY)) == (
+        "Spec.Strategy.Canary.Steps[1].Matches[0].QueryParams: Forbidden: "
+        "the Ingress nginx traffic provider cannot route by query parameter match"
+    )
+
+
+@pytest.mark.parametrize(
+    ("routing", "step", "field", "feature"),
+    [
+        (NGINX, {"matches": [{"path": {"value": "/x"}}]}, "Matches[0].Path", "path match"),
+        (
+            NGINX,
+            {"requestHeaderModifier": {"set": [{"name": "a", "value": "b"}]}},
+            "RequestHeaderModifier",
+            "request header modifier",
+        ),
+        (
+            GATEWAY,
+            {"matches": [{"headers": [{"name": "canary-by-cookie", "value": "x"}]}]},
+            "Matches[0].Headers[0]",
+            "cookie match",
+        ),
+        (
+            GATEWAY,
+            {"requestHeaderModifier": {"set": [{"name": "a", "value": "b"}]}},
+            "RequestHeaderModifier",
+            "request header modifier",
+        ),
+        ({**NGINX, **GATEWAY}, QUERY, "Matches[0].QueryParams", "query parameter match"),
+    ],
+)
+def test_unsupported_features(routing: Obj, step: Obj, field: str, feature: str) -> None:
+    message = errors(beta(routing, {"replicas": 1, **step}))
+    assert message.startswith(f"Spec.Strategy.Canary.Steps[0].{field}: Forbidden: ")
+    assert message.endswith(f"traffic provider cannot route by {feature}")
+
+
+@pytest.mark.parametrize(
+    ("routing", "step"),
+    [
+        (
+            NGINX,
+            {
+                "traffic": "20%",
+                "matches": [{"headers": [{"name": "u", "type": "RegularExpression", "value": "1"}]}],
+            },
+        ),
+        (NGINX, {"matches": [{"headers": [{"name": "canary-by-cookie", "value": "demo"}]}]}),
+        (MSE, {**QUERY, "requestHeaderModifier": {"set": [{"name": "x-mse-tag", "value": "gray"}]}}),
+        (GATEWAY, {"matches": [{"path": {"value": "/a"}, "queryParams": [{"name": "q", "value": "1"}]}]}),
+        ({"ingress": {"name": "web", "classType": "my-own-script"}}, QUERY),
+    ],
+)
+def test_supported_features_pass(routing: Obj, step: Obj) -> None:
+    assert errors(beta(routing, {"replicas": 1, **step})) == ""
+
+
+def test_v1alpha1_weight_and_headers() -> None:
+    obj = {
+        "apiVersion": "rollouts.kruise.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "demo", "namespace": "default"},
+        "spec": {
+            "objectRef": {"workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "demo"}},
+            "strategy": {
+                "canary": {
+                    "steps": [
+                        {"weight": 10, "replicas": 1, "matches": [{"headers": [{"name": "a", "value": "b"}]}]}
+                    ],
+                    "trafficRoutings": [{"service": "web", **NGINX}],
+                }
+            },
+        },
+    }
+    assert errors(obj) == ""
+
+
+def test_updates_that_keep_the_steps_are_admitted() -> None:
+    """Rollouts admitted before this rule can still get the controller's finalizer and annotations."""
+    old = beta(NGINX, {"replicas": 1, "traffic": "10%"}, QUERY)
+    new = {**old, "metadata": {**old["metadata"], "finalizers": ["rollouts.kruise.io/rollout"]}}
+    assert render_errors(validate_rollout(new, old, [])) == ""
+    edited = beta(NGINX, {"replicas": 1, "traffic": "20%"}, QUERY)
+    assert "QueryParams: Forbidden" in render_errors(validate_rollout(edited, old, []))
