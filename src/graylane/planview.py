@@ -34,6 +34,7 @@ __all__ = [
     "PlanView",
     "PlannedStep",
     "describe_matches",
+    "has_custom_refs",
     "ingress_annotations",
     "pause_kind",
     "plan_rollout",
@@ -42,7 +43,9 @@ __all__ = [
     "style_of",
 ]
 
-TRAFFIC_NOT_APPLIED: Final = "traffic routing: not yet applied by this graylane version"
+TRAFFIC_NOT_APPLIED: Final = (
+    "customNetworkRefs (Lua custom providers): not yet applied by this graylane version"
+)
 NGINX_PREFIX: Final = "nginx.ingress.kubernetes.io"
 ALB_PREFIX: Final = "alb.ingress.kubernetes.io"
 _INGRESS_PREFIXES: Final = {
@@ -326,11 +329,18 @@ def _planned_step(rollout: Rollout, index: int, replicas: int) -> PlannedStep:
     )
 
 
+def has_custom_refs(rollout: Rollout) -> bool:
+    """Services, Ingress and Gateway API are routed; Lua custom providers are not yet."""
+    return any(ref.custom_network_refs for ref in rollout.spec.strategy.traffic_routings())
+
+
 def _notes(rollout: Rollout) -> list[str]:
     notes: list[str] = []
-    if rollout.spec.strategy.traffic_routings():
-        notes.append(f"{TRAFFIC_NOT_APPLIED}: the objects marked as traffic are what Kruise would do")
-    elif any(_has_traffic(s) for s in rollout.spec.strategy.steps()):
+    if has_custom_refs(rollout):
+        notes.append(f"{TRAFFIC_NOT_APPLIED}: such a Rollout stops at Initializing and says so")
+    if not rollout.spec.strategy.traffic_routings() and any(
+        _has_traffic(s) for s in rollout.spec.strategy.steps()
+    ):
         notes.append("steps ask for traffic but the Rollout has no trafficRoutings: only pods move")
     if style_of(rollout) == "blue-green":
         notes.append("blue-green releases are not driven by this graylane version yet")

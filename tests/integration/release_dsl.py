@@ -44,8 +44,13 @@ class Release:
         obj = {**obj, "metadata": {**obj.get("metadata", {}), "namespace": self.namespace}}
         self.rollout_resource = r.ROLLOUT_V1ALPHA1 if obj["apiVersion"].endswith("v1alpha1") else r.ROLLOUT
         await self.kube.create(self.rollout_resource, obj)
+        # Healthy first, then the first-deploy "completed" sub-status one pass later: wait for both.
         await eventually(
-            self.rollout, lambda ro: ro.get("status", {}).get("phase") == "Healthy", what="Rollout Healthy"
+            self.rollout,
+            lambda ro: (
+                (ro.get("status", {}).get("canaryStatus") or {}).get("currentStepState") == "Completed"
+            ),
+            what="Rollout Healthy with its first deploy completed",
         )
         await eventually(
             self.deployment,

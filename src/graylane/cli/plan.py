@@ -21,7 +21,6 @@ from graylane.cli.patches import Refused
 from graylane.cli.rollouts import make_console, run_op, target_options
 from graylane.kube.client import KubeClient
 from graylane.planview import (
-    TRAFFIC_NOT_APPLIED,
     PlanError,
     PlannedStep,
     PlanView,
@@ -104,9 +103,7 @@ def render_plan(p: PlanView) -> RenderableType:
         parts += _step_lines(step)
     parts.append(Text(f"After the last step: {p.completion}", style="bold"))
     if p.traffic_routings:
-        parts.append(
-            Text(f"Traffic routings: {'; '.join(p.traffic_routings)} ({TRAFFIC_NOT_APPLIED})", style="yellow")
-        )
+        parts.append(Text(f"Traffic routings: {'; '.join(p.traffic_routings)}", style="yellow"))
     parts += [Text(f"Note: {n}", style="yellow") for n in p.notes]
     return Group(*parts)
 

@@ -23,7 +23,14 @@ from graylane.api.enums import ProgressingReason, RolloutPhase, StepState
 from graylane.api.rollout_v1beta1 import CommonStatus, Rollout
 from graylane.cli import patches
 from graylane.cli.tables import age, images_of, parse_time
-from graylane.planview import TRAFFIC_NOT_APPLIED, describe_matches, pause_kind, step_pods, style_of
+from graylane.planview import (
+    TRAFFIC_NOT_APPLIED,
+    describe_matches,
+    has_custom_refs,
+    pause_kind,
+    step_pods,
+    style_of,
+)
 
 __all__ = [
     "Counts",
@@ -238,7 +245,10 @@ def _traffic(rollout: Rollout, current: int, ending: str) -> Traffic:
     steps = rollout.spec.strategy.steps()
     step = steps[current - 1] if 1 <= current <= len(steps) and not ending else None
     routings = [ref.service for ref in rollout.spec.strategy.traffic_routings()]
-    note = f"{TRAFFIC_NOT_APPLIED}; pods move by steps" if routings else "no trafficRoutings: pods only"
+    if has_custom_refs(rollout):
+        note = TRAFFIC_NOT_APPLIED
+    else:
+        note = "routed by graylane" if routings else "no trafficRoutings: pods only"
     return Traffic(
         weight=step.traffic if step else None,
         matches=describe_matches(step.matches) if step else [],
