@@ -22,7 +22,7 @@ def _graylane(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
 def test_demo_runs_unattended_to_its_summary() -> None:
     name = f"gl-demo-{os.getpid()}"
     try:
-        run = _graylane("demo", "--name", name, timeout=420)
+        run = _graylane("demo", "--name", name, timeout=600)
         assert run.returncode == 0, run.stderr[-3000:]
         lines = run.stdout.splitlines()
         assert any(
@@ -36,6 +36,18 @@ def test_demo_runs_unattended_to_its_summary() -> None:
             "rolled back: Rollout progressing has been cancelled; pods {'demo:v2': 5}" in line
             for line in lines
         )
+        assert (
+            "- traffic at step 1 (weighted canary): Ingress canary-weight=20; "
+            "HTTPRoute demo 80 / demo-canary 20" in lines
+        )
+        assert any(
+            line.startswith(
+                "- traffic at step 2 (A/B test by header): Ingress canary-by-header=x-canary, "
+                "canary-by-header-value=beta"
+            )
+            for line in lines
+        )
+        assert "- traffic after completion: Ingress no canary Ingress; HTTPRoute demo 1" in lines
         assert any(line.startswith("summary: ") for line in lines)
     finally:
         down = _graylane("cluster", "down", "--name", name, timeout=180)

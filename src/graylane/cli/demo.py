@@ -11,6 +11,7 @@ from graylane.cluster import build
 from graylane.cluster.local import ClusterError, LocalCluster
 from graylane.demo.background import BackgroundController
 from graylane.demo.scenario import DemoError, Scenario
+from graylane.demo.setup import ensure_gateway_api
 from graylane.kube.client import KubeClient
 
 __all__ = ["demo"]
@@ -27,6 +28,7 @@ def demo(name: str, step: bool) -> None:
         kubeconfig = cluster.up(out=lambda line: click.echo(f"  {line}", err=True))
     except (build.BuildError, ClusterError) as err:
         raise click.ClickException(str(err)) from err
+    asyncio.run(ensure_gateway_api(str(kubeconfig)))
     controller = BackgroundController(cluster.workdir / "clusters" / name / "graylane", kubeconfig)
     pid = controller.start()
     click.echo(f"graylane controller running (pid {pid}, log {controller.log_file})")
@@ -34,7 +36,10 @@ def demo(name: str, step: bool) -> None:
         asyncio.run(_walk(str(kubeconfig), step))
     except DemoError as err:
         raise click.ClickException(f"{err}; controller log: {controller.log_file}") from err
-    click.echo(f"\nsummary: canary with approvals and a rollback, done in {time.monotonic() - started:.0f}s.")
+    elapsed = time.monotonic() - started
+    click.echo(
+        f"\nsummary: weighted canary with approval, A/B test by header, rollback; done in {elapsed:.0f}s."
+    )
     click.echo(f"go on by hand:  export KUBECONFIG={kubeconfig}; kubectl -n graylane-demo get rollouts")
     click.echo(f"clean up:       graylane cluster down --name {name}")
 

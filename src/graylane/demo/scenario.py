@@ -41,24 +41,60 @@ def sample_deployment(image: str, replicas: int = 5) -> Obj:
     }
 
 
+def sample_traffic_objects() -> list[tuple[r.Resource, Obj]]:
+    """The app's Service, an nginx Ingress and a Gateway API HTTPRoute in front of it."""
+    meta = {"name": APP, "namespace": NAMESPACE}
+    backend = {"service": {"name": APP, "port": {"number": 80}}}
+    path = {"path": "/", "pathType": "Prefix", "backend": backend}
+    service_spec = {"selector": {"app": APP}, "ports": [{"port": 80, "targetPort": 8080}]}
+    ingress_spec = {"ingressClassName": "nginx", "rules": [{"host": "demo.local", "http": {"paths": [path]}}]}
+    route_spec = {
+        "parentRefs": [{"name": "demo-gateway"}],
+        "hostnames": ["demo.local"],
+        "rules": [{"backendRefs": [{"name": APP, "port": 80}]}],
+    }
+    return [
+        (r.SERVICE, {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": service_spec}),
+        (
+            r.INGRESS,
+            {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": ingress_spec},
+        ),
+        (
+            r.HTTPROUTE,
+            {
+                "apiVersion": r.HTTPROUTE.api_version,
+                "kind": "HTTPRoute",
+                "metadata": meta,
+                "spec": route_spec,
+            },
+        ),
+    ]
+
+
 def sample_rollout() -> Obj:
-    """The seed scenario: 1 pod with approval, then 2 pods with approval, then everything."""
+    """A weighted canary with approval, then an A/B test by header for 5 s, then everything."""
+    routing = {
+        "service": APP,
+        "ingress": {"classType": "nginx", "name": APP},
+        "gateway": {"httpRouteName": APP},
+    }
+    steps = [
+        {"traffic": "20%", "replicas": 1, "pause": {}},
+        {
+            "matches": [{"headers": [{"name": "x-canary", "value": "beta"}]}],
+            "replicas": 1,
+            "pause": {"duration": 5},
+        },
+        {"replicas": "100%"},
+    ]
+    canary = {"enableExtraWorkloadForCanary": True, "trafficRoutings": [routing], "steps": steps}
     return {
         "apiVersion": "rollouts.kruise.io/v1beta1",
         "kind": "Rollout",
         "metadata": {"name": APP, "namespace": NAMESPACE},
         "spec": {
             "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": APP},
-            "strategy": {
-                "canary": {
-                    "enableExtraWorkloadForCanary": True,
-                    "steps": [
-                        {"replicas": 1, "pause": {}},
-                        {"replicas": 2, "pause": {"duration": 5}},
-                        {"replicas": "100%"},
-                    ],
-                }
-            },
+            "strategy": {"canary": canary},
         },
     }
 
@@ -89,7 +125,7 @@ class Scenario:
             await self.kube.create(
                 r.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
             )
-        for res in (r.ROLLOUT, r.DEPLOYMENT):
+        for res in (r.ROLLOUT, r.DEPLOYMENT, r.SERVICE, r.INGRESS, r.HTTPROUTE):
             await self.kube.delete(res, APP, NAMESPACE)
         for _ in range(120):
             if await self.kube.get_or_none(r.ROLLOUT, APP, NAMESPACE) is None and not await self.pods():
@@ -99,9 +135,30 @@ class Scenario:
 
     async def deploy(self) -> None:
         await self.kube.create(r.DEPLOYMENT, sample_deployment("demo:v1"))
+        for res, obj in sample_traffic_objects():
+            await self.kube.create(res, obj)
         await self.kube.create(r.ROLLOUT, sample_rollout())
         await self.wait_for("the Rollout to be Healthy", lambda ro: _phase(ro) == "Healthy")
-        self.say(f"deployed demo:v1 with a Rollout of 3 steps (1 pod, 2 pods, all); pods {await self.pods()}")
+        self.say(
+            "deployed demo:v1 behind Service, Ingress (nginx) and HTTPRoute demo, with a Rollout of 3 steps "
+            f"(20% with approval, A/B by header x-canary: beta, all); pods {await self.pods()}"
+        )
+
+    async def traffic(self) -> str:
+        """What graylane wrote into the gateways, as a user would read it with kubectl."""
+        canary = await self.kube.get_or_none(r.INGRESS, f"{APP}-canary", NAMESPACE)
+        notes = (canary or {}).get("metadata", {}).get("annotations", {})
+        keys = ("canary-weight", "canary-by-header", "canary-by-header-value")
+        ingress = (
+            ", ".join(
+                f"{k}={notes[f'nginx.ingress.kubernetes.io/{k}']}"
+                for k in keys
+                if f"nginx.ingress.kubernetes.io/{k}" in notes
+            )
+            or "no canary Ingress"
+        )
+        route = await self.kube.get(r.HTTPROUTE, APP, NAMESPACE)
+        return f"Ingress {ingress}; HTTPRoute {_route_summary(route)}"
 
     async def set_image(self, image: str) -> None:
         patch = {"spec": {"template": {"spec": {"containers": [{"name": "main", "image": image}]}}}}
@@ -116,13 +173,16 @@ class Scenario:
         await self.set_image("demo:v2")
         ro = await self.wait_for("step 1 to pause", lambda ro: _state(ro) == (1, "StepPaused"))
         self.say(f"step 1/3: {ro['status']['message']}; pods {await self.pods()}")
+        self.say(f"traffic at step 1 (weighted canary): {await self.traffic()}")
         await self.pause_between()
         await self.approve()
         self.say("approved step 1 (status currentStepState StepPaused -> StepReady, as kubectl-kruise does)")
-        ro = await self.wait_for("step 2 to pause", lambda ro: _state(ro)[0] == 2)
+        ro = await self.wait_for("step 2 to pause", lambda ro: _state(ro) == (2, "StepPaused"))
         self.say(f"step 2/3: {ro['status']['message']}; pods {await self.pods()}")
+        self.say(f"traffic at step 2 (A/B test by header): {await self.traffic()}")
         ro = await self.wait_for("the release to complete", _completed)
         self.say(f"completed: {ro['status']['message']}; pods {await self.pods()}")
+        self.say(f"traffic after completion: {await self.traffic()}")
 
     async def rollback(self) -> None:
         await self.pause_between()
@@ -133,6 +193,16 @@ class Scenario:
         await self.set_image("demo:v2")
         ro = await self.wait_for("the rollback to finish", lambda ro: _completed(ro, succeeded="False"))
         self.say(f"rolled back: {ro['status']['message']}; pods {await self.pods()}")
+
+
+def _route_summary(route: Obj) -> str:
+    """'demo 80 / demo-canary 20' per rule; a header match is shown in front of its rule."""
+    rules = []
+    for rule in route.get("spec", {}).get("rules", []):
+        refs = " / ".join(f"{b['name']} {b.get('weight', 1)}" for b in rule.get("backendRefs", []))
+        headers = [f"{h['name']}={h['value']}" for m in rule.get("matches", []) for h in m.get("headers", [])]
+        rules.append(f"[{' & '.join(headers)}] {refs}" if headers else refs)
+    return "; ".join(rules)
 
 
 def _phase(ro: Obj) -> str:
