@@ -15,7 +15,6 @@ What it must not do: decide anything the planner decides, or keep state between 
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -36,12 +35,13 @@ from graylane.batchrelease.planner import (
     controller_uid,
 )
 from graylane.batchrelease.planner import plan as plan_release
+from graylane.controller.cached import load_cached
 from graylane.controller.manager import Manager
 from graylane.controller.workloads import deployment_workload, owned_by, template_revision
 from graylane.kube import resources as r
 from graylane.kube.client import ApiError, KubeClient, Obj
 from graylane.kube.events import EventKind, EventRecorder
-from graylane.kube.informer import Informer, split_key
+from graylane.kube.informer import Informer
 
 __all__ = ["BatchReleaseController", "choose_control"]
 
@@ -112,16 +112,10 @@ class BatchReleaseController:
 
     async def reconcile(self, key: str) -> float | None:
         assert self._releases is not None
-        namespace, name = split_key(key)
-        cached = self._releases.get(namespace, name)
-        if cached is None:
+        loaded = load_cached(self._releases, key, BatchRelease)
+        if loaded is None:
             return None
-        raw = copy.deepcopy(cached)  # later writes record new resourceVersions on this copy
-        try:
-            br = BatchRelease.from_obj(raw)
-        except ValueError as err:
-            log.error("batchrelease %s is malformed, skipped: %s", key, err)
-            return None
+        raw, br = loaded
         control = choose_control(br)
         if control is None:
             await self._event(raw, EventKind.WARNING, "UnsupportedWorkload", _unsupported(br))

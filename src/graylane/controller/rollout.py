@@ -7,7 +7,6 @@ plans from fresh state (level-triggered: it never relies on the event that woke 
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from collections.abc import Callable
 from graylane.api import keys
 from graylane.api.batchrelease import BatchRelease
 from graylane.api.rollout_v1beta1 import Rollout
+from graylane.controller.cached import load_cached
 from graylane.controller.manager import Manager
 from graylane.controller.traffic_observe import TrafficObserver
 from graylane.controller.workloads import deployment_workload
@@ -96,16 +96,11 @@ class RolloutController:
     async def reconcile(self, key: str) -> float | None:
         assert self._rollouts is not None
         assert self._executor is not None
+        loaded = load_cached(self._rollouts, key, Rollout)
+        if loaded is None:
+            return None
+        raw, rollout = loaded
         namespace, name = split_key(key)
-        cached = self._rollouts.get(namespace, name)
-        if cached is None:
-            return None
-        raw = copy.deepcopy(cached)  # the executor records new resourceVersions on its copy
-        try:
-            rollout = Rollout.from_obj(raw)
-        except ValueError as err:
-            log.error("rollout %s is malformed, skipped: %s", key, err)
-            return None
         workload = self._observe_workload(rollout)
         observed = Observed(
             rollout=rollout,
