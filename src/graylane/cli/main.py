@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from graylane.bench import bench
 from graylane.cli.cluster import cluster
 from graylane.cli.controller import controller, install, uninstall
 from graylane.cli.demo import demo
@@ -28,6 +29,7 @@ cli.add_command(controller)
 cli.add_command(install)
 cli.add_command(uninstall)
 cli.add_command(demo)
+cli.add_command(bench)
 cli.add_command(plan)
 for command in ROLLOUT_COMMANDS:
     cli.add_command(command)
