@@ -55,7 +55,7 @@ class BenchCluster(LocalCluster):
 
     def _create(self, out: Callable[[str], None]) -> None:
         # LocalCluster._create with one more flag; a `LocalCluster` option for extra kwokctl flags
-        # (audit policy) would make this override unnecessary.
+        # (the audit policy) would make this override unnecessary.
         if not self.audit_log:
             super()._create(out)
             return

@@ -40,9 +40,13 @@ def _counter(text: str, name: str, labels: Sequence[str]) -> collections.Counter
 
 
 def _metric_delta(a: Mark, b: Mark, name: str, labels: Sequence[str]) -> dict[str, int]:
-    after, before = _counter(b.metrics, name, labels), _counter(a.metrics, name, labels)
     if not b.metrics:  # the controller was gone at the end of the phase: no figure
         return {}
+    after = _counter(b.metrics, name, labels)
+    restarted = a.controller is None or b.controller is None or a.controller.pid != b.controller.pid
+    before = (
+        collections.Counter() if restarted else _counter(a.metrics, name, labels)
+    )  # a new process counts from 0
     return {"/".join(k): v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
 
 
