@@ -8,10 +8,13 @@ starts no new pods. Without a Rollout, or with a disabled one, the native rollin
 from __future__ import annotations
 
 import asyncio
+import collections
+import urllib.request
 from typing import Any
 
 import pytest
 
+from graylane.bench.stats import parse_counter
 from graylane.kube import resources as r
 from graylane.kube.client import KubeClient
 from graylane.webhook import install as inst
@@ -141,6 +144,33 @@ async def test_a_release_of_a_managed_deployment_is_held(
     owners = {rs["metadata"]["uid"] for rs in replica_sets}
     assert await _pods_with_image(kube, namespace, "demo:v1", owners) == REPLICAS
     assert await _pods_with_image(kube, namespace, "demo:v2", owners) == 0
+
+
+async def test_once_synced_the_webhook_answers_from_the_caches_without_listing(
+    kube: KubeClient, namespace: str, served_by_controller: ControllerProcess
+) -> None:
+    await _managed_and_ready(kube, namespace, "web", rollout("ro", namespace, "web"))
+    before = await asyncio.to_thread(_api_requests, served_by_controller)
+
+    stored = await kube.patch(
+        r.DEPLOYMENT, "web", set_image_patch("demo:v2"), namespace, patch_type="strategic"
+    )
+    after = await asyncio.to_thread(_api_requests, served_by_controller)
+
+    # Held: the webhook found the Rollout and the stable ReplicaSet, from the informer caches.
+    assert stored["spec"]["paused"] is True
+    assert STABLE_REVISION in stored["metadata"]["labels"]
+    # The controller's /metrics counts its requests; labelling the Deployment was one of them.
+    assert before[("patch", "deployments")] >= 1
+    assert after[("list", "rollouts")] == before[("list", "rollouts")]
+    assert after[("list", "replicasets")] == before[("list", "replicasets")]
+
+
+def _api_requests(controller: ControllerProcess) -> collections.Counter[tuple[str, ...]]:
+    url = f"http://127.0.0.1:{controller.health_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        text = resp.read().decode()
+    return parse_counter(text, "graylane_api_requests_total", ("verb", "resource"))
 
 
 async def test_a_held_deployment_cannot_be_unpaused_or_switched_to_recreate(

@@ -11,20 +11,25 @@ import dataclasses
 import logging
 import os
 
+from prometheus_client import CollectorRegistry
+
 from graylane.batchrelease import AdvancedDeploymentController, BatchReleaseController
 from graylane.controller.manager import Manager, ManagerOptions
 from graylane.controller.rollout import RolloutController
 from graylane.controller.traffic_observe import TrafficObserver, discover_http_route
 from graylane.kube import resources as r
+from graylane.kube.apimetrics import ApiMetrics
 from graylane.kube.client import ApiError, KubeClient
+from graylane.webhook.cache import cached_listers
 from graylane.webhook.certs import CertStore
 from graylane.webhook.install import install as install_webhooks
-from graylane.webhook.server import DEFAULT_PORT, KubeRolloutLister, WebhookServer, build_app
+from graylane.webhook.server import DEFAULT_PORT, WebhookServer, build_app
 from graylane.webhook.workload import DeploymentMutator
 
 __all__ = ["ControllerOptions", "run_controller", "webhook_certs"]
 
 log = logging.getLogger(__name__)
+LEASE_CONNECTIONS = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,14 +67,24 @@ def webhook_certs(name: str) -> CertStore:
 
 async def run_controller(options: ControllerOptions) -> int:
     """Run until SIGTERM (0) or until leadership is lost (1)."""
-    client = KubeClient.from_kubeconfig(options.kubeconfig, options.context)
-    manager = Manager(client, options.manager)
+    registry = CollectorRegistry()
+    metrics = ApiMetrics(registry)  # graylane_api_requests_total on the manager's /metrics
+    client = KubeClient.from_kubeconfig(options.kubeconfig, options.context, metrics=metrics)
+    # The elector's own pool (BENCHMARKS.md cause 4); a few connections, so a renewal can retry beside one.
+    lease_client = KubeClient.from_kubeconfig(
+        options.kubeconfig, options.context, metrics=metrics, max_connections=LEASE_CONNECTIONS
+    )
+    manager = Manager(client, options.manager, registry=registry, lease_client=lease_client)
     # Gateway API is optional: HTTPRoutes are watched only if their CRD exists now (restart to add it).
     traffic = TrafficObserver(await discover_http_route(client), _config_namespace(options))
     manager.add(RolloutController(workers=options.rollout_workers, traffic=traffic))
     manager.add(BatchReleaseController())
     manager.add(AdvancedDeploymentController())
-    app = build_app(KubeRolloutLister(client), mutator=DeploymentMutator.for_client(client))
+    # The webhooks read the controllers' informer caches once synced (BENCHMARKS.md cause 3).
+    rollouts, replica_sets = cached_listers(
+        manager.informer(r.ROLLOUT), manager.informer(r.REPLICASET), client
+    )
+    app = build_app(rollouts, mutator=DeploymentMutator(rollouts, replica_sets))
     server: WebhookServer
 
     async def point_at_us(ca_bundle: bytes) -> None:

@@ -3,28 +3,28 @@
 lightkube does the part that is easy to get wrong (kubeconfig parsing, TLS, client certificates,
 tokens, exec plugins) and hands us a configured httpx client; we speak REST on top of it because the
 informers need what lightkube's typed watch hides: bookmarks, the list's resourceVersion, and a 410
-surfaced to the caller so it can re-list. Every request is counted by verb and resource so the
-benchmark can report API load per Rollout.
+surfaced to the caller so it can re-list. Every request is counted by verb, resource and status on the
+`ApiMetrics` the client is given (kube/apimetrics.py), so /metrics and the benchmark report API load.
 
 This module must not cache objects or retry on its own: callers decide (see kube/retry.py).
 """
 
 from __future__ import annotations
 
-import collections
+import importlib.metadata
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
 import httpx2 as httpx
-from lightkube.config.client_adapter import AsyncClient as _configured_httpx
 from lightkube.config.client_adapter import ConnectionParams
 from lightkube.config.kubeconfig import KubeConfig, SingleConfig
 
+from graylane.kube.apimetrics import TRANSPORT_ERROR, ApiMetrics, request_labels
 from graylane.kube.resources import Resource
 
-__all__ = ["ApiError", "KubeClient", "Obj", "PatchType"]
+__all__ = ["ApiError", "KubeClient", "Obj", "PatchType", "user_agent"]
 
 Obj = dict[str, Any]
 PatchType = Literal["merge", "json", "strategic", "apply"]
@@ -36,6 +36,18 @@ _CONTENT_TYPES: dict[str, str] = {
     "apply": "application/apply-patch+yaml",
 }
 log = logging.getLogger(__name__)
+# Few connections suffice against one API server, and httpcore scans every pooled connection per
+# request (14.5 % of the controller's CPU with an unbounded pool at N = 1000, BENCHMARKS.md cause 6).
+DEFAULT_MAX_CONNECTIONS = 20
+
+
+def user_agent() -> str:
+    """`graylane/<version>`: the audit log and API priority-and-fairness can tell our requests apart."""
+    try:
+        version = importlib.metadata.version("graylane")
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        version = "unknown"
+    return f"graylane/{version}"
 
 
 class ApiError(Exception):
@@ -78,26 +90,51 @@ class ApiError(Exception):
 
 
 class KubeClient:
-    """One connection pool to one API server; create it once per process and pass it around."""
+    """Connection pools to one API server; create it once per process and pass it around.
 
-    def __init__(self, config: SingleConfig, *, field_manager: str = "graylane") -> None:
-        params = ConnectionParams(timeout=httpx.Timeout(30.0), trust_env=False)
-        self._http = _configured_httpx(config, params)
+    Watches get a pool of their own. A watch holds its connection for up to `timeout_seconds` (300 s),
+    one per informer, and the informers are many (Rollouts, BatchReleases, Deployments, ReplicaSets,
+    Services, Ingresses, HTTPRoutes, ConfigMaps...). Sharing one capped pool would let them hold most of
+    its slots for good and leave GETs and status writes queueing for the rest, the starvation the cap
+    must not cause; a shared uncapped pool is what the cap removes. So ordinary requests get
+    `max_connections` slots that nothing long-lived can occupy, and watches get an uncapped pool:
+    their number is fixed by the code (one per informer), not by load.
+    """
+
+    def __init__(
+        self,
+        config: SingleConfig,
+        *,
+        field_manager: str = "graylane",
+        metrics: ApiMetrics | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    ) -> None:
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self._http = _http_client(config, limits)
+        self._watch_http = _http_client(config, httpx.Limits(max_connections=None))
         self.field_manager = field_manager
         self.namespace = config.namespace or "default"
-        self.requests: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.metrics = metrics
 
     @classmethod
-    def from_kubeconfig(cls, path: str | None = None, context: str | None = None) -> KubeClient:
+    def from_kubeconfig(
+        cls,
+        path: str | None = None,
+        context: str | None = None,
+        *,
+        metrics: ApiMetrics | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    ) -> KubeClient:
         """Load a kubeconfig file; with no path, $KUBECONFIG / ~/.kube/config / in-cluster as kubectl does."""
         config = KubeConfig.from_file(path) if path else KubeConfig.from_env()
         single = config.get(context_name=context)
         if single is None:
             raise ValueError(f"context {context!r} not found in the kubeconfig")
-        return cls(single)
+        return cls(single, metrics=metrics, max_connections=max_connections)
 
     async def close(self) -> None:
         await self._http.aclose()
+        await self._watch_http.aclose()
 
     async def __aenter__(self) -> KubeClient:
         return self
@@ -117,21 +154,31 @@ class KubeClient:
         params: Mapping[str, Any] | None = None,
         content_type: str = "application/json",
     ) -> Any:
-        verb = method.lower()
-        self.requests[(verb, resource or path)] += 1
+        """One request; `resource` labels a non-resource path (e.g. /version) in the metrics."""
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        verb, parsed = request_labels(method, path, clean)
+        label = resource if resource and not path.startswith(("/api/", "/apis/")) else parsed
         content = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": content_type} if content is not None else {}
-        clean = {k: v for k, v in (params or {}).items() if v is not None}
-        resp = await self._http.request(method, path, params=clean, content=content, headers=headers)
+        try:
+            resp = await self._http.request(method, path, params=clean, content=content, headers=headers)
+        except Exception:
+            self._count(verb, label, TRANSPORT_ERROR)
+            raise
+        self._count(verb, label, resp.status_code)
         data = _json_or_none(resp.content)
         if resp.status_code >= 400:
             raise ApiError.from_status(resp.status_code, data if isinstance(data, dict) else None)
         return data
 
+    def _count(self, verb: str, resource: str, code: int | str) -> None:
+        if self.metrics is not None:
+            self.metrics.observe(verb, resource, code)
+
     # -- verbs ------------------------------------------------------------------------------------
 
     async def get(self, res: Resource, name: str, namespace: str | None = None) -> Obj:
-        return await self.request("GET", res.path(namespace, name), resource=res.plural)  # type: ignore[no-any-return]
+        return await self.request("GET", res.path(namespace, name))  # type: ignore[no-any-return]
 
     async def get_or_none(self, res: Resource, name: str, namespace: str | None = None) -> Obj | None:
         try:
@@ -157,18 +204,18 @@ class KubeClient:
             "limit": limit,
             "continue": continue_token,
         }
-        return await self.request("GET", res.path(namespace), resource=res.plural, params=params)  # type: ignore[no-any-return]
+        return await self.request("GET", res.path(namespace), params=params)  # type: ignore[no-any-return]
 
     async def create(self, res: Resource, obj: Obj, namespace: str | None = None) -> Obj:
         ns = namespace if namespace is not None else obj.get("metadata", {}).get("namespace")
         params = {"fieldManager": self.field_manager}
-        return await self.request("POST", res.path(ns), resource=res.plural, body=obj, params=params)  # type: ignore[no-any-return]
+        return await self.request("POST", res.path(ns), body=obj, params=params)  # type: ignore[no-any-return]
 
     async def replace(self, res: Resource, obj: Obj, *, subresource: str | None = None) -> Obj:
         meta = obj["metadata"]
         path = res.path(meta.get("namespace"), meta["name"], subresource)
         params = {"fieldManager": self.field_manager}
-        return await self.request("PUT", path, resource=_tag(res, subresource), body=obj, params=params)  # type: ignore[no-any-return]
+        return await self.request("PUT", path, body=obj, params=params)  # type: ignore[no-any-return]
 
     async def patch(
         self,
@@ -188,7 +235,6 @@ class KubeClient:
         result = await self.request(
             "PATCH",
             path,
-            resource=_tag(res, subresource),
             body=body,
             params=params,
             content_type=_CONTENT_TYPES[patch_type],
@@ -206,7 +252,7 @@ class KubeClient:
         """Delete; returns False when it was already gone."""
         body = {"propagationPolicy": propagation} if propagation else None
         try:
-            await self.request("DELETE", res.path(namespace, name), resource=res.plural, body=body)
+            await self.request("DELETE", res.path(namespace, name), body=body)
         except ApiError as err:
             if err.not_found:
                 return False
@@ -233,22 +279,33 @@ class KubeClient:
             "timeoutSeconds": timeout_seconds,
         }
         clean = {k: v for k, v in params.items() if v is not None}
-        self.requests[("watch", res.plural)] += 1
         timeout = httpx.Timeout(10.0, read=timeout_seconds + 30.0)
-        async with self._http.stream("GET", res.path(namespace), params=clean, timeout=timeout) as resp:
-            if resp.status_code >= 400:
-                raise ApiError.from_status(resp.status_code, _json_or_none(await resp.aread()))
-            async for line in resp.aiter_lines():
-                if not line:
-                    continue
-                event = json.loads(line)
-                if event.get("type") == "ERROR":
-                    raise ApiError.from_status(410, event.get("object"))
-                yield event["type"], event["object"]
+        opened = False
+        try:
+            async with self._watch_http.stream(
+                "GET", res.path(namespace), params=clean, timeout=timeout
+            ) as resp:
+                opened = True
+                self._count("watch", res.plural, resp.status_code)
+                if resp.status_code >= 400:
+                    raise ApiError.from_status(resp.status_code, _json_or_none(await resp.aread()))
+                async for line in resp.aiter_lines():
+                    if not line:
+                        continue
+                    event = json.loads(line)
+                    if event.get("type") == "ERROR":
+                        raise ApiError.from_status(410, event.get("object"))
+                    yield event["type"], event["object"]
+        except Exception:
+            if not opened:  # the stream never started: no status to count
+                self._count("watch", res.plural, TRANSPORT_ERROR)
+            raise
 
 
-def _tag(res: Resource, subresource: str | None) -> str:
-    return f"{res.plural}/{subresource}" if subresource else res.plural
+def _http_client(config: SingleConfig, limits: httpx.Limits) -> httpx.AsyncClient:
+    """lightkube's configured client (TLS, auth, base URL) with our pool limits and User-Agent."""
+    params = ConnectionParams(timeout=httpx.Timeout(30.0), trust_env=False).httpx_params(config)
+    return httpx.AsyncClient(**params, limits=limits, headers={"User-Agent": user_agent()})
 
 
 def _json_or_none(content: bytes) -> Any:

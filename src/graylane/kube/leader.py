@@ -4,7 +4,8 @@ Defaults: lease 15 s, renew deadline 10 s, retry period 2 s. A candidate takes t
 free (holderIdentity "") or when the holder has not renewed it for leaseDurationSeconds *as observed
 locally* (time since this process last saw the record change; the holder's clock is never trusted).
 Writes are PUTs carrying the resourceVersion that was read, so two candidates cannot both win.
-A leader that cannot renew within the renew deadline stops leading; a clean shutdown releases the
+A leader that has not renewed within the renew deadline (counted from the start of its last successful
+renewal, see `_renew_within_deadline`) stops leading; a clean shutdown releases the
 lease (holder "", duration 1 s) so a standby takes over on its next retry instead of after 15 s.
 
 Worst-case takeover after a leader dies without releasing: lease_duration + 2 retry periods (one to
@@ -22,6 +23,7 @@ import logging
 import random
 import socket
 import uuid
+from asyncio import FIRST_COMPLETED
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -107,6 +109,7 @@ class LeaderElector:
         self._lease: Obj | None = None  # the last version we read or wrote
         self._observed: tuple[Any, ...] | None = None
         self._observed_at = 0.0
+        self._renewed_at = 0.0  # monotonic start of the last successful acquire or renewal
         self._leading = False
 
     @property
@@ -161,14 +164,15 @@ class LeaderElector:
 
     async def _acquire(self) -> None:
         log.info("campaigning for the lease", extra={"lease": self.config.name, "identity": self.identity})
-        while not await self._try_acquire_or_renew():
+        while await self._attempt() is None:
             period = self.config.retry_period
             await asyncio.sleep(period * (1 + self.config.jitter * self._rng()))
         log.info("acquired the lease", extra={"lease": self.config.name, "identity": self.identity})
 
     async def _renew_until_lost(self) -> None:
         while self._leading:
-            await asyncio.sleep(self.config.retry_period)
+            # Paced from the start of the last renewal, so a slow round trip does not delay the next.
+            await asyncio.sleep(max(self._renewed_at + self.config.retry_period - self._clock.monotonic(), 0))
             if self._leading and not await self._renew_within_deadline():
                 log.error(
                     "lost the lease: not renewed within the renew deadline",
@@ -177,16 +181,41 @@ class LeaderElector:
                 return
 
     async def _renew_within_deadline(self) -> bool:
-        deadline = self._clock.monotonic() + self.config.renew_deadline
-        while (remaining := deadline - self._clock.monotonic()) > 0:
-            try:
-                async with asyncio.timeout(remaining):
-                    if await self._try_acquire_or_renew():
+        """Renew before `renew_deadline` has passed since the last renewal *began*; False when that fails.
+
+        Others may take the lease `lease_duration` after they saw our last write, and that write began
+        no later than `_renewed_at`: stopping at `_renewed_at + renew_deadline` leaves the 5 s margin
+        client-go intends, however long the round trips take. A round trip that is merely slow is not a
+        failure: it stays in flight until the deadline, and every retry period another attempt starts
+        beside it, so one stuck request (a dead connection, a slow moment of the API server) cannot use
+        up the whole window on its own. Concurrent attempts are safe: each PUT carries the
+        resourceVersion it read, and a 409 falls back to a fresh read.
+        """
+        deadline = self._renewed_at + self.config.renew_deadline
+        attempts: set[asyncio.Task[float | None]] = set()
+        try:
+            while (remaining := deadline - self._clock.monotonic()) > 0:
+                attempts.add(asyncio.create_task(self._attempt()))
+                next_attempt = self._clock.monotonic() + min(self.config.retry_period, remaining)
+                while attempts and (wait := next_attempt - self._clock.monotonic()) > 0:
+                    done, attempts = await asyncio.wait(attempts, timeout=wait, return_when=FIRST_COMPLETED)
+                    if any(task.result() is not None for task in done):
                         return True
-            except TimeoutError:
-                return False
-            await asyncio.sleep(min(self.config.retry_period, max(deadline - self._clock.monotonic(), 0)))
-        return False
+                if not attempts:  # every attempt failed fast: wait out the retry period before the next
+                    await asyncio.sleep(max(next_attempt - self._clock.monotonic(), 0))
+            return False
+        finally:
+            for task in attempts:
+                task.cancel()
+            await asyncio.gather(*attempts, return_exceptions=True)
+
+    async def _attempt(self) -> float | None:
+        """One acquire-or-renew; the monotonic time it began when it succeeded, else None."""
+        began = self._clock.monotonic()
+        if not await self._try_acquire_or_renew():
+            return None
+        self._renewed_at = max(self._renewed_at, began)
+        return began
 
     async def _try_acquire_or_renew(self) -> bool:
         try:

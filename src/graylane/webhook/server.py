@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from graylane.api import conversion
 from graylane.kube import resources as r
@@ -41,6 +42,7 @@ __all__ = [
     "MUTATE_DEPLOYMENT_PATH",
     "VALIDATE_ROLLOUT_PATH",
     "AllowUnchanged",
+    "DebugAccessLogger",
     "KubeRolloutLister",
     "MutationRejected",
     "RolloutLister",
@@ -70,7 +72,7 @@ class RolloutLister(Protocol):
 
 
 class KubeRolloutLister:
-    """A `RolloutLister` that asks the API server each time; the controller can pass its informer cache."""
+    """A `RolloutLister` that asks the API server each time (webhook/cache.py reads the informer)."""
 
     def __init__(self, kube: KubeClient) -> None:
         self._kube = kube
@@ -232,6 +234,24 @@ def _others(rollouts: list[Obj], req: adm.AdmissionRequest) -> list[Obj]:
     return [ro for ro in rollouts if _meta(ro).get("name") != name]
 
 
+class DebugAccessLogger(AbstractAccessLogger):
+    """aiohttp's access lines at DEBUG: the API server calls us for every Rollout and Deployment write
+    (75,895 INFO lines in one benchmark run, BENCHMARKS.md cause 8)."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.DEBUG)  # skip building lines nobody will see
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.debug(
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status,
+            extra={"seconds": round(time, 6), "remote": request.remote},
+        )
+
+
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -278,7 +298,7 @@ class WebhookServer:
     async def start(self) -> None:
         self._certs = self._store.ensure(self._clock())
         self._ssl = server_ssl_context(self._store)
-        runner = web.AppRunner(self._app)
+        runner = web.AppRunner(self._app, access_log_class=DebugAccessLogger)
         await runner.setup()
         await web.TCPSite(runner, self._host, self._port, ssl_context=self._ssl).start()
         self._runner = runner

@@ -354,18 +354,23 @@ def _mapping(value: object) -> Mapping[str, Any]:
 
 
 class ReplicaSetLister(Protocol):
-    """Where the Deployment webhook finds the ReplicaSets of a namespace."""
+    """Where the Deployment webhook finds the ReplicaSets of a namespace.
 
-    async def list_replicasets(self, namespace: str) -> list[Obj]: ...
+    With `owner_uid` a lister may return only those whose controller owner has that uid (a cache looks
+    them up in an index); returning more is allowed, `mutate_deployment` filters by owner itself.
+    """
+
+    async def list_replicasets(self, namespace: str, owner_uid: str | None = None) -> list[Obj]: ...
 
 
 class KubeReplicaSetLister:
-    """A `ReplicaSetLister` that asks the API server each time; the controller can pass its informer cache."""
+    """A `ReplicaSetLister` that asks the API server each time (webhook/cache.py reads the informer)."""
 
     def __init__(self, kube: KubeClient) -> None:
         self._kube = kube
 
-    async def list_replicasets(self, namespace: str) -> list[Obj]:
+    async def list_replicasets(self, namespace: str, owner_uid: str | None = None) -> list[Obj]:
+        # ownerReferences cannot be selected on server-side: list the namespace, the caller filters.
         listed = await self._kube.list(r.REPLICASET, namespace)
         return list(listed.get("items") or [])
 
@@ -389,7 +394,7 @@ class DeploymentMutator:
         rollouts = await self._list_rollouts(namespace)
         if matching_rollout(new, rollouts) is None:
             return None  # the common case: no need to list ReplicaSets
-        replica_sets = await self._list_replica_sets(namespace, new)
+        replica_sets = await self._list_replica_sets(namespace, new, old)
         changed = mutate_deployment(new, old, rollouts, replica_sets)
         if changed is not None:
             log.info(
@@ -403,11 +408,14 @@ class DeploymentMutator:
         except Exception as err:  # without the Rollouts we cannot tell; Kruise answers 400 too
             raise MutationRejected(f"listing Rollouts in namespace {namespace!r}: {err}") from err
 
-    async def _list_replica_sets(self, namespace: str, new: Mapping[str, Any]) -> list[Obj]:
+    async def _list_replica_sets(
+        self, namespace: str, new: Mapping[str, Any], old: Mapping[str, Any]
+    ) -> list[Obj]:
         if _annotations(new).get(keys.IN_PROGRESSING_ANNOTATION):
             return []  # an ongoing release is held whatever its ReplicaSets are
         try:
-            return await self._replica_sets.list_replicasets(namespace)
+            uid = _meta(new).get("uid") or _meta(old).get("uid")  # see _fill_uid
+            return await self._replica_sets.list_replicasets(namespace, str(uid) if uid else None)
         except Exception as err:  # Kruise treats a failed lookup as "no ReplicaSet": admit unchanged
             log.warning("listing ReplicaSets in %s failed, admitting unchanged: %s", namespace, err)
             return []

@@ -7,6 +7,7 @@ import base64
 import copy
 import datetime as dt
 import json
+import logging
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -447,6 +448,26 @@ async def test_the_server_serves_https_on_a_free_port(tmp_path: Path) -> None:
 
     assert port > 0
     assert (status, body) == (200, "ok")
+
+
+async def test_access_lines_are_logged_at_debug_only(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = srv.WebhookServer(srv.build_app(StubLister()), CertStore(tmp_path, ("localhost",)), port=0)
+
+    async with server:
+        with caplog.at_level(logging.INFO, logger="aiohttp.access"):
+            await https_get(server.port, server.certs.ca_pem, srv.HEALTHZ_PATH)
+        quiet = [rec for rec in caplog.records if rec.name == "aiohttp.access"]
+        with caplog.at_level(logging.DEBUG, logger="aiohttp.access"):
+            await https_get(server.port, server.certs.ca_pem, srv.HEALTHZ_PATH)
+        await asyncio.sleep(0)  # the access line is written after the response is sent
+
+    lines = [rec for rec in caplog.records if rec.name == "aiohttp.access"]
+    assert quiet == []
+    assert [(rec.levelno, rec.getMessage()) for rec in lines] == [
+        (logging.DEBUG, f"GET {srv.HEALTHZ_PATH} 200")
+    ]
 
 
 async def test_port_is_unknown_before_start(tmp_path: Path) -> None:

@@ -531,6 +531,7 @@ class FakeLister:
     def __init__(self, scenario: Scenario, *, fail_rollouts: bool = False, fail_rs: bool = False) -> None:
         self.scenario, self.fail_rollouts, self.fail_rs = scenario, fail_rollouts, fail_rs
         self.asked: list[tuple[str, str]] = []
+        self.owner_uids: list[str | None] = []
 
     async def list_rollouts(self, namespace: str) -> list[Obj]:
         self.asked.append(("rollouts", namespace))
@@ -538,8 +539,9 @@ class FakeLister:
             raise ConnectionError("apiserver unreachable")
         return copy.deepcopy(self.scenario.rollouts)
 
-    async def list_replicasets(self, namespace: str) -> list[Obj]:
+    async def list_replicasets(self, namespace: str, owner_uid: str | None = None) -> list[Obj]:
         self.asked.append(("replicasets", namespace))
+        self.owner_uids.append(owner_uid)
         if self.fail_rs:
             raise ConnectionError("apiserver unreachable")
         return copy.deepcopy(self.scenario.replica_sets)
@@ -574,6 +576,7 @@ async def test_the_mutator_answers_what_the_decision_says() -> None:
 
     assert out == mutate_deployment(scenario.new, scenario.old, scenario.rollouts, scenario.replica_sets)
     assert lister.asked == [("rollouts", NS), ("replicasets", NS)]
+    assert lister.owner_uids == [UID]  # a cache answers from its owner index
 
 
 async def test_without_a_rollout_replica_sets_are_not_listed() -> None:
