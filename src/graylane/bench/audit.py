@@ -3,8 +3,8 @@
 Why the audit log: `apiserver_request_total` has no user or user-agent label, and every client of the
 local cluster (controller-manager, scheduler, kwok, graylane, the benchmark) authenticates as the same
 admin user, so only the audit log (level Metadata: verb, objectRef, userAgent, response code,
-timestamps) can attribute a request to graylane. graylane sends httpx's default User-Agent
-(`python-httpx2/<version>`); the benchmark sends its own.
+timestamps) can attribute a request to graylane. graylane's KubeClient sends
+`User-Agent: graylane/<version>`; the benchmark sends its own.
 
 What it does: parses audit lines (one JSON event per line) into `AuditRecord`s, counting each request
 once (watches when their response starts, since they may still be open at the end; everything else

@@ -144,7 +144,7 @@ def requests_section(
     if combined is not None and {"step1", "step2"} <= mine.keys():
         release = dataclasses.asdict(stats.summarise_requests(combined.requests, rollouts, 2))
     return {
-        "source": "kube-apiserver audit log, user agent python-httpx2/* (graylane's KubeClient)"
+        "source": "kube-apiserver audit log, user agent graylane/* (graylane's KubeClient)"
         if mine
         else "not measured (audit log off)",
         "per_phase": per_phase,
@@ -166,7 +166,7 @@ def _combine(parts: Sequence[WindowCounts]) -> WindowCounts | None:
 
 
 def _controller_metric(session: BenchSession) -> dict[str, Any]:
-    """graylane_api_requests_total per phase, when the controller exposes it (it does not yet)."""
+    """graylane_api_requests_total per phase (controller /metrics), a cross-check of the audit counts."""
     name, labels = "graylane_api_requests_total", ("verb", "resource")
     if not any(name in m.metrics for m in session.marks):
         return {"exposed": False}

@@ -34,7 +34,7 @@ __all__ = ["BENCH_USER_AGENT", "CONTROLLER_USER_AGENT", "BenchSession", "Mark", 
 
 T = TypeVar("T")
 BENCH_USER_AGENT = "graylane-bench"
-CONTROLLER_USER_AGENT = "python-httpx2/"  # graylane's KubeClient sends httpx's default (see audit.py)
+CONTROLLER_USER_AGENT = "graylane/"  # KubeClient's User-Agent is graylane/<version>
 RETRIES = 6
 
 
@@ -66,10 +66,8 @@ class Mark:
 
 
 def _bench_client(kubeconfig: Path) -> KubeClient:
-    client = KubeClient.from_kubeconfig(str(kubeconfig))
-    # KubeClient has no user-agent option yet; the audit log tells clients apart by this header.
-    client._http.headers["User-Agent"] = BENCH_USER_AGENT
-    return client
+    # The audit log tells the benchmark's requests from the controller's by this header.
+    return KubeClient.from_kubeconfig(str(kubeconfig), agent=BENCH_USER_AGENT)
 
 
 class BenchSession:

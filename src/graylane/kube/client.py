@@ -108,10 +108,12 @@ class KubeClient:
         field_manager: str = "graylane",
         metrics: ApiMetrics | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        agent: str | None = None,
     ) -> None:
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        self._http = _http_client(config, limits)
-        self._watch_http = _http_client(config, httpx.Limits(max_connections=None))
+        agent = agent or user_agent()
+        self._http = _http_client(config, limits, agent)
+        self._watch_http = _http_client(config, httpx.Limits(max_connections=None), agent)
         self.field_manager = field_manager
         self.namespace = config.namespace or "default"
         self.metrics = metrics
@@ -124,13 +126,14 @@ class KubeClient:
         *,
         metrics: ApiMetrics | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        agent: str | None = None,
     ) -> KubeClient:
         """Load a kubeconfig file; with no path, $KUBECONFIG / ~/.kube/config / in-cluster as kubectl does."""
         config = KubeConfig.from_file(path) if path else KubeConfig.from_env()
         single = config.get(context_name=context)
         if single is None:
             raise ValueError(f"context {context!r} not found in the kubeconfig")
-        return cls(single, metrics=metrics, max_connections=max_connections)
+        return cls(single, metrics=metrics, max_connections=max_connections, agent=agent)
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -302,10 +305,10 @@ class KubeClient:
             raise
 
 
-def _http_client(config: SingleConfig, limits: httpx.Limits) -> httpx.AsyncClient:
+def _http_client(config: SingleConfig, limits: httpx.Limits, agent: str) -> httpx.AsyncClient:
     """lightkube's configured client (TLS, auth, base URL) with our pool limits and User-Agent."""
     params = ConnectionParams(timeout=httpx.Timeout(30.0), trust_env=False).httpx_params(config)
-    return httpx.AsyncClient(**params, limits=limits, headers={"User-Agent": user_agent()})
+    return httpx.AsyncClient(**params, limits=limits, headers={"User-Agent": agent})
 
 
 def _json_or_none(content: bytes) -> Any:

@@ -138,16 +138,16 @@ def _audit_line(
 
 def test_audit_counts_each_request_once_per_window_and_client() -> None:
     lines = [
-        _audit_line("ResponseStarted", "watch", "rollouts", "python-httpx2/2", "2026-01-01T00:00:01Z", "w1"),
-        _audit_line("ResponseComplete", "watch", "rollouts", "python-httpx2/2", "2026-01-01T00:00:01Z", "w1"),
+        _audit_line("ResponseStarted", "watch", "rollouts", "graylane/0.1", "2026-01-01T00:00:01Z", "w1"),
+        _audit_line("ResponseComplete", "watch", "rollouts", "graylane/0.1", "2026-01-01T00:00:01Z", "w1"),
         _audit_line(
-            "ResponseComplete", "update", "rollouts/status", "python-httpx2/2", "2026-01-01T00:00:02Z", "a"
+            "ResponseComplete", "update", "rollouts/status", "graylane/0.1", "2026-01-01T00:00:02Z", "a"
         ),
         _audit_line(
             "ResponseComplete",
             "update",
             "rollouts/status",
-            "python-httpx2/2",
+            "graylane/0.1",
             "2026-01-01T00:00:12Z",
             "b",
             409,
@@ -159,7 +159,7 @@ def test_audit_counts_each_request_once_per_window_and_client() -> None:
     ]
     start = audit._timestamp("2026-01-01T00:00:00Z")
     windows = [audit.Window("one", start, start + 10), audit.Window("two", start + 10, start + 20)]
-    counts = audit.count_by_window(audit.parse(lines), "python-httpx2/", windows)
+    counts = audit.count_by_window(audit.parse(lines), "graylane/", windows)
     assert counts["one"].requests == {("watch", "rollouts"): 1, ("update", "rollouts/status"): 1}
     assert counts["two"].requests == {("update", "rollouts/status"): 1}
     assert counts["two"].conflicts == {("update", "rollouts/status"): 1}
