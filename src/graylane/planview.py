@@ -29,12 +29,10 @@ from graylane.api.rollout_v1beta1 import (
 from graylane.planner.weights import canary_style_replicas, partition_style_replicas, scale
 
 __all__ = [
-    "TRAFFIC_NOT_APPLIED",
     "PlanError",
     "PlanView",
     "PlannedStep",
     "describe_matches",
-    "has_custom_refs",
     "ingress_annotations",
     "pause_kind",
     "plan_rollout",
@@ -43,9 +41,6 @@ __all__ = [
     "style_of",
 ]
 
-TRAFFIC_NOT_APPLIED: Final = (
-    "customNetworkRefs (Lua custom providers): not yet applied by this graylane version"
-)
 NGINX_PREFIX: Final = "nginx.ingress.kubernetes.io"
 ALB_PREFIX: Final = "alb.ingress.kubernetes.io"
 _INGRESS_PREFIXES: Final = {
@@ -207,8 +202,10 @@ def _route_objects(rollout: Rollout, ref: TrafficRoutingRef, step: CanaryStep, f
     if ref.gateway is not None and ref.gateway.http_route_name:
         out.append(_httproute_line(ref.gateway.http_route_name, ref.service, canary, step, weight))
     for custom in ref.custom_network_refs:
+        verb = "original kept in annotation original-spec-configuration, " if first else ""
         out.append(
-            f"{custom.kind} {custom.name}: patched by its Lua script "
+            f"{custom.kind} {custom.name}: {verb}rewritten by the Lua script "
+            f"lua.traffic.routing.{custom.kind}.{custom.api_version.split('/')[0]} "
             f"(canary weight {weight}, stable service {ref.service})"
         )
     return out
@@ -329,15 +326,8 @@ def _planned_step(rollout: Rollout, index: int, replicas: int) -> PlannedStep:
     )
 
 
-def has_custom_refs(rollout: Rollout) -> bool:
-    """Services, Ingress and Gateway API are routed; Lua custom providers are not yet."""
-    return any(ref.custom_network_refs for ref in rollout.spec.strategy.traffic_routings())
-
-
 def _notes(rollout: Rollout) -> list[str]:
     notes: list[str] = []
-    if has_custom_refs(rollout):
-        notes.append(f"{TRAFFIC_NOT_APPLIED}: such a Rollout stops at Initializing and says so")
     if not rollout.spec.strategy.traffic_routings() and any(
         _has_traffic(s) for s in rollout.spec.strategy.steps()
     ):

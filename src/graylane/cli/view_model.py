@@ -24,9 +24,7 @@ from graylane.api.rollout_v1beta1 import CommonStatus, Rollout
 from graylane.cli import patches
 from graylane.cli.tables import age, images_of, parse_time
 from graylane.planview import (
-    TRAFFIC_NOT_APPLIED,
     describe_matches,
-    has_custom_refs,
     pause_kind,
     step_pods,
     style_of,
@@ -245,10 +243,7 @@ def _traffic(rollout: Rollout, current: int, ending: str) -> Traffic:
     steps = rollout.spec.strategy.steps()
     step = steps[current - 1] if 1 <= current <= len(steps) and not ending else None
     routings = [ref.service for ref in rollout.spec.strategy.traffic_routings()]
-    if has_custom_refs(rollout):
-        note = TRAFFIC_NOT_APPLIED
-    else:
-        note = "routed by graylane" if routings else "no trafficRoutings: pods only"
+    note = "routed by graylane" if routings else "no trafficRoutings: pods only"
     return Traffic(
         weight=step.traffic if step else None,
         matches=describe_matches(step.matches) if step else [],

@@ -1,9 +1,13 @@
-"""Observe a Rollout's traffic objects from informers: Services, Ingresses, HTTPRoutes, the Lua ConfigMap.
+"""Observe a Rollout's traffic objects from informers: Services, Ingresses, HTTPRoutes, custom kinds, Lua.
 
 The Rollout controller registers the informers here (HTTPRoutes only when their CRD exists at start-up,
 in the newest served version) and asks `observe(rollout)` for the frozen `TrafficObserved` the planner
 plans from. Events on these objects re-queue the Rollouts that use them, through an index of Rollouts
 by `namespace/Kind/name` of their traffic objects.
+
+Custom kinds (`customNetworkRefs`) are watched when, at start-up, a Lua script exists for them (shipped,
+or a `lua.traffic.routing.<Kind>.<group>` key of the ConfigMap) and API discovery finds the kind; each is
+read and written in its group's preferred version (`discover_custom_kinds`).
 
 Memory: the caches hold only what the providers read — Services, Ingresses and HTTPRoutes keep
 metadata (name, namespace, uid, resourceVersion, labels, annotations, owners, deletion) and spec, no
@@ -16,25 +20,38 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from graylane.api.rollout_v1beta1 import Rollout
 from graylane.controller.manager import Controller, Manager
 from graylane.kube import resources as r
-from graylane.kube.client import KubeClient, Obj
+from graylane.kube.client import ApiError, KubeClient, Obj
 from graylane.kube.informer import Informer, object_key
 from graylane.kube.resources import Resource
-from graylane.planner.changes import ObjectKind
+from graylane.planner.changes import CustomKind, Kind, ObjectKind
 from graylane.planner.observed import TrafficObserved
-from graylane.providers.traffic.lua import CONFIGMAP_NAME
+from graylane.providers.traffic.lua import (
+    CONFIGMAP_NAME,
+    CUSTOM_KEY_PREFIX,
+    INGRESS_KEY_PREFIX,
+    builtin_custom_kinds,
+)
 from graylane.providers.traffic.registry import router_for
 
-__all__ = ["TRAFFIC_INDEX", "TrafficObserver", "discover_http_route", "slim", "traffic_index"]
+__all__ = [
+    "TRAFFIC_INDEX",
+    "TrafficObserver",
+    "discover_custom_kinds",
+    "discover_http_route",
+    "slim",
+    "traffic_index",
+]
 
 log = logging.getLogger(__name__)
 TRAFFIC_INDEX = "traffic"
 LUA_KEY_PREFIX = "lua.traffic.routing."
 ANY_INGRESS = "*/Ingress"  # index value of every Rollout routing through an Ingress (Lua users)
+ANY_CUSTOM = "*/custom"  # index value of every Rollout with customNetworkRefs (Lua users too)
 HTTPROUTE_CRD = "httproutes.gateway.networking.k8s.io"
 _KEPT_META = (
     "name",
@@ -58,6 +75,48 @@ async def discover_http_route(client: KubeClient) -> Resource | None:
     served = {v.get("name") for v in crd.get("spec", {}).get("versions", []) if v.get("served")}
     version = next((v for v in ("v1", "v1beta1") if v in served), None)
     return dataclasses.replace(r.HTTPROUTE, version=version) if version else None
+
+
+def configured_custom_kinds(data: Mapping[str, str]) -> set[CustomKind]:
+    """Kinds the ConfigMap has a script for: keys `lua.traffic.routing.<Kind>.<group>` (not `ingress.`)."""
+    kinds = set()
+    for key in data:
+        if key.startswith(CUSTOM_KEY_PREFIX) and not key.startswith(INGRESS_KEY_PREFIX):
+            kind, _, group = key.removeprefix(CUSTOM_KEY_PREFIX).partition(".")
+            if kind and group:
+                kinds.add(CustomKind(group, kind))
+    return kinds
+
+
+async def discover_custom_kinds(client: KubeClient, config_namespace: str) -> dict[CustomKind, Resource]:
+    """The resource of every custom kind with a script (shipped or configured) that the API serves now."""
+    config = await client.get_or_none(r.CONFIGMAP, CONFIGMAP_NAME, config_namespace)
+    wanted = {CustomKind(group, kind) for group, kind in builtin_custom_kinds()}
+    wanted |= configured_custom_kinds((config or {}).get("data") or {})
+    found = {}
+    for kind in sorted(wanted, key=str):
+        resource = await discover_resource(client, kind)
+        if resource is None:
+            log.info("%s is not served: customNetworkRefs of that kind need a controller restart", kind)
+        else:
+            found[kind] = resource
+    return found
+
+
+async def discover_resource(client: KubeClient, kind: CustomKind) -> Resource | None:
+    """API discovery: the group's preferred version, then the resource whose kind matches; None if absent."""
+    try:
+        group = await client.request("GET", f"/apis/{kind.group}", resource="discovery")
+        version = str(((group or {}).get("preferredVersion") or {}).get("version") or "")
+        listing = await client.request("GET", f"/apis/{kind.group}/{version}", resource="discovery")
+    except ApiError as err:
+        if err.not_found:
+            return None
+        raise
+    for item in (listing or {}).get("resources") or []:
+        if item.get("kind") == kind.kind and "/" not in str(item.get("name")):
+            return Resource(kind.group, version, str(item["name"]), kind.kind, bool(item.get("namespaced")))
+    return None
 
 
 def slim(obj: Obj) -> Obj:
@@ -97,27 +156,37 @@ def traffic_index(rollout: Obj) -> list[str]:
         values += [f"{ns}/Ingress/{name}", f"{ns}/Ingress/{name}-canary", ANY_INGRESS]
     if (ref.get("gateway") or {}).get("httpRouteName"):
         values.append(f"{ns}/HTTPRoute/{ref['gateway']['httpRouteName']}")
+    for custom in ref.get("customNetworkRefs") or []:
+        kind = CustomKind.of(str(custom.get("apiVersion", "")), str(custom.get("kind", "")))
+        values += [f"{ns}/{kind}/{custom.get('name')}", ANY_CUSTOM]
     return values
 
 
 class TrafficObserver:
     """Owns the traffic informers of the Rollout controller; `observe` reads them, never the API."""
 
-    def __init__(self, http_route: Resource | None = None, config_namespace: str = "kruise-rollout") -> None:
+    def __init__(
+        self,
+        http_route: Resource | None = None,
+        config_namespace: str = "kruise-rollout",
+        custom: Mapping[CustomKind, Resource] | None = None,
+    ) -> None:
         self.http_route = http_route
         self.config_namespace = config_namespace
-        self._informers: dict[ObjectKind, Informer] = {}
+        self.custom_resources: Mapping[CustomKind, Resource] = dict(custom or {})
+        self._informers: dict[Kind, Informer] = {}
         self._configmaps: Informer | None = None
 
     @property
-    def watched(self) -> frozenset[ObjectKind]:
+    def watched(self) -> frozenset[Kind]:
         return frozenset(self._informers)
 
     def setup(self, manager: Manager, controller: Controller, rollouts: Informer) -> None:
         rollouts.add_index(TRAFFIC_INDEX, traffic_index)
-        kinds = {ObjectKind.SERVICE: r.SERVICE, ObjectKind.INGRESS: r.INGRESS}
+        kinds: dict[Kind, Resource] = {ObjectKind.SERVICE: r.SERVICE, ObjectKind.INGRESS: r.INGRESS}
         if self.http_route is not None:
             kinds[ObjectKind.HTTP_ROUTE] = self.http_route
+        kinds.update(self.custom_resources.items())
         for kind, resource in kinds.items():
             manager.informer(resource, transform=slim)
             self._informers[kind] = manager.watch(controller, resource, keys=_by_object(rollouts, kind))
@@ -145,7 +214,7 @@ class TrafficObserver:
             watched=self.watched,
         )
 
-    def _get(self, kind: ObjectKind, namespace: str | None, name: str) -> Obj | None:
+    def _get(self, kind: Kind, namespace: str | None, name: str) -> Obj | None:
         informer = self._informers.get(kind)
         return informer.get(namespace, name) if informer is not None else None
 
@@ -154,7 +223,7 @@ class TrafficObserver:
         return dict((found or {}).get("data") or {})
 
 
-def _by_object(rollouts: Informer, kind: ObjectKind) -> Callable[[Obj], list[str]]:
+def _by_object(rollouts: Informer, kind: Kind) -> Callable[[Obj], list[str]]:
     def keys(obj: Obj) -> list[str]:
         meta = obj.get("metadata") or {}
         return _keys(rollouts, f"{meta.get('namespace')}/{kind}/{meta.get('name')}")
@@ -163,11 +232,12 @@ def _by_object(rollouts: Informer, kind: ObjectKind) -> Callable[[Obj], list[str
 
 
 def _on_lua_change(rollouts: Informer) -> Callable[[Obj], list[str]]:
-    """A change of the Lua ConfigMap concerns every Rollout that routes through an Ingress."""
+    """A change of the Lua ConfigMap concerns every Rollout routing through an Ingress or a custom kind."""
 
     def keys(obj: Obj) -> list[str]:
-        is_config = (obj.get("metadata") or {}).get("name") == CONFIGMAP_NAME
-        return _keys(rollouts, ANY_INGRESS) if is_config else []
+        if (obj.get("metadata") or {}).get("name") != CONFIGMAP_NAME:
+            return []
+        return list(dict.fromkeys(_keys(rollouts, ANY_INGRESS) + _keys(rollouts, ANY_CUSTOM)))
 
     return keys
 

@@ -1,4 +1,4 @@
-"""Typed writes to the objects traffic routing owns or edits: Services, Ingresses and HTTPRoutes.
+"""Typed writes to the objects traffic routing owns or edits: Services, Ingresses, HTTPRoutes, custom kinds.
 
 The traffic providers' pure functions return lists of these; an empty list means "nothing to change",
 which is how a routing task reports done (Kruise's "a pass found nothing to change"). The planner wraps
@@ -13,7 +13,7 @@ import enum
 from collections.abc import Mapping
 from typing import Any, Literal
 
-__all__ = ["Change", "Create", "Delete", "ObjectKind", "Patch", "PatchType", "describe"]
+__all__ = ["Change", "Create", "CustomKind", "Delete", "Kind", "ObjectKind", "Patch", "PatchType", "describe"]
 
 PatchType = Literal["merge", "strategic", "json"]
 
@@ -27,10 +27,34 @@ class ObjectKind(enum.StrEnum):
 
 
 @dataclasses.dataclass(frozen=True)
+class CustomKind:
+    """A kind a `customNetworkRefs` entry names (any API group); the observer maps it to a resource.
+
+    Keyed by group and kind only: the versions of one kind are the same objects to the API server,
+    so the controller reads and writes them in the version its discovery prefers.
+    """
+
+    group: str
+    kind: str
+
+    @classmethod
+    def of(cls, api_version: str, kind: str) -> CustomKind:
+        group, _, _ = api_version.rpartition("/")
+        return cls(group, kind)
+
+    def __str__(self) -> str:
+        """`VirtualService.networking.istio.io`: Kind.group, as Kruise's script keys spell it."""
+        return f"{self.kind}.{self.group}" if self.group else self.kind
+
+
+Kind = ObjectKind | CustomKind
+
+
+@dataclasses.dataclass(frozen=True)
 class Create:
     """Create `obj` (in the Rollout's namespace); an object that already exists is left alone."""
 
-    resource: ObjectKind
+    resource: Kind
     obj: Mapping[str, Any]
 
     @property
@@ -40,7 +64,7 @@ class Create:
 
 @dataclasses.dataclass(frozen=True)
 class Patch:
-    resource: ObjectKind
+    resource: Kind
     name: str
     patch: Mapping[str, Any]
     patch_type: PatchType = "merge"
@@ -48,7 +72,7 @@ class Patch:
 
 @dataclasses.dataclass(frozen=True)
 class Delete:
-    resource: ObjectKind
+    resource: Kind
     name: str
 
 

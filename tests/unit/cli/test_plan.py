@@ -12,7 +12,6 @@ from click.testing import CliRunner
 from graylane.api.rollout_v1beta1 import HttpRouteMatch, Rollout
 from graylane.cli.main import cli
 from graylane.planview import (
-    TRAFFIC_NOT_APPLIED,
     PlanError,
     ingress_annotations,
     plan_rollout,
@@ -137,7 +136,7 @@ def test_ingress_annotations_match_kruises_nginx_e2e() -> None:
     assert ingress_annotations("my-class", 5, []) == {}
 
 
-def test_traffic_objects_are_listed_apart_and_marked_not_applied() -> None:
+def test_traffic_objects_are_listed_apart_from_pods() -> None:
     routings = [{"service": "svc", "ingress": {"name": "ing"}, "gateway": {"httpRouteName": "route"}}]
     steps = [
         {"replicas": "20%", "traffic": "20%", "pause": {}},
@@ -158,8 +157,20 @@ def test_traffic_objects_are_listed_apart_and_marked_not_applied() -> None:
         "Service svc-canary: deleted",
     ]
     assert all("Service" not in o for s in plan.steps for o in s.objects)  # traffic never mixed with pods
-    assert not any(n.startswith(TRAFFIC_NOT_APPLIED) for n in plan.notes)  # Ingress/Gateway are routed
     assert plan.steps[0].undo.endswith("traffic is routed back to stable first")
+
+
+def test_custom_network_refs_are_rewritten_by_their_lua_script() -> None:
+    vs = {"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService", "name": "vs"}
+    steps = [{"replicas": 1, "traffic": "20%", "pause": {}}, {"replicas": 2, "traffic": "50%", "pause": {}}]
+    plan = plan_rollout(v1beta1(steps, routings=[{"service": "svc", "customNetworkRefs": [vs]}]), 5)
+    first, second = (s.traffic_objects for s in plan.steps)
+    assert first[-1] == (
+        "VirtualService vs: original kept in annotation original-spec-configuration, rewritten by the Lua "
+        "script lua.traffic.routing.VirtualService.networking.istio.io (canary weight 20, stable service svc)"
+    )
+    assert second[-1].startswith("VirtualService vs: rewritten by the Lua script")
+    assert "canary weight 50" in second[-1]
 
 
 def test_documents_errors() -> None:

@@ -161,7 +161,7 @@ def test_a_cancelled_release_marks_the_remaining_steps_cancelled() -> None:
     assert [r.state for r in build_view(snapshot(ro), NOW).steps] == ["cancelled", "cancelled"]
 
 
-def test_ingress_routings_are_routed_and_custom_refs_reported_as_not_applied() -> None:
+def test_ingress_and_custom_routings_are_routed() -> None:
     ro = rollout(routings=[{"service": "demo", "ingress": {"name": "demo"}}])
     view = build_view(snapshot(ro), NOW)
     assert view.traffic.routings == ["demo"]
@@ -176,7 +176,7 @@ def test_ingress_routings_are_routed_and_custom_refs_reported_as_not_applied() -
             }
         ]
     )
-    assert "not yet applied by this graylane version" in build_view(snapshot(custom), NOW).traffic.note
+    assert build_view(snapshot(custom), NOW).traffic.note == "routed by graylane"
 
 
 def test_events_keep_the_most_recent_and_pods_carry_batch_ids() -> None:

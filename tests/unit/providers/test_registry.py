@@ -7,10 +7,11 @@ from tests.unit.planner.builders import rollout
 from tests.unit.providers.builders import CONFIG, http_route, ingress, observed, routing, service
 
 from graylane.api.rollout_v1beta1 import Rollout
-from graylane.planner.changes import Create, Delete, ObjectKind, Patch
+from graylane.planner.changes import Create, CustomKind, Delete, ObjectKind, Patch
 from graylane.planner.routing import RouteIntent
 from graylane.providers.traffic.base import Capability, RoutingError
 from graylane.providers.traffic.composite import CompositeProvider
+from graylane.providers.traffic.custom import CustomProvider
 from graylane.providers.traffic.gateway_api import GatewayProvider
 from graylane.providers.traffic.ingress import IngressProvider
 from graylane.providers.traffic.registry import (
@@ -55,16 +56,16 @@ def test_composite_is_done_only_when_every_provider_is() -> None:
     ]
 
 
-def test_custom_network_refs_are_refused_with_a_message_and_never_block_finalising() -> None:
+def test_custom_network_refs_get_the_lua_provider_first_in_a_composite() -> None:
     ref = routing(
-        customNetworkRefs=[{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "name": "v"}]
+        customNetworkRefs=[{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "name": "v"}],
+        ingress={"name": "web"},
     )
-    provider = provider_for(ref, CONFIG)
-    with pytest.raises(
-        RoutingError, match=r"customNetworkRefs \(VirtualService.networking.istio.io\) are not supported"
-    ):
-        provider.ensure(observed(ref), RouteIntent(weight=5))
-    assert provider.finalise(observed(ref)) == []
+    composite = provider_for(ref, CONFIG)
+    assert isinstance(composite, CompositeProvider)
+    assert [type(p) for p in composite.providers] == [CustomProvider, IngressProvider]
+    assert composite.label == "customNetworkRefs (VirtualService.networking.istio.io) + Ingress nginx"
+    assert composite.fetches()[0] == (CustomKind("networking.istio.io", "VirtualService"), "v")
 
 
 def test_router_verify_is_a_dry_run() -> None:

@@ -18,7 +18,7 @@ import enum
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from graylane.planner.changes import Change, Create, Delete, ObjectKind, Patch
+from graylane.planner.changes import Change, Create, CustomKind, Delete, Kind, ObjectKind, Patch
 from graylane.planner.observed import TrafficObserved
 from graylane.planner.routing import RouteIntent, RoutingError
 
@@ -26,7 +26,9 @@ __all__ = [
     "Capability",
     "Change",
     "Create",
+    "CustomKind",
     "Delete",
+    "Kind",
     "ObjectKey",
     "ObjectKind",
     "Patch",
@@ -50,7 +52,7 @@ class Capability(enum.StrEnum):
     REQUEST_HEADER_MODIFIER = "request header modifier"
 
 
-ObjectKey = tuple[ObjectKind, str]
+ObjectKey = tuple[Kind, str]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +88,7 @@ class TrafficProvider(Protocol):
     def finalise(self, observed: TrafficObserved) -> list[Change]: ...
 
 
-def require(observed: TrafficObserved, kind: ObjectKind, name: str) -> Mapping[str, Any]:
+def require(observed: TrafficObserved, kind: Kind, name: str) -> Mapping[str, Any]:
     """The observed object, or a RoutingError that says it is missing (and why it may be)."""
     found = observed.get(kind, name)
     if found is not None:

@@ -7,9 +7,12 @@ hook checks the clock every 1,000 instructions and keeps failing once time is up
 script's own `pcall`) and 64 MiB of memory. Python objects never reach the script: input and output
 are converted to and from plain Lua tables, and the JSON helpers are wrapped in Lua closures.
 
-Scripts are found by key (see `ingress_script`): the ConfigMap `kruise-rollout-configuration` in the
-controller namespace first, then the scripts shipped under `lua/`. Pure apart from reading shipped
-files; errors are `LuaScriptError` with text that names the script and the cause.
+Scripts are found by key. Ingress class types (`ingress_script`): the ConfigMap
+`kruise-rollout-configuration` in the controller namespace first, then the scripts shipped under
+`lua/trafficrouting_ingress/`. Custom kinds (`custom_script`, Kruise's order is the other way round):
+the script shipped under `lua/custom/<group>/<Kind>.lua` first, then the ConfigMap key
+`lua.traffic.routing.<Kind>.<group>`. Pure apart from reading shipped files; errors are
+`LuaScriptError` with text that names the script and the cause.
 """
 
 from __future__ import annotations
@@ -25,20 +28,26 @@ import lupa.lua54 as lua
 
 __all__ = [
     "CONFIGMAP_NAME",
+    "CUSTOM_KEY_PREFIX",
     "INGRESS_KEY_PREFIX",
     "LuaScriptError",
     "Script",
+    "builtin_custom_kinds",
     "builtin_ingress_types",
+    "custom_script",
+    "custom_script_key",
     "ingress_script",
     "run_script",
 ]
 
 CONFIGMAP_NAME = "kruise-rollout-configuration"
-INGRESS_KEY_PREFIX = "lua.traffic.routing.ingress."
+CUSTOM_KEY_PREFIX = "lua.traffic.routing."
+INGRESS_KEY_PREFIX = CUSTOM_KEY_PREFIX + "ingress."
 TIME_LIMIT_SECONDS = 1.0
 MAX_MEMORY_BYTES = 64 * 2**20
 _BUILTIN_PACKAGE = "graylane.providers.traffic"
 _BUILTIN_DIR = ("lua", "trafficrouting_ingress")
+_BUILTIN_CUSTOM_DIR = ("lua", "custom")
 
 _SANDBOX = """
 local clock, sethook, load, pcall, xpcall, error = os.clock, debug.sethook, load, pcall, xpcall, error
@@ -111,6 +120,42 @@ def _builtin_sources() -> dict[str, str]:
     }
 
 
+@functools.cache
+def _builtin_custom_sources() -> dict[tuple[str, str], str]:
+    """(group, Kind) -> script, from `lua/custom/<group>/<Kind>.lua`."""
+    folder = resources.files(_BUILTIN_PACKAGE).joinpath(*_BUILTIN_CUSTOM_DIR)
+    return {
+        (group.name, entry.name.removesuffix(".lua")): entry.read_text()
+        for group in folder.iterdir()
+        if group.is_dir()
+        for entry in group.iterdir()
+        if entry.name.endswith(".lua")
+    }
+
+
+def builtin_custom_kinds() -> frozenset[tuple[str, str]]:
+    """(group, Kind) of every custom kind graylane ships a script for."""
+    return frozenset(_builtin_custom_sources())
+
+
+def custom_script_key(group: str, kind: str) -> str:
+    """`lua.traffic.routing.<Kind>.<group>`, the ConfigMap key of a custom kind's script."""
+    return f"{CUSTOM_KEY_PREFIX}{kind}.{group}"
+
+
+def custom_script(
+    group: str, kind: str, configured: Mapping[str, str], configmap: str = CONFIGMAP_NAME
+) -> Script:
+    """The script for a custom kind: the shipped one first (as Kruise does), then the ConfigMap's key."""
+    shipped = _builtin_custom_sources().get((group, kind))
+    if shipped is not None:
+        return Script(f"built-in custom/{group}/{kind}.lua", shipped)
+    key = custom_script_key(group, kind)
+    if configured.get(key):
+        return Script(f"{key} (ConfigMap {configmap})", configured[key])
+    raise LuaScriptError(f"no Lua script for {kind}.{group}: set key {key} in ConfigMap {configmap}")
+
+
 def ingress_script(class_type: str, configured: Mapping[str, str], configmap: str = CONFIGMAP_NAME) -> Script:
     """The script for an Ingress class type: the ConfigMap's key first, then the shipped one."""
     key = INGRESS_KEY_PREFIX + class_type
@@ -172,7 +217,13 @@ def to_lua(runtime: Any, value: Any) -> Any:
 
 
 def to_python(value: Any) -> Any:
-    """Lua values to Python: a table with keys 1..n is a list, any other table a dict (empty: dict)."""
+    """Lua values to Python: a table with keys 1..n is a list, any other table a dict (empty: dict).
+
+    A whole-number float becomes an int: Kruise's Lua has only float64 numbers, which Go's JSON writes
+    as `50`, and the API server's integer fields refuse `50.0` (e.g. a weight computed with `/`).
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if lua.lua_type(value) != "table":
         return value
     items = [(key, to_python(item)) for key, item in value.items()]

@@ -24,6 +24,7 @@ from graylane.providers.traffic.base import (
     TrafficProvider,
 )
 from graylane.providers.traffic.composite import CompositeProvider
+from graylane.providers.traffic.custom import CustomProvider
 from graylane.providers.traffic.gateway_api import GatewayProvider
 from graylane.providers.traffic.ingress import IngressProvider
 from graylane.providers.traffic.router import Router
@@ -75,10 +76,7 @@ def _gateway(ref: TrafficRoutingRef, config: RoutingConfig) -> TrafficProvider:
 
 
 def _custom(ref: TrafficRoutingRef, config: RoutingConfig) -> TrafficProvider:
-    kinds = ", ".join(sorted({f"{r.kind}.{r.api_version.split('/')[0]}" for r in ref.custom_network_refs}))
-    return UnsupportedProvider(
-        "customNetworkRefs", f"customNetworkRefs ({kinds}) are not supported by graylane yet"
-    )
+    return CustomProvider(tuple(ref.custom_network_refs), config)
 
 
 REGISTRY: Mapping[ProviderKind, Callable[[TrafficRoutingRef, RoutingConfig], TrafficProvider]] = {
