@@ -19,7 +19,7 @@ ROLLOUT_FINALIZER: Final = "rollouts.kruise.io/rollout"
 ROLLOUT_HASH_ANNOTATION: Final = "rollouts.kruise.io/hash"
 # v1alpha1 spelling of strategy.canary.enableExtraWorkloadForCanary: "canary" | "partition" (any case).
 ROLLING_STYLE_ANNOTATION: Final = "rollouts.kruise.io/rolling-style"
-# v1alpha1 spelling of strategy.canary.trafficRoutingRef; the controller reads only this annotation.
+# v1alpha1 spelling of strategy.canary.trafficRoutingRef (Kruise reads only this; graylane the field first).
 TRAFFIC_ROUTING_ANNOTATION: Final = "rollouts.kruise.io/trafficrouting"
 ROLLBACK_IN_BATCH_ANNOTATION: Final = "rollouts.kruise.io/rollback-in-batch"
 

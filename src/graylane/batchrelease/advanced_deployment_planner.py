@@ -31,6 +31,7 @@ from graylane.api import keys
 from graylane.api.common import IntOrString, scaled_int_or_percent
 from graylane.api.enums import RollingStyle
 from graylane.batchrelease.planner import annotations_of, labels_of, spec_replicas, status_int
+from graylane.planner.polling import safety_poll
 
 __all__ = [
     "CreateReplicaSet",
@@ -45,7 +46,6 @@ __all__ = [
 ]
 
 Obj = Mapping[str, Any]
-REQUEUE_SECONDS = 2.0
 DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
 MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
 # Deployment annotations KCM does not copy to ReplicaSets (deployment_util.annotationsToSkip).
@@ -212,7 +212,10 @@ def plan(obs: ObservedDeployment) -> Plan:
         scaling = _create(obs, strategy, olds) if new_rs is None else _rolling(dep, strategy, new_rs, olds)
     extra = _extra_status(dep, strategy, new_rs)
     done = not scaling and _satisfied(dep, strategy)
-    return Plan(actions=(*scaling, *extra), requeue_after=None if done else REQUEUE_SECONDS)
+    # Scaling waits on pods becoming available, which the ReplicaSet status events report (both are
+    # watched); the long safety poll only bounds a lost wake-up, instead of Kruise's 2 s polling.
+    uid = str(dep.get("metadata", {}).get("uid", ""))
+    return Plan(actions=(*scaling, *extra), requeue_after=None if done else safety_poll(uid))
 
 
 def _split(obs: ObservedDeployment) -> tuple[Obj | None, list[Obj]]:

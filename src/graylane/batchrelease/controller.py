@@ -42,6 +42,7 @@ from graylane.kube import resources as r
 from graylane.kube.client import ApiError, KubeClient, Obj
 from graylane.kube.events import EventKind, EventRecorder
 from graylane.kube.informer import Informer
+from graylane.planner.writes import batch_release_status_changed
 
 __all__ = ["BatchReleaseController", "choose_control"]
 
@@ -179,7 +180,8 @@ class BatchReleaseController:
             await self._write_finalizers(raw, result.finalizers)
         for action in result.actions:
             await self._apply(raw["metadata"]["namespace"], action)
-        if result.status is not None and result.status.to_obj() != br.status.to_obj():
+        # Timestamps and mirrored counts alone are folded into the next real transition.
+        if result.status is not None and batch_release_status_changed(br.status, result.status):
             await self._write_status(raw, result.status)
             if result.status.phase != br.status.phase:
                 message = (

@@ -26,10 +26,12 @@ from graylane.api import keys
 from graylane.api.batchrelease import BatchRelease, BatchReleaseCanaryStatus, BatchReleaseStatus, ReleaseBatch
 from graylane.api.enums import BatchReleasePhase, BatchState
 from graylane.api.hashing import release_plan_hash
+from graylane.planner.polling import safety_poll
 from graylane.planner.weights import batch_ready, scale
+from graylane.planner.writes import batch_release_status_changed
 
 __all__ = [
-    "REQUEUE_SECONDS",
+    "POD_LABEL_RECHECK_SECONDS",
     "Action",
     "Control",
     "CreateCanary",
@@ -45,7 +47,11 @@ __all__ = [
 ]
 
 Obj = Mapping[str, Any]
-REQUEUE_SECONDS = 2.0  # Kruise's DefaultDuration for the BatchRelease controller
+# Kruise polls every in-flight BatchRelease every 2 s (DefaultDuration); here every wait is woken by a
+# watch event instead (the workload, its canary Deployments and their ReplicaSets map to this
+# BatchRelease), except pod labels: pods are listed, not watched, so after labelling some we look again
+# soon to see the labels land.
+POD_LABEL_RECHECK_SECONDS = 1.0
 
 
 # --- actions and snapshots ------------------------------------------------------------------------
@@ -152,13 +158,29 @@ def plan(obs: Observed, control: Control) -> Plan:
     info = None if _deleting(br.metadata) else control.info(obs)
     status, stop = _special_cases(obs, _initialized(br.status), info)
     _refresh(br, status, info)
-    if stop or status.to_obj() != br.status.to_obj():
+    if stop or batch_release_status_changed(br.status, status):
         # Persist the special case first: the state machine must only ever run on a stored status.
-        requeue = None if status.phase == BatchReleasePhase.COMPLETED else REQUEUE_SECONDS
-        return Plan(status=_finish(br, status), requeue_after=requeue, finalizers=finalizers)
+        # The status write (or the workload event a stop waits for) wakes the next pass.
+        return Plan(status=_finish(br, status), requeue_after=_idle(br, status), finalizers=finalizers)
     handler = _PHASES.get(status.phase, _prepare)
-    actions, requeue = handler(obs, control, status)
+    actions = handler(obs, control, status)
+    if handler is _prepare and status.phase == BatchReleasePhase.PROGRESSING:
+        # Start the first batch in the same pass (Kruise waits a reconcile): one status write less.
+        actions = (*actions, *_progress(obs, control, status))
+    requeue = POD_LABEL_RECHECK_SECONDS if _labels_pods(actions) else _idle(br, status)
     return Plan(actions=actions, status=_finish(br, status), requeue_after=requeue, finalizers=finalizers)
+
+
+def _idle(br: BatchRelease, status: BatchReleaseStatus) -> float | None:
+    """Nothing time-based to wait for: events wake the pass; a long safety poll while in flight, for
+    the pods we list but do not watch and as a bound on a lost wake-up."""
+    if status.phase == BatchReleasePhase.COMPLETED:
+        return None
+    return safety_poll(str(br.metadata.get("uid", "")))
+
+
+def _labels_pods(actions: Iterable[Action]) -> bool:
+    return any(isinstance(a, Patch) and a.kind == "Pod" for a in actions)
 
 
 def _finalizers(br: BatchRelease) -> tuple[str, ...] | None:
@@ -252,10 +274,7 @@ def _finish(br: BatchRelease, status: BatchReleaseStatus) -> BatchReleaseStatus:
     return status
 
 
-Outcome = tuple[tuple[Action, ...], float | None]
-
-
-def _prepare(obs: Observed, control: Control, status: BatchReleaseStatus) -> Outcome:
+def _prepare(obs: Observed, control: Control, status: BatchReleaseStatus) -> tuple[Action, ...]:
     status.phase = BatchReleasePhase.PREPARING
     step = control.initialize(obs)
     info = control.info(obs)
@@ -264,13 +283,13 @@ def _prepare(obs: Observed, control: Control, status: BatchReleaseStatus) -> Out
         status.observed_workload_replicas = info.replicas
         status.stable_revision = info.stable_revision
         status.update_revision = info.update_revision
-    return step.actions, REQUEUE_SECONDS
+    return step.actions
 
 
-def _progress(obs: Observed, control: Control, status: BatchReleaseStatus) -> Outcome:
+def _progress(obs: Observed, control: Control, status: BatchReleaseStatus) -> tuple[Action, ...]:
     batch = status.canary_status
     state = batch.batch_state if batch.batch_state in _BATCH_STATES else BatchState.UPGRADING
-    return _BATCH_STATES[state](obs, control, status), REQUEUE_SECONDS
+    return _BATCH_STATES[state](obs, control, status)
 
 
 def _upgrading(obs: Observed, control: Control, status: BatchReleaseStatus) -> tuple[Action, ...]:
@@ -289,8 +308,14 @@ def _verifying(obs: Observed, control: Control, status: BatchReleaseStatus) -> t
     if step.done:
         batch.batch_ready_time = obs.now
         batch.batch_state = BatchState.READY
-    else:
-        batch.batch_state = BatchState.UPGRADING  # redo the upgrade rather than wait on a stale target
+        return step.actions
+    # Not ready yet. While the upgrade has nothing to do (the target is set, the pods are coming up or
+    # the workload's controller has not observed the change yet) stay in Verifying: going back to
+    # Upgrading on every such pass made the state flap, each flip a BatchRelease and a Rollout status
+    # write. Only a workload that drifted below the batch target needs the upgrade redone.
+    # (Pod label patches do not count: the check above already asks for those.)
+    if any(not _labels_pods((a,)) for a in control.upgrade(obs, batch.current_batch).actions):
+        batch.batch_state = BatchState.UPGRADING
     return step.actions
 
 
@@ -311,21 +336,21 @@ def _ready(obs: Observed, control: Control, status: BatchReleaseStatus) -> tuple
     return step.actions
 
 
-def _finalizing(obs: Observed, control: Control, status: BatchReleaseStatus) -> Outcome:
+def _finalizing(obs: Observed, control: Control, status: BatchReleaseStatus) -> tuple[Action, ...]:
     step = control.finalize(obs)
     if step.done:
         status.phase = BatchReleasePhase.COMPLETED
-        return step.actions, None
-    return step.actions, REQUEUE_SECONDS
+    return step.actions
 
 
-_PHASES: dict[str, Callable[[Observed, Control, BatchReleaseStatus], Outcome]] = {
+Handler = Callable[[Observed, Control, BatchReleaseStatus], tuple[Action, ...]]
+_PHASES: dict[str, Handler] = {
     BatchReleasePhase.PREPARING: _prepare,
     BatchReleasePhase.PROGRESSING: _progress,
     BatchReleasePhase.FINALIZING: _finalizing,
-    BatchReleasePhase.COMPLETED: lambda *_: ((), None),  # unreachable: Completed stops before the phases
+    BatchReleasePhase.COMPLETED: lambda *_: (),  # unreachable: Completed stops before the phases
 }
-_BATCH_STATES: dict[str, Callable[[Observed, Control, BatchReleaseStatus], tuple[Action, ...]]] = {
+_BATCH_STATES: dict[str, Handler] = {
     BatchState.UPGRADING: _upgrading,
     BatchState.VERIFYING: _verifying,
     BatchState.READY: _ready,

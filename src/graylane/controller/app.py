@@ -16,10 +16,15 @@ from prometheus_client import CollectorRegistry
 from graylane.batchrelease import AdvancedDeploymentController, BatchReleaseController
 from graylane.controller.manager import Manager, ManagerOptions
 from graylane.controller.rollout import RolloutController
-from graylane.controller.traffic_observe import TrafficObserver, discover_http_route
+from graylane.controller.traffic_observe import (
+    TrafficObserver,
+    discover_custom_kinds,
+    discover_http_route,
+)
 from graylane.kube import resources as r
 from graylane.kube.apimetrics import ApiMetrics
 from graylane.kube.client import ApiError, KubeClient
+from graylane.trafficrouting.controller import TrafficRoutingController
 from graylane.webhook.cache import cached_listers
 from graylane.webhook.certs import CertStore
 from graylane.webhook.install import install as install_webhooks
@@ -76,10 +81,17 @@ async def run_controller(options: ControllerOptions) -> int:
     )
     manager = Manager(client, options.manager, registry=registry, lease_client=lease_client)
     # Gateway API is optional: HTTPRoutes are watched only if their CRD exists now (restart to add it).
-    traffic = TrafficObserver(await discover_http_route(client), _config_namespace(options))
+    # So are custom kinds: those with a Lua script and a served API now (restart to add one).
+    config_namespace = _config_namespace(options)
+    traffic = TrafficObserver(
+        await discover_http_route(client),
+        config_namespace,
+        custom=await discover_custom_kinds(client, config_namespace),
+    )
     manager.add(RolloutController(workers=options.rollout_workers, traffic=traffic))
     manager.add(BatchReleaseController())
     manager.add(AdvancedDeploymentController())
+    manager.add(TrafficRoutingController(traffic))
     # The webhooks read the controllers' informer caches once synced (BENCHMARKS.md cause 3).
     rollouts, replica_sets = cached_listers(
         manager.informer(r.ROLLOUT), manager.informer(r.REPLICASET), client

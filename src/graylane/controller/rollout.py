@@ -25,8 +25,10 @@ from graylane.kube.client import ApiError, Obj
 from graylane.kube.informer import Informer, object_key, split_key
 from graylane.kube.resources import Resource
 from graylane.planner import lifecycle
-from graylane.planner.changes import ObjectKind
+from graylane.planner.changes import Kind, ObjectKind
 from graylane.planner.observed import Observed, Workload
+from graylane.planner.writes import rollout_status_changed
+from graylane.trafficrouting.link import LinkObserver
 
 __all__ = ["RolloutController"]
 
@@ -36,7 +38,7 @@ CONFLICT_REQUEUE = 0.2
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC)
 
 
 def workload_index(rollout: Obj) -> list[str]:
@@ -44,6 +46,14 @@ def workload_index(rollout: Obj) -> list[str]:
     ref = (rollout.get("spec") or {}).get("workloadRef") or {}
     ns = rollout.get("metadata", {}).get("namespace", "")
     return [f"{ns}/{ref.get('kind')}/{ref.get('name')}"] if ref.get("name") else []
+
+
+def _precise(requeue: float | None, now: dt.datetime) -> float | None:
+    """The planner measured time-based waits (pauses, grace periods) from `now` truncated to the second;
+    without the truncated fraction the wake-up would come up to a second late."""
+    if requeue is None:
+        return None
+    return max(requeue - now.microsecond / 1_000_000, 0.0)
 
 
 class RolloutController:
@@ -58,6 +68,7 @@ class RolloutController:
         self.workers = workers
         self._clock = clock
         self._traffic = traffic or TrafficObserver()
+        self._link = LinkObserver()
         self._rollouts: Informer | None = None
         self._deployments: Informer | None = None
         self._replicasets: Informer | None = None
@@ -70,27 +81,37 @@ class RolloutController:
         self._rollouts = manager.watch(self, r.ROLLOUT)
         self._rollouts.add_index(WORKLOAD_INDEX, workload_index)
         self._traffic.setup(manager, self, self._rollouts)
+        self._link.setup(manager, self, self._rollouts)
         self._deployments = manager.watch(self, r.DEPLOYMENT, keys=self._rollouts_for_deployment)
         self._replicasets = manager.watch(self, r.REPLICASET, keys=self._rollouts_for_replicaset)
 
-    def _traffic_resources(self) -> dict[ObjectKind, Resource]:
-        resources = dict(DEFAULT_RESOURCES)
+    def _traffic_resources(self) -> dict[Kind, Resource]:
+        resources: dict[Kind, Resource] = dict(DEFAULT_RESOURCES.items())
         if self._traffic.http_route is not None:
             resources[ObjectKind.HTTP_ROUTE] = self._traffic.http_route
+        resources.update(self._traffic.custom_resources.items())
         return resources
 
     def _rollouts_for_deployment(self, dep: Obj) -> list[str]:
+        """The Rollouts of this Deployment, as their workload or as the canary Deployment of it."""
         assert self._rollouts is not None
         meta = dep.get("metadata", {})
-        found = self._rollouts.by_index(
-            WORKLOAD_INDEX, f"{meta.get('namespace')}/Deployment/{meta.get('name')}"
-        )
+        # A canary-style release's extra Deployment carries its stable Deployment's name in a label.
+        name = (meta.get("labels") or {}).get(keys.CANARY_DEPLOYMENT_LABEL) or meta.get("name")
+        found = self._rollouts.by_index(WORKLOAD_INDEX, f"{meta.get('namespace')}/Deployment/{name}")
         return [key for key in map(object_key, found) if key]
 
     def _rollouts_for_replicaset(self, rs: Obj) -> list[str]:
+        assert self._deployments is not None
         meta = rs.get("metadata", {})
+        ns = meta.get("namespace")
         owners = [o for o in meta.get("ownerReferences") or [] if o.get("kind") == "Deployment"]
-        deps = [{"metadata": {"namespace": meta.get("namespace"), "name": o.get("name")}} for o in owners]
+        # The owner from the cache (for its labels); a name-only stand-in while it is not cached yet.
+        deps = [
+            self._deployments.get(ns, str(o.get("name")))
+            or {"metadata": {"namespace": ns, "name": o.get("name")}}
+            for o in owners
+        ]
         return [key for dep in deps for key in self._rollouts_for_deployment(dep)]
 
     async def reconcile(self, key: str) -> float | None:
@@ -101,16 +122,19 @@ class RolloutController:
             return None
         raw, rollout = loaded
         namespace, name = split_key(key)
+        now = self._clock()
         workload = self._observe_workload(rollout)
         observed = Observed(
             rollout=rollout,
             workload=workload,
-            now=self._clock(),
+            now=now.replace(microsecond=0),  # status times have 1 s resolution
             batch_release=self._observe_batch_release(namespace, name),
             traffic=self._traffic.observe(rollout),
+            traffic_routing=self._link.observe(rollout),
         )
         plan = lifecycle.plan(observed)
-        if plan.status is not None and plan.status.to_obj() == rollout.status.to_obj():
+        # Timestamps and mirrored fields alone are folded into the next real transition.
+        if plan.status is not None and not rollout_status_changed(rollout.status, plan.status, plan.actions):
             plan = type(plan)(actions=plan.actions, status=None, requeue_after=plan.requeue_after)
         try:
             await self._executor.execute(raw, workload, plan)
@@ -118,7 +142,7 @@ class RolloutController:
             if err.conflict or err.not_found:
                 return CONFLICT_REQUEUE
             raise
-        return plan.requeue_after
+        return _precise(plan.requeue_after, now)
 
     def _observe_batch_release(self, namespace: str | None, name: str) -> BatchRelease | None:
         assert self._batch_releases is not None

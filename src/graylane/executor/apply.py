@@ -7,31 +7,26 @@ with a conflict and the key is re-planned from fresh state instead of overwritin
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from graylane.api import keys
 from graylane.api.rollout_v1beta1 import RolloutStatus
-from graylane.executor.traffic import DEFAULT_RESOURCES, apply_change
+from graylane.executor.coalesce import RolloutMetadata, WorkloadMetadata, coalesce
+from graylane.executor.traffic import DEFAULT_RESOURCES, Resources, apply_change
 from graylane.kube import resources as r
 from graylane.kube.client import ApiError, KubeClient, Obj
 from graylane.kube.events import EventKind, EventRecorder
-from graylane.kube.resources import Resource
 from graylane.planner.actions import (
     Action,
-    AddRolloutFinalizer,
     ApplyChange,
     DeleteBatchRelease,
     EnsureBatchRelease,
-    LabelWorkload,
     PatchBatchRelease,
     Plan,
     RecordEvent,
-    RemoveRolloutFinalizer,
-    RemoveWorkloadAnnotation,
-    SetRolloutAnnotation,
+    SetTrafficRoutingFinalizers,
 )
-from graylane.planner.changes import ObjectKind
 from graylane.planner.observed import Workload
 
 __all__ = ["Executor"]
@@ -44,60 +39,50 @@ class Executor:
         self,
         client: KubeClient,
         recorder: EventRecorder | None = None,
-        traffic_resources: Mapping[ObjectKind, Resource] = DEFAULT_RESOURCES,
+        traffic_resources: Resources = DEFAULT_RESOURCES,
     ) -> None:
         self.client = client
         self.recorder = recorder
         self.traffic_resources = traffic_resources  # the HTTPRoute version the cluster serves
 
     async def execute(self, rollout: Obj, workload: Workload | None, plan: Plan) -> None:
-        for action in plan.actions:
-            await self._handler(action)(rollout, workload, action)
+        for step in coalesce(plan.actions):
+            if isinstance(step, WorkloadMetadata):
+                await self._patch_workload(rollout, workload, step)
+            elif isinstance(step, RolloutMetadata):
+                await self._patch_rollout(rollout, step)
+            else:
+                await self._handler(step)(rollout, workload, step)
         if plan.status is not None:
             await self.write_status(rollout, plan.status)
 
     def _handler(self, action: Action) -> Callable[[Obj, Workload | None, Any], Awaitable[None]]:
         handlers: dict[type, Callable[[Obj, Workload | None, Any], Awaitable[None]]] = {
-            AddRolloutFinalizer: functools.partial(self._finalizers, add=True),
-            RemoveRolloutFinalizer: functools.partial(self._finalizers, add=False),
-            SetRolloutAnnotation: self._annotate,
-            LabelWorkload: self._label_workload,
-            RemoveWorkloadAnnotation: self._unannotate_workload,
             EnsureBatchRelease: self._ensure_batch_release,
             PatchBatchRelease: self._patch_batch_release,
             DeleteBatchRelease: self._delete_batch_release,
             ApplyChange: self._apply_change,
+            SetTrafficRoutingFinalizers: self._traffic_routing_finalizers,
             RecordEvent: self._event,
         }
         return handlers[type(action)]
 
-    async def _finalizers(self, rollout: Obj, _: Workload | None, action: Any, *, add: bool) -> None:
+    async def _patch_rollout(self, rollout: Obj, step: RolloutMetadata) -> None:
+        """One patch of finalizers and annotations; a finalizer change is guarded by resourceVersion."""
         meta = rollout["metadata"]
-        current = list(meta.get("finalizers") or [])
-        wanted = [*current, action.finalizer] if add else [f for f in current if f != action.finalizer]
-        body = {"metadata": {"finalizers": wanted, "resourceVersion": meta["resourceVersion"]}}
-        updated = await self.client.patch(r.ROLLOUT, meta["name"], body, meta["namespace"])
+        body: dict[str, Any] = {}
+        finalizers = step.finalizers(meta.get("finalizers") or [])
+        if finalizers is not None:
+            body.update(finalizers=finalizers, resourceVersion=meta["resourceVersion"])
+        if step.annotations:
+            body["annotations"] = dict(step.annotations)
+        updated = await self.client.patch(r.ROLLOUT, meta["name"], {"metadata": body}, meta["namespace"])
         _carry_version(rollout, updated)
 
-    async def _annotate(self, rollout: Obj, _: Workload | None, action: SetRolloutAnnotation) -> None:
-        meta = rollout["metadata"]
-        body = {"metadata": {"annotations": {action.key: action.value}}}
-        updated = await self.client.patch(r.ROLLOUT, meta["name"], body, meta["namespace"])
-        _carry_version(rollout, updated)
-
-    async def _label_workload(self, rollout: Obj, workload: Workload | None, action: LabelWorkload) -> None:
+    async def _patch_workload(self, rollout: Obj, workload: Workload | None, step: WorkloadMetadata) -> None:
         if workload is None:
             return
-        body = {"metadata": {"labels": {action.key: action.value}}}
-        await self.client.patch(r.DEPLOYMENT, workload.name, body, rollout["metadata"]["namespace"])
-
-    async def _unannotate_workload(
-        self, rollout: Obj, workload: Workload | None, action: RemoveWorkloadAnnotation
-    ) -> None:
-        if workload is None:
-            return
-        body = {"metadata": {"annotations": {action.key: None}}}
-        await self.client.patch(r.DEPLOYMENT, workload.name, body, rollout["metadata"]["namespace"])
+        await self.client.patch(r.DEPLOYMENT, workload.name, step.body(), rollout["metadata"]["namespace"])
 
     async def _ensure_batch_release(
         self, rollout: Obj, _: Workload | None, action: EnsureBatchRelease
@@ -130,6 +115,14 @@ class Executor:
         namespace = rollout["metadata"]["namespace"]
         await apply_change(self.client, namespace, action.change, self.traffic_resources)
 
+    async def _traffic_routing_finalizers(
+        self, rollout: Obj, _: Workload | None, action: SetTrafficRoutingFinalizers
+    ) -> None:
+        body = {
+            "metadata": {"finalizers": list(action.finalizers), "resourceVersion": action.resource_version}
+        }
+        await self.client.patch(r.TRAFFICROUTING, action.name, body, rollout["metadata"]["namespace"])
+
     async def _event(self, rollout: Obj, _: Workload | None, action: RecordEvent) -> None:
         if self.recorder is not None:
             kind = EventKind.WARNING if action.type == "Warning" else EventKind.NORMAL
@@ -158,7 +151,13 @@ def _new_batch_release(rollout: Obj, action: EnsureBatchRelease) -> Obj:
         "controller": True,
         "blockOwnerDeletion": True,
     }
-    metadata: Obj = {"name": meta["name"], "namespace": meta["namespace"], "ownerReferences": [owner]}
+    metadata: Obj = {
+        "name": meta["name"],
+        "namespace": meta["namespace"],
+        "ownerReferences": [owner],
+        # Born with the finalizer the BatchRelease controller would add: one PATCH less per release.
+        "finalizers": [keys.BATCH_RELEASE_FINALIZER],
+    }
     if action.annotations:
         metadata["annotations"] = dict(action.annotations)
     return {

@@ -26,6 +26,7 @@ __all__ = [
     "RemoveRolloutFinalizer",
     "RemoveWorkloadAnnotation",
     "SetRolloutAnnotation",
+    "SetTrafficRoutingFinalizers",
 ]
 
 
@@ -86,6 +87,19 @@ class ApplyChange:
 
 
 @dataclasses.dataclass(frozen=True)
+class SetTrafficRoutingFinalizers:
+    """Replace the finalizers of a TrafficRouting (same namespace), guarded by the version they were read at.
+
+    Several Rollouts add and remove their own finalizer concurrently: the guard turns a lost update
+    into a conflict, and the Rollout is re-planned from the fresh list.
+    """
+
+    name: str
+    finalizers: tuple[str, ...]
+    resource_version: str
+
+
+@dataclasses.dataclass(frozen=True)
 class RecordEvent:
     type: str  # Normal | Warning
     reason: str
@@ -102,6 +116,7 @@ Action = (
     | PatchBatchRelease
     | DeleteBatchRelease
     | ApplyChange
+    | SetTrafficRoutingFinalizers
     | RecordEvent
 )
 

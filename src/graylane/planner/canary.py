@@ -85,8 +85,7 @@ def _upgrade(p: Pass) -> bool:
 
 def _traffic_routing(p: Pass) -> bool:
     if not traffic.task_done(p, traffic.ROUTE):
-        p.wait(3.0)
-        return False
+        return False  # the task asked for its grace period or retry itself
     p.sub.current_step_state = S.STEP_METRICS_ANALYSIS
     p.touch()
     return True

@@ -10,7 +10,7 @@ from __future__ import annotations
 from graylane.api import keys
 from graylane.api.batchrelease import BatchRelease
 from graylane.api.enums import BatchReleasePhase, FinaliseReason, FinalisingStep, FinalizingPolicy
-from graylane.planner import traffic
+from graylane.planner import traffic, trafficrouting_link
 from graylane.planner.actions import DeleteBatchRelease, PatchBatchRelease, RemoveWorkloadAnnotation
 from graylane.planner.context import Pass
 
@@ -41,6 +41,7 @@ def finalise(p: Pass, reason: FinaliseReason) -> bool:
         return True  # the release never started: nothing to undo
     if keys.IN_PROGRESSING_ANNOTATION in p.workload.annotations:
         p.act(RemoveWorkloadAnnotation(keys.IN_PROGRESSING_ANNOTATION))
+    trafficrouting_link.unlink(p)
     sequence = ROLLBACK_SEQUENCE if reason is FinaliseReason.ROLLBACK else SUCCESS_SEQUENCE
     if not p.sub.finalising_step or p.sub.finalising_step not in (*sequence, F.END):
         p.sub.finalising_step = sequence[0]
@@ -49,7 +50,8 @@ def finalise(p: Pass, reason: FinaliseReason) -> bool:
         if p.sub.finalising_step == F.END:
             return True
         if not _task(p, F(p.sub.finalising_step), reason):
-            p.wait(3.0)
+            # No fixed re-check (Kruise waits 3 s): a traffic task asks for its own grace period, and
+            # the BatchRelease tasks are woken by the BatchRelease's status and deletion events.
             return False
         p.sub.finalising_step = _next(sequence, F(p.sub.finalising_step))
         p.touch()

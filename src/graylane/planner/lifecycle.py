@@ -32,11 +32,14 @@ from graylane.planner.actions import (
 from graylane.planner.context import Pass
 from graylane.planner.finalising import finalise
 from graylane.planner.observed import Observed, Workload
+from graylane.planner.polling import safety_poll
 from graylane.planner.progressing import progressing
 
 __all__ = ["WORKLOAD_TYPES", "calculate_status", "plan", "prelude_actions"]
 
-RECHECK_SECONDS = 3.0  # Kruise's defaultGracePeriodSeconds, used for most waits
+# Phases in which a release is in flight: a lost wake-up there would stall it, so they keep a long
+# safety poll (planner/polling.py); every readiness wait itself is woken by a watch event.
+_IN_FLIGHT = frozenset({RolloutPhase.PROGRESSING, RolloutPhase.TERMINATING, RolloutPhase.DISABLING})
 WORKLOAD_TYPES = {
     ("apps", "Deployment"): "deployment",
     ("apps.kruise.io", "CloneSet"): "cloneset",
@@ -59,11 +62,21 @@ def plan(observed: Observed) -> Plan:
     if _deleting(rollout) and _terminating_completed(rollout.status):
         return Plan(actions=_remove_finalizer(rollout))
     actions = prelude_actions(observed)
-    status, wait = calculate_status(observed)
+    status = calculate_status(observed)
     if status is None:
-        return Plan(actions=actions, requeue_after=wait)
+        # The workload's controller has not observed its latest generation: the Deployment status
+        # update that says it has is watched and wakes this Rollout (Kruise re-checks every 3 s).
+        return Plan(actions=actions, requeue_after=_safety_poll(rollout, rollout.status.phase))
     status, requeue, more = _by_phase(observed, status)
-    return Plan(actions=(*actions, *more), status=status, requeue_after=_earliest(wait, requeue))
+    return Plan(
+        actions=(*actions, *more),
+        status=status,
+        requeue_after=_earliest(requeue, _safety_poll(rollout, status.phase)),
+    )
+
+
+def _safety_poll(rollout: Rollout, phase: str) -> float | None:
+    return safety_poll(str(rollout.metadata.get("uid", ""))) if phase in _IN_FLIGHT else None
 
 
 def _earliest(*delays: float | None) -> float | None:
@@ -87,8 +100,8 @@ def prelude_actions(observed: Observed) -> tuple[Action, ...]:
     return tuple(actions)
 
 
-def calculate_status(observed: Observed) -> tuple[RolloutStatus | None, float | None]:
-    """Kruise's calculateRolloutStatus: (new status, None), or (None, wait) while the workload lags."""
+def calculate_status(observed: Observed) -> RolloutStatus | None:
+    """Kruise's calculateRolloutStatus: the new status, or None while the workload's status lags."""
     rollout, workload, now = observed.rollout, observed.workload, observed.now
     status = rollout.status.model_copy(deep=True)
     status.observed_generation = int(rollout.metadata.get("generation", 0))
@@ -103,21 +116,21 @@ def calculate_status(observed: Observed) -> tuple[RolloutStatus | None, float | 
                 MSG_TERMINATING,
                 now,
             )
-        return status, None
+        return status
     _apply_disabled(rollout, status)
     if not status.phase:
         status.phase = RolloutPhase.INITIAL
     if workload is None:
         if rollout.spec.disabled:
-            return status, None
+            return status
         return RolloutStatus(
             observed_generation=status.observed_generation, phase=RolloutPhase.INITIAL, message=MSG_NOT_FOUND
-        ), None
+        )
     if not workload.status_consistent:
-        return None, RECHECK_SECONDS
+        return None
     _refresh_observed_workload(status, workload)
     _move_phase(observed, status, workload)
-    return status, None
+    return status
 
 
 def _apply_disabled(rollout: Rollout, status: RolloutStatus) -> None:

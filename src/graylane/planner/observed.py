@@ -13,10 +13,10 @@ from typing import Any
 
 from graylane.api.batchrelease import BatchRelease
 from graylane.api.rollout_v1beta1 import Rollout
-from graylane.planner.changes import ObjectKind
+from graylane.planner.changes import Kind, ObjectKind
 from graylane.planner.routing import TrafficRouter
 
-__all__ = ["Observed", "TrafficObserved", "Workload"]
+__all__ = ["LinkedTrafficRouting", "Observed", "TrafficObserved", "Workload"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,14 +55,30 @@ class TrafficObserved:
     router: TrafficRouter
     stable_service: Mapping[str, Any] | None = None
     canary_service: Mapping[str, Any] | None = None
-    objects: Mapping[tuple[ObjectKind, str], Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    objects: Mapping[tuple[Kind, str], Mapping[str, Any]] = dataclasses.field(default_factory=dict)
     # ConfigMap kruise-rollout-configuration's `lua.traffic.routing.*` keys, in the controller namespace.
     lua_scripts: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    # Kinds the controller watches; HTTPRoutes only when their CRD existed at start-up.
-    watched: frozenset[ObjectKind] = frozenset(ObjectKind)
+    # Kinds the controller watches; HTTPRoutes and custom kinds only when their CRD existed at start-up.
+    watched: frozenset[Kind] = frozenset(ObjectKind)
 
-    def get(self, kind: ObjectKind, name: str) -> Mapping[str, Any] | None:
+    def get(self, kind: Kind, name: str) -> Mapping[str, Any] | None:
         return self.objects.get((kind, name))
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkedTrafficRouting:
+    """The TrafficRouting a Rollout names (trafficRoutingRef or its annotation), as cached.
+
+    `found` is False when no such TrafficRouting exists; the other fields are then empty.
+    """
+
+    name: str
+    found: bool = False
+    phase: str = ""
+    message: str = ""
+    finalizers: tuple[str, ...] = ()
+    resource_version: str = ""
+    deleting: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,3 +90,5 @@ class Observed:
     batch_release: BatchRelease | None = None
     # None when the Rollout has no trafficRoutings (or the controller did not observe them).
     traffic: TrafficObserved | None = None
+    # The end-to-end TrafficRouting the Rollout names; None when it names none.
+    traffic_routing: LinkedTrafficRouting | None = None

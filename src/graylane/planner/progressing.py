@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+from graylane.api import keys
 from graylane.api.enums import (
     ConditionStatus,
     ConditionType,
@@ -20,7 +21,7 @@ from graylane.api.enums import (
 )
 from graylane.api.hashing import rollout_hash
 from graylane.api.rollout_v1beta1 import CanaryStatus
-from graylane.planner import canary, conditions, traffic
+from graylane.planner import canary, conditions, traffic, trafficrouting_link
 from graylane.planner.actions import DeleteBatchRelease, RecordEvent
 from graylane.planner.context import Pass, next_step_index
 from graylane.planner.finalising import finalise
@@ -71,7 +72,12 @@ def _initializing(p: Pass) -> None:
     if remaining > 0:
         p.wait(remaining)
         return
+    if not trafficrouting_link.link_ready(p):  # the end-to-end TrafficRouting knows we release
+        return
     transition(p, ConditionStatus.TRUE, R.IN_ROLLING, MSG_PROGRESSING)
+    # Kruise starts the first step on the next reconcile; starting it in this pass shows the same
+    # states in the same order, with one status write instead of two.
+    _in_rolling(p)
 
 
 def _fresh_sub_status(p: Pass) -> CanaryStatus:
@@ -102,9 +108,18 @@ def _in_rolling(p: Pass) -> None:
     elif p.sub.rollout_hash and p.sub.rollout_hash != rollout_hash(p.rollout.spec.strategy):
         _plan_changed(p)
     elif p.sub.current_step_state == StepState.COMPLETED:
-        transition(p, ConditionStatus.TRUE, R.FINALISING, MSG_FINALISING)
+        _to_finalising(p)
     else:
         canary.run_canary(p)
+        if p.sub.current_step_state == StepState.COMPLETED:
+            _to_finalising(p)  # the last step finished in this pass
+
+
+def _to_finalising(p: Pass) -> None:
+    """Kruise moves to Finalising, and starts it, one reconcile at a time; the same states in the same
+    order in one pass save two status writes per release."""
+    transition(p, ConditionStatus.TRUE, R.FINALISING, MSG_FINALISING)
+    _finalising(p)
 
 
 def _fast_rollback(p: Pass) -> None:
@@ -127,8 +142,7 @@ def _continuous_release(p: Pass) -> None:
     if p.observed.batch_release is not None:
         if not p.observed.batch_release.metadata.get("deletionTimestamp"):
             p.act(DeleteBatchRelease())
-        p.wait(GRACE_SECONDS)
-        return
+        return  # its deletion event wakes this Rollout
     if not traffic.task_done(p, FinalisingStep.REMOVE_CANARY_SERVICE):
         return
     p.status.canary_status = None
@@ -170,12 +184,22 @@ def _finalising(p: Pass) -> None:
     if finalise(p, FinaliseReason.SUCCESS):
         transition(p, ConditionStatus.FALSE, R.COMPLETED, MSG_COMPLETED)
         _set_succeeded(p, ConditionStatus.TRUE)
+        _healthy_once_released(p)
 
 
 def _cancelling(p: Pass) -> None:
     if finalise(p, FinaliseReason.ROLLBACK):
         transition(p, ConditionStatus.FALSE, R.COMPLETED, MSG_CANCELLED)
         _set_succeeded(p, ConditionStatus.FALSE)
+        _healthy_once_released(p)
+
+
+def _healthy_once_released(p: Pass) -> None:
+    """Completed: Healthy in the same pass (Kruise: the next reconcile), one status write less - but only
+    once the workload no longer carries the in-progressing annotation, or a stale cache would read the
+    Healthy Rollout's workload as a new release."""
+    if keys.IN_PROGRESSING_ANNOTATION not in p.workload.annotations:
+        _completed(p)
 
 
 def _paused(p: Pass) -> None:

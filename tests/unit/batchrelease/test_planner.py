@@ -19,6 +19,7 @@ from graylane.api.hashing import release_plan_hash
 from graylane.batchrelease.canary_style import CanaryStyle, build_canary, find_canary
 from graylane.batchrelease.partition_style import PartitionStyle, control_info
 from graylane.batchrelease.planner import (
+    POD_LABEL_RECHECK_SECONDS,
     CreateCanary,
     Delete,
     Observed,
@@ -28,10 +29,14 @@ from graylane.batchrelease.planner import (
     plan,
     pod_label_patches,
 )
+from graylane.planner.polling import safety_poll
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 FIN = keys.BATCH_RELEASE_FINALIZER
 MARK = Patch("Deployment", "demo", {"marker": True})
+POD_LABEL = Patch("Pod", "demo-1", {"metadata": {"labels": {keys.ROLLOUT_ID_LABEL: "r1"}}})
+# No fixed polling: events wake a BatchRelease; in flight it keeps only this long, jittered safety poll.
+SAFETY = safety_poll("br-uid")
 
 
 def release_plan(**overrides: Any) -> dict[str, Any]:
@@ -91,11 +96,12 @@ class Scripted:
         default_factory=lambda: WorkloadInfo(5, True, False, 1, 1, "update", "stable")
     )
     done: bool = True
+    upgrade_actions: tuple[Patch, ...] = (MARK,)  # what upgrade() still has to do
     calls: list[str] = dataclasses.field(default_factory=list)
 
-    def _step(self, name: str) -> Step:
+    def _step(self, name: str, actions: tuple[Patch, ...] = (MARK,)) -> Step:
         self.calls.append(name)
-        return Step(self.done, (MARK,))
+        return Step(self.done, actions)
 
     def info(self, obs: Observed) -> WorkloadInfo | None:
         return self.info_
@@ -104,7 +110,7 @@ class Scripted:
         return self._step("initialize")
 
     def upgrade(self, obs: Observed, batch: int) -> Step:
-        return self._step(f"upgrade:{batch}")
+        return self._step(f"upgrade:{batch}", self.upgrade_actions)
 
     def check(self, obs: Observed, batch: int) -> Step:
         return self._step(f"check:{batch}")
@@ -125,14 +131,16 @@ def observed(br: BatchRelease, **kwargs: Any) -> Observed:
 @pytest.mark.parametrize(
     ("phase", "state", "batch", "partition", "done", "want_phase", "want_state", "want_batch", "call"),
     [
-        ("Preparing", "", 0, 0, True, "Progressing", "", 0, "initialize"),
+        # prepared: the first batch starts in the same pass
+        ("Preparing", "", 0, 0, True, "Progressing", "Verifying", 0, "initialize,upgrade:0"),
         ("Preparing", "", 0, 0, False, "Preparing", "", 0, "initialize"),
-        ("Unknown", "", 0, 0, True, "Progressing", "", 0, "initialize"),  # unknown phases start over
+        ("Unknown", "", 0, 0, True, "Progressing", "Verifying", 0, "initialize,upgrade:0"),  # start over
         ("Progressing", "Upgrading", 0, 0, True, "Progressing", "Verifying", 0, "upgrade:0"),
         ("Progressing", "Upgrading", 0, 0, False, "Progressing", "Upgrading", 0, "upgrade:0"),
         ("Progressing", "", 0, 0, True, "Progressing", "Verifying", 0, "upgrade:0"),  # unknown state
         ("Progressing", "Verifying", 0, 0, True, "Progressing", "Ready", 0, "check:0"),
-        ("Progressing", "Verifying", 0, 0, False, "Progressing", "Upgrading", 0, "check:0"),
+        # not ready and the workload drifted below the target (upgrade has work): redo the upgrade
+        ("Progressing", "Verifying", 0, 0, False, "Progressing", "Upgrading", 0, "check:0,upgrade:0"),
         ("Progressing", "Ready", 0, 0, True, "Progressing", "Ready", 0, "check:0"),  # held by the partition
         ("Progressing", "Ready", 0, 1, True, "Progressing", "Upgrading", 1, "check:0"),  # the next batch
         ("Progressing", "Ready", 1, 1, True, "Progressing", "Ready", 1, "check:1"),
@@ -162,13 +170,58 @@ def test_state_machine(
 
     result = plan(observed(br), control)
 
-    assert control.calls == [call]
-    assert result.actions == (MARK,)
+    assert control.calls == call.split(",")
+    # Each call's actions in order; a Verifying batch that drifted redoes the upgrade on the next pass.
+    assert result.actions == (MARK,) * (2 if call.startswith("initialize,") else 1)
     assert result.status is not None
     assert (result.status.phase, result.status.canary_status.batch_state) == (want_phase, want_state)
     assert result.status.canary_status.current_batch == want_batch
-    want_requeue = None if want_phase == "Completed" else 2.0
+    want_requeue = None if want_phase == "Completed" else SAFETY
     assert result.requeue_after == want_requeue
+
+
+@pytest.mark.parametrize(
+    ("upgrade_actions", "want_state"),
+    [
+        ((), "Verifying"),  # target set, pods still coming up: no flip back to Upgrading
+        ((POD_LABEL,), "Verifying"),  # only pod labels to add: the check asks for those itself
+        ((MARK,), "Upgrading"),  # the workload drifted below the batch target: upgrade again
+    ],
+)
+def test_verifying_stays_while_the_upgrade_is_satisfied(
+    upgrade_actions: tuple[Patch, ...], want_state: str
+) -> None:
+    plan_obj = release_plan()
+    br = release(plan_obj, settled_status(plan_obj, canaryStatus={"batchState": "Verifying"}))
+    control = Scripted(done=False, upgrade_actions=upgrade_actions)
+    result = plan(observed(br), control)
+    assert result.status is not None
+    assert result.status.canary_status.batch_state == want_state
+    assert result.actions == (MARK,)  # the check's actions; the upgrade's are redone from Upgrading
+
+
+def test_verifying_that_waits_writes_nothing_new() -> None:
+    """Pass after pass while pods come up: the status stays as stored, so the controller writes nothing."""
+    plan_obj = release_plan()
+    stored = settled_status(plan_obj, canaryStatus={"batchState": "Verifying"})
+    result = plan(observed(release(plan_obj, stored)), Scripted(done=False, upgrade_actions=()))
+    assert result.status is not None
+    assert result.status.to_obj() == release(plan_obj, stored).status.to_obj()
+
+
+def test_pod_labels_are_looked_at_again_soon() -> None:
+    """Pods are listed, not watched: after labelling some, the next pass comes by time, not by event."""
+    plan_obj = release_plan(rolloutID="r1")
+    br = release(plan_obj, settled_status(plan_obj, canaryStatus={"batchState": "Verifying"}))
+
+    @dataclasses.dataclass
+    class Labelling(Scripted):
+        def check(self, obs: Observed, batch: int) -> Step:
+            return self._step(f"check:{batch}", (POD_LABEL,))
+
+    result = plan(observed(br), Labelling(done=False, upgrade_actions=()))
+    assert result.actions == (POD_LABEL,)
+    assert result.requeue_after == POD_LABEL_RECHECK_SECONDS
 
 
 def test_a_batch_that_becomes_ready_records_when() -> None:
@@ -221,7 +274,7 @@ def test_a_new_batchrelease_first_persists_preparing_alone() -> None:
     assert result.status is not None
     assert result.status.phase == "Preparing"
     assert result.status.observed_workload_replicas == -1
-    assert result.requeue_after == 2.0
+    assert result.requeue_after == SAFETY  # the status write's own watch event wakes the next pass
 
 
 def test_completed_does_nothing() -> None:
@@ -248,7 +301,7 @@ def test_batch_partition_unset_starts_finalizing_and_persists_that_first() -> No
     result, control = _special(plan_obj, settled_status(plan_obj, canaryStatus={"batchState": "Ready"}))
     assert result.status.phase == "Finalizing"
     assert control.calls == []
-    assert result.requeue_after == 2.0
+    assert result.requeue_after == SAFETY  # the status write's own watch event wakes the next pass
 
 
 def test_deletion_finalizes_without_reading_the_workload() -> None:
@@ -309,7 +362,8 @@ def test_workload_not_yet_observed_by_its_controller_waits() -> None:
     control = Scripted(info_=WorkloadInfo(5, False, False, 1, 1, "update", "stable"))
     result = plan(observed(release(plan_obj, settled_status(plan_obj))), control)
     assert control.calls == []
-    assert result.requeue_after == 2.0
+    # The Deployment status update that records observedGeneration wakes it, not a 2 s poll.
+    assert result.requeue_after == SAFETY
 
 
 @pytest.mark.parametrize("promoted", [False, True])
@@ -338,15 +392,24 @@ def test_a_new_template_mid_release_stops_and_records_the_revision() -> None:
     assert result.status.update_revision == "newer"
 
 
-def test_updated_counts_are_refreshed_every_pass() -> None:
+def test_updated_counts_are_refreshed_every_pass_without_stopping_the_batch() -> None:
+    """While a batch is on its way the counts alone are not worth a write: the state machine runs on."""
     plan_obj = release_plan()
     info = WorkloadInfo(5, True, False, 3, 2, "update", "stable")
     result, control = _special(plan_obj, settled_status(plan_obj), info)
-    assert control.calls == []  # changed status is written alone first
+    assert control.calls == ["upgrade:0"]
     assert (
         result.status.canary_status.updated_replicas,
         result.status.canary_status.updated_ready_replicas,
     ) == (3, 2)
+
+
+def test_updated_counts_of_a_ready_batch_are_written_first() -> None:
+    plan_obj = release_plan()
+    info = WorkloadInfo(5, True, False, 3, 2, "update", "stable")
+    result, control = _special(plan_obj, settled_status(plan_obj, canaryStatus={"batchState": "Ready"}), info)
+    assert control.calls == []  # a Ready batch keeps its counts current: written alone first
+    assert result.status.canary_status.updated_ready_replicas == 2
 
 
 # --- finalizer ------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from graylane.planner.actions import (
 )
 from graylane.planner.lifecycle import plan
 from graylane.planner.observed import Observed
+from graylane.planner.polling import safety_poll
 
 STEPS: list[dict[str, Any]] = [
     {"replicas": 1, "pause": {}},
@@ -301,3 +302,70 @@ def test_plan_change_below_the_deployed_pods_moves_to_a_later_step() -> None:
     sub = _after_edit([{"replicas": 1, "pause": {}}, {"replicas": 1, "pause": {}}, {"replicas": "100%"}])
     # 2 pods are deployed; the first step keeping them is step 3, which is already nextStepIndex.
     assert (sub.current_step_index, sub.next_step_index, sub.current_step_state) == (2, 3, "StepReady")
+
+
+# -- what wakes a wait: events, not polling ---------------------------------------------------------
+
+SAFETY = safety_poll("u1")  # the only time-based wake-up of a Rollout waiting on another object
+
+
+def test_waiting_for_the_batch_release_is_woken_by_its_status_event() -> None:
+    result = _plan(_progressing("StepUpgrade"), _br(0, state="Verifying"))
+    assert _sub(result).current_step_state == "StepUpgrade"
+    assert result.requeue_after == SAFETY  # no 3 s re-check: the BatchRelease status event wakes it
+
+
+def test_finalising_waiting_for_the_batch_release_is_woken_by_its_events() -> None:
+    status = _progressing("Completed", index=3, reason="Finalising")
+    status["canaryStatus"]["finalisingStep"] = "ResumeWorkload"
+    asked = _br(None, phase="Finalizing", policy="WaitResume")
+    result = _plan(status, asked)
+    assert _sub(result).finalising_step == "ResumeWorkload"
+    assert result.requeue_after == SAFETY
+
+
+def test_continuous_release_waits_for_the_deletion_event() -> None:
+    first = _plan(_progressing("StepPaused"), _br(0), canary_revision="c3")
+    assert DeleteBatchRelease() in first.actions
+    assert first.requeue_after == SAFETY
+
+
+def test_timed_waits_keep_their_exact_durations() -> None:
+    """Pauses and the Initializing settle are time-based: they keep Kruise's durations."""
+    timed = _plan(_progressing("StepPaused", index=2), _br(1, batch=1))
+    assert timed.requeue_after == pytest.approx(20.0)  # 30 s pause, 10 s elapsed
+    status = _progressing("StepPaused", reason="Initializing")
+    status["conditions"][0]["lastUpdateTime"] = (NOW - timedelta(seconds=1)).isoformat()
+    assert _plan(status).requeue_after == pytest.approx(2.0)
+
+
+def test_safety_poll_is_long_and_jittered() -> None:
+    polls = {safety_poll(f"uid-{i}") for i in range(200)}
+    assert all(24.0 <= p <= 36.0 for p in polls)
+    assert max(polls) - min(polls) > 8.0  # spread over the ± 20 % band, not one shared instant
+    assert safety_poll("u1") == safety_poll("u1")  # pure: the same object always gets the same
+
+
+# -- transitions folded into one pass (one status write each instead of two) ------------------------
+
+
+def test_the_last_step_starts_finalising_in_the_same_pass() -> None:
+    result = _plan(_progressing("StepUpgrade", index=3), _br(2, batch=2))
+    assert _sub(result).current_step_state == "Completed"
+    assert result.status.conditions[0].reason == "Finalising"
+    assert _sub(result).finalising_step == "ResumeWorkload"
+    assert any(isinstance(a, PatchBatchRelease) for a in result.actions)
+
+
+@pytest.mark.parametrize(("annotated", "want_phase"), [(False, "Healthy"), (True, "Progressing")])
+def test_a_finished_finalisation_is_healthy_at_once_unless_the_annotation_is_still_seen(
+    annotated: bool, want_phase: str
+) -> None:
+    status = _progressing("Completed", index=3, reason="Finalising", finalisingStep="ReleaseWorkloadControl")
+    r = rollout(steps=STEPS, status=status, metadata=_meta())
+    annotations = {"rollouts.kruise.io/in-progressing": "{}"} if annotated else {}
+    w = workload(in_rollout_progressing=annotated, annotations=annotations)
+    result = plan(Observed(rollout=r, workload=w, now=NOW, batch_release=None))
+    conds = {c.type: c for c in result.status.conditions}
+    assert (conds["Progressing"].reason, conds["Succeeded"].status) == ("Completed", "True")
+    assert result.status.phase == want_phase

@@ -15,6 +15,7 @@ from graylane.planner.actions import (
     SetRolloutAnnotation,
 )
 from graylane.planner.lifecycle import plan
+from graylane.planner.polling import safety_poll
 
 FIN = "rollouts.kruise.io/rollout"
 
@@ -105,7 +106,8 @@ def test_inconsistent_workload_waits_without_writing_status() -> None:
     r = rollout(status={"phase": "Healthy"}, metadata=_settled())
     result = plan(observed(r, workload(status_consistent=False)))
     assert result.status is None
-    assert result.requeue_after == 3.0
+    # Healthy: the Deployment status update (observedGeneration) is watched and wakes it; no 3 s poll.
+    assert result.requeue_after is None
 
 
 def test_prelude_adds_finalizer_label_and_hash() -> None:
@@ -145,3 +147,11 @@ def test_refreshes_observed_rollout_id_when_revision_matches() -> None:
     assert result.status.canary_status is not None
     assert result.status.canary_status.observed_rollout_id == "new"
     assert result.status.canary_status.observed_workload_generation == 7
+
+
+def test_inconsistent_workload_in_flight_keeps_only_a_safety_poll() -> None:
+    meta = {**_settled(), "uid": "u1"}
+    r = rollout(status={"phase": "Progressing"}, metadata=meta)
+    result = plan(observed(r, workload(status_consistent=False)))
+    assert result.status is None
+    assert result.requeue_after == safety_poll("u1")  # 30 s ± 20 %, not Kruise's 3 s re-check

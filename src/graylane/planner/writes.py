@@ -1,0 +1,83 @@
+"""Whether a new status is worth a write: the rule that keeps status PUTs to real transitions.
+
+A status write costs an API request, a watch event to every watcher and, for a Rollout, a conversion
+webhook call; at a thousand concurrent releases they were most of the controller's traffic. So a status
+is written only when something other than timestamps changed, and the fields that merely mirror
+another object's progress are folded into the next real transition instead of being written alone:
+
+- Rollout: `canaryStatus.observedWorkloadGeneration` (the workload's generation, bumped by every
+  pause/resume of the Deployment), and while the step waits for its BatchRelease (`StepUpgrade`) the
+  mirror of the BatchRelease's progress (`message` "BatchRelease is at state …", `canaryReplicas`,
+  `canaryReadyReplicas`) and the new ReplicaSet's `podTemplateHash`. They are written with the step's
+  next transition, so a paused step shows the numbers it paused with, as in Kruise.
+- BatchRelease: `canaryStatus.updatedReplicas` / `updatedReadyReplicas` while the batch is not Ready;
+  they are written with the Ready transition (and kept current while Ready).
+
+A timestamp that changes together with an action is not folded: `lastUpdateTime` then starts a grace
+period (traffic routing) that the next pass measures, so it must be stored.
+
+What it must not do: I/O, or decide anything beyond "write or not".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from graylane.api.batchrelease import BatchReleaseStatus
+from graylane.api.enums import BatchState, StepState
+from graylane.api.rollout_v1beta1 import RolloutStatus
+from graylane.planner.actions import Action, RecordEvent
+
+__all__ = ["batch_release_status_changed", "rollout_status_changed"]
+
+_TIMESTAMPS = frozenset({"lastUpdateTime", "lastTransitionTime"})
+_ROLLOUT_MIRROR_ALWAYS = frozenset({"observedWorkloadGeneration"})
+# podTemplateHash: the canary ReplicaSet's hash appears while the batch comes up; the step's end
+# records it again, and nothing reads it before then (the canary Service selects by it afterwards).
+_ROLLOUT_MIRROR_WAITING = frozenset({"message", "canaryReplicas", "canaryReadyReplicas", "podTemplateHash"})
+_BATCH_MIRROR = frozenset({"updatedReplicas", "updatedReadyReplicas"})
+
+
+def rollout_status_changed(old: RolloutStatus, new: RolloutStatus, actions: Iterable[Action] = ()) -> bool:
+    """True when `new` differs from the stored `old` in a way that must be written now."""
+    before, after = old.to_obj(), new.to_obj()
+    if before == after:
+        return False
+    waiting = new.canary_status is not None and new.canary_status.current_step_state == StepState.STEP_UPGRADE
+    folded = _ROLLOUT_MIRROR_ALWAYS | (_ROLLOUT_MIRROR_WAITING if waiting else frozenset())
+    if _clean(before, folded) != _clean(after, folded):
+        return True
+    # Only timestamps (or folded fields) moved: the timestamps are worth storing only when they time
+    # something this pass started (a grace period after a route or Service change).
+    acting = any(not isinstance(a, RecordEvent) for a in actions)
+    return acting and _clean(before, folded, stamps=False) != _clean(after, folded, stamps=False)
+
+
+def batch_release_status_changed(old: BatchReleaseStatus, new: BatchReleaseStatus) -> bool:
+    """True when `new` differs from the stored `old` in a way that must be written now."""
+    before, after = old.to_obj(), new.to_obj()
+    if before == after:
+        return False
+    folded = _TIMESTAMPS | (
+        _BATCH_MIRROR if new.canary_status.batch_state != BatchState.READY else frozenset()
+    )
+    return bool(_without(before, folded) != _without(after, folded))
+
+
+def _clean(status: dict[str, Any], mirror: frozenset[str], *, stamps: bool = True) -> Any:
+    """The status without `mirror` in its sub-statuses and, with `stamps`, without any timestamp."""
+    clean = _without(status, _TIMESTAMPS) if stamps else dict(status)
+    for sub in ("canaryStatus", "blueGreenStatus"):
+        if isinstance(clean.get(sub), dict):
+            clean[sub] = {k: v for k, v in clean[sub].items() if k not in mirror}
+    return clean
+
+
+def _without(value: Any, drop: frozenset[str]) -> Any:
+    """A copy of a JSON-like value with the keys in `drop` removed at every depth."""
+    if isinstance(value, dict):
+        return {k: _without(v, drop) for k, v in value.items() if k not in drop}
+    if isinstance(value, list):
+        return [_without(v, drop) for v in value]
+    return value
