@@ -87,7 +87,15 @@ class Executor:
     async def _ensure_batch_release(
         self, rollout: Obj, _: Workload | None, action: EnsureBatchRelease
     ) -> None:
+        # The cache decides which write goes first, so a new release costs one request, not a 404 + create.
         meta = rollout["metadata"]
+        if not action.exists:
+            try:
+                await self.client.create(r.BATCHRELEASE, _new_batch_release(rollout, action))
+                return
+            except ApiError as err:
+                if not err.already_exists:
+                    raise
         try:
             await self.client.patch(
                 r.BATCHRELEASE,

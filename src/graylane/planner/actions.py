@@ -65,6 +65,8 @@ class EnsureBatchRelease:
 
     spec: dict[str, Any]
     annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # Whether the cache holds it: the executor tries that write first and falls back to the other.
+    exists: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

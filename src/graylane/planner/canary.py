@@ -68,7 +68,7 @@ def _upgrade(p: Pass) -> bool:
     desired = desired_release_plan(p, batch=p.sub.current_step_index - 1)
     br = p.observed.batch_release
     if br is None or _plan_differs(br, desired):
-        p.act(EnsureBatchRelease(_br_spec(p, desired)))
+        p.act(EnsureBatchRelease(_br_spec(p, desired), exists=br is not None))
         return False
     if not _batch_done(br, p.sub.current_step_index):
         return False

@@ -108,9 +108,17 @@ def test_before_upgrade_creates_the_batch_release_for_step_one() -> None:
     result = _plan(_progressing("BeforeStepUpgrade"))
     [ensure] = [a for a in result.actions if isinstance(a, EnsureBatchRelease)]
     assert ensure.spec["releasePlan"]["batchPartition"] == 0
+    assert not ensure.exists  # the executor creates it straight away
     assert [b["canaryReplicas"] for b in ensure.spec["releasePlan"]["batches"]] == [1, 2, "100%"]
     assert _sub(result).current_step_state == "StepUpgrade"
     assert result.status.message == "Rollout is in step(1/3), and upgrade workload to new version"
+
+
+def test_next_step_replaces_the_spec_of_the_batch_release_it_has() -> None:
+    result = _plan(_progressing("StepUpgrade", index=2), _br(0, state="Ready"))
+    [ensure] = [a for a in result.actions if isinstance(a, EnsureBatchRelease)]
+    assert ensure.spec["releasePlan"]["batchPartition"] == 1
+    assert ensure.exists  # the executor patches it first
 
 
 def test_upgrade_waits_while_the_batch_is_not_ready() -> None:
