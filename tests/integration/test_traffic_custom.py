@@ -25,6 +25,7 @@ from tests.integration.custom_fixtures import (
     controller_sees_custom_kinds,
     custom_controller,
     destination_rule,
+    gloo_crds,
     grpc_route,
     istio_crds,
     virtual_service,
@@ -40,7 +41,13 @@ from tests.integration.traffic_fixtures import (
 )
 from tests.integration.waiting import eventually
 
-__all__ = ["controller_sees_custom_kinds", "custom_controller", "gateway_api_crds", "istio_crds"]  # fixtures
+__all__ = [  # fixtures
+    "controller_sees_custom_kinds",
+    "custom_controller",
+    "gateway_api_crds",
+    "gloo_crds",
+    "istio_crds",
+]
 pytestmark = pytest.mark.usefixtures("custom_controller")
 
 ORIGINAL_SPEC = "rollouts.kruise.io/original-spec-configuration"
