@@ -37,12 +37,14 @@ from graylane.providers.traffic.lua import (
     builtin_custom_kinds,
 )
 from graylane.providers.traffic.registry import router_for
+from graylane.providers.traffic.router import Router
 
 __all__ = [
     "TRAFFIC_INDEX",
     "TrafficObserver",
     "discover_custom_kinds",
     "discover_http_route",
+    "observe_router",
     "slim",
     "traffic_index",
 ]
@@ -181,13 +183,17 @@ class TrafficObserver:
     def watched(self) -> frozenset[Kind]:
         return frozenset(self._informers)
 
-    def setup(self, manager: Manager, controller: Controller, rollouts: Informer) -> None:
-        rollouts.add_index(TRAFFIC_INDEX, traffic_index)
+    def resources(self) -> dict[Kind, Resource]:
+        """What each watched kind is in the API (HTTPRoutes and custom kinds as discovered at start-up)."""
         kinds: dict[Kind, Resource] = {ObjectKind.SERVICE: r.SERVICE, ObjectKind.INGRESS: r.INGRESS}
         if self.http_route is not None:
             kinds[ObjectKind.HTTP_ROUTE] = self.http_route
         kinds.update(self.custom_resources.items())
-        for kind, resource in kinds.items():
+        return kinds
+
+    def setup(self, manager: Manager, controller: Controller, rollouts: Informer) -> None:
+        rollouts.add_index(TRAFFIC_INDEX, traffic_index)
+        for kind, resource in self.resources().items():
             manager.informer(resource, transform=slim)
             self._informers[kind] = manager.watch(controller, resource, keys=_by_object(rollouts, kind))
         manager.informer(r.CONFIGMAP, namespace=self.config_namespace, transform=slim_configmap)
@@ -199,20 +205,8 @@ class TrafficObserver:
         router = router_for(rollout)
         if router is None:
             return None
-        ns = rollout.metadata.get("namespace")
-        objects = {}
-        for kind, name in router.fetches():
-            found = self._get(kind, ns, name)
-            if found is not None:
-                objects[(kind, name)] = found
-        return TrafficObserved(
-            router=router,
-            stable_service=self._get(ObjectKind.SERVICE, ns, router.config.stable_service),
-            canary_service=self._get(ObjectKind.SERVICE, ns, router.config.canary_service),
-            objects=objects,
-            lua_scripts=self._lua_scripts(),
-            watched=self.watched,
-        )
+        namespace = rollout.metadata.get("namespace")
+        return observe_router(router, namespace, self._get, self._lua_scripts(), self.watched)
 
     def _get(self, kind: Kind, namespace: str | None, name: str) -> Obj | None:
         informer = self._informers.get(kind)
@@ -221,6 +215,36 @@ class TrafficObserver:
     def _lua_scripts(self) -> dict[str, str]:
         found = self._configmaps.get(self.config_namespace, CONFIGMAP_NAME) if self._configmaps else None
         return dict((found or {}).get("data") or {})
+
+
+Getter = Callable[[Kind, str | None, str], Obj | None]
+
+
+def observe_router(
+    router: Router,
+    namespace: str | None,
+    get: Getter,
+    lua_scripts: Mapping[str, str],
+    watched: frozenset[Kind],
+    *,
+    canary_service: bool = True,
+) -> TrafficObserved:
+    """The frozen snapshot of what `router` reads, from `get` (the informers); no canary Service when
+    routing only traffic (a TrafficRouting: OnlyTrafficRouting)."""
+    objects = {}
+    for kind, name in router.fetches():
+        found = get(kind, namespace, name)
+        if found is not None:
+            objects[(kind, name)] = found
+    config = router.config
+    return TrafficObserved(
+        router=router,
+        stable_service=get(ObjectKind.SERVICE, namespace, config.stable_service),
+        canary_service=get(ObjectKind.SERVICE, namespace, config.canary_service) if canary_service else None,
+        objects=objects,
+        lua_scripts=dict(lua_scripts),
+        watched=watched,
+    )
 
 
 def _by_object(rollouts: Informer, kind: Kind) -> Callable[[Obj], list[str]]:

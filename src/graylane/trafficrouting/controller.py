@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from graylane.api.trafficrouting import TrafficRouting, TrafficRoutingStatus
 from graylane.controller.cached import load_cached
 from graylane.controller.manager import Manager
-from graylane.controller.traffic_observe import TrafficObserver, slim, slim_configmap
-from graylane.executor.traffic import DEFAULT_RESOURCES, apply_change
+from graylane.controller.traffic_observe import TrafficObserver, observe_router, slim, slim_configmap
+from graylane.executor.traffic import apply_change
 from graylane.kube import resources as r
 from graylane.kube.client import ApiError, KubeClient, Obj
 from graylane.kube.events import EventKind, EventRecorder
@@ -71,14 +71,7 @@ class TrafficRoutingController:
         self._recorder: EventRecorder | None = None
 
     def _resources(self) -> dict[Kind, Resource]:
-        """What each kind is in the API: as the Rollout controller watches them (same discovery)."""
-        resources: dict[Kind, Resource] = dict(DEFAULT_RESOURCES.items())
-        if self._traffic.http_route is not None:
-            resources[ObjectKind.HTTP_ROUTE] = self._traffic.http_route
-        else:
-            resources.pop(ObjectKind.HTTP_ROUTE)
-        resources.update(self._traffic.custom_resources.items())
-        return resources
+        return self._traffic.resources()  # as the Rollout controller watches them (same discovery)
 
     def setup(self, manager: Manager) -> None:
         self._client, self._recorder = manager.client, manager.recorder
@@ -122,19 +115,8 @@ class TrafficRoutingController:
 
     def _observe(self, router: Router, tr: TrafficRouting) -> TrafficObserved:
         ns = tr.metadata.get("namespace")
-        objects = {}
-        for kind, name in router.fetches():
-            found = self._get(kind, ns, name)
-            if found is not None:
-                objects[(kind, name)] = found
-        return TrafficObserved(
-            router=router,
-            stable_service=self._get(ObjectKind.SERVICE, ns, router.config.stable_service),
-            canary_service=None,  # OnlyTrafficRouting: there is no canary Service
-            objects=objects,
-            lua_scripts=self._lua_scripts(),
-            watched=frozenset(self._objects),
-        )
+        watched = frozenset(self._objects)
+        return observe_router(router, ns, self._get, self._lua_scripts(), watched, canary_service=False)
 
     def _get(self, kind: Kind, namespace: str | None, name: str) -> Obj | None:
         # A kind not watched (a custom kind without a script or CRD at start-up) reads as absent; the
