@@ -64,6 +64,12 @@ DEFAULT_ROLLOUTS = {"release": 1000, "rest": 10000}
 @click.option(
     "--leader-elect/--no-leader-elect", default=True, show_default=True, help="Passed to the controller."
 )
+@click.option(
+    "--control-plane-qps",
+    type=click.IntRange(1),
+    default=None,
+    help="Client QPS of the controller-manager and scheduler (burst 2x). [default: Kubernetes' own]",
+)
 @click.option("--cluster-name", default="graylane-bench", show_default=True)
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option(
@@ -83,6 +89,7 @@ def bench(
     audit: bool,
     rollout_workers: int | None,
     leader_elect: bool,
+    control_plane_qps: int | None,
     cluster_name: str,
     run_dir: Path | None,
     out: Path | None,
@@ -106,6 +113,7 @@ def bench(
         "concurrency": concurrency,
         "rollout_workers": rollout_workers,
         "leader_elect": leader_elect,
+        "control_plane_qps": control_plane_qps,
         "started_at": stamp,
         "run_dir": str(run_dir),
     }
@@ -118,6 +126,7 @@ def bench(
         concurrency=concurrency,
         rollout_workers=rollout_workers,
         leader_elect=leader_elect,
+        control_plane_qps=control_plane_qps,
     )
     doc = {"params": params, "machine": machine.describe()}
     doc |= asyncio.run(

@@ -48,6 +48,7 @@ class SessionOptions:
     sample_interval: float = 0.5
     rollout_workers: int | None = None
     leader_elect: bool = True
+    control_plane_qps: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +99,7 @@ class BenchSession:
             name=options.cluster_name,
             kubeconfig=options.run_dir / "kubeconfig.yaml",
             audit_log=options.audit_log,
+            control_plane_qps=options.control_plane_qps,
         )
         try:
             kubeconfig = await asyncio.to_thread(cluster.fresh, options.nodes, say)
