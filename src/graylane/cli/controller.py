@@ -39,7 +39,13 @@ context_option = click.option("--context", default=None, help="The kubeconfig co
 )
 @click.option("--leader-elect/--no-leader-elect", default=True, show_default=True)
 @click.option("--identity", default=None, help="Leader-election identity (default: host_uuid).")
-@click.option("--rollout-workers", default=3, show_default=True)
+@click.option(
+    "--rollout-workers",
+    type=click.IntRange(1),
+    default=16,
+    show_default=True,
+    help="Concurrent Rollout reconciles (the BatchRelease controller gets as many).",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 def controller(
     kubeconfig: str | None,
