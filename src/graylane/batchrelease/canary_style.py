@@ -208,7 +208,11 @@ def _all_ready(dep: Obj) -> bool:
     if dep.get("spec", {}).get("paused") or not generation_observed(dep):
         return False
     created, updated = status_int(dep, "replicas"), status_int(dep, "updatedReplicas")
-    return created == updated and status_int(dep, "availableReplicas") + _max_unavailable(dep) >= created
+    # Kruise checks only created == updated, which also holds mid-rollout once the old ReplicaSet is at 0
+    # and the new one still short (4 of 5 with maxUnavailable 1): every *desired* pod must be updated.
+    if created != updated or updated < spec_replicas(dep):
+        return False
+    return status_int(dep, "availableReplicas") + _max_unavailable(dep) >= created
 
 
 def _max_unavailable(dep: Obj) -> int:

@@ -673,7 +673,11 @@ def test_canary_finalize_wait_resume_keeps_the_canary_until_the_stable_is_done()
     rolling["status"] |= {"updatedReplicas": 3}
     assert CanaryStyle().finalize(canary_obs(plan_obj, rolling, (canary(5),))) == Step(False)
 
-    rolling["status"] |= {"updatedReplicas": 5, "availableReplicas": 4}  # 4 + maxUnavailable 1 >= 5
+    # Mid-rollout: the old ReplicaSet is at 0, the new one at 4 of 5; created == updated, yet not done.
+    rolling["status"] |= {"replicas": 4, "updatedReplicas": 4, "availableReplicas": 4}
+    assert CanaryStyle().finalize(canary_obs(plan_obj, rolling, (canary(5),))) == Step(False)
+
+    rolling["status"] |= {"replicas": 5, "updatedReplicas": 5, "availableReplicas": 4}  # 4 + 1 >= 5
     step = CanaryStyle().finalize(canary_obs(plan_obj, rolling, (canary(5),)))
     assert step.done
     assert Delete("Deployment", "demo-abcde") in step.actions
