@@ -67,38 +67,17 @@ class BenchCluster(LocalCluster):
         return self.up(nodes=nodes, out=out)
 
     def _create(self, out: Callable[[str], None]) -> None:
-        # LocalCluster._create with the audit policy and component patches; a `LocalCluster` option for
-        # extra kwokctl flags would make this override unnecessary.
-        if not self.audit_log and self.control_plane_qps is None:
-            super()._create(out)
-            return
         out(f"starting cluster {self.name} (audit log {'on' if self.audit_log else 'off'})")
         documents = kwok_config(self.versions)
         if self.control_plane_qps is not None:
             documents[0]["componentsPatches"] = qps_patches(self.control_plane_qps)
+        if not self.audit_log:
+            self._create_with(documents, [])
+            return
         with tempfile.TemporaryDirectory() as tmp:
-            config, policy = Path(tmp) / "kwok.yaml", Path(tmp) / "audit-policy.yaml"
-            config.write_text(yaml.safe_dump_all(documents))
-            audit_flags: list[str] = []
-            if self.audit_log:
-                policy.write_text(yaml.safe_dump(audit.policy()))
-                audit_flags = ["--kube-audit-policy", str(policy)]
-            self._kwokctl(
-                "create",
-                "cluster",
-                "--runtime",
-                "binary",
-                "--config",
-                str(config),
-                "--kube-admission=true",
-                "--kube-authorization=true",
-                *audit_flags,
-                "--kubeconfig",
-                str(self.kubeconfig_path),
-                "--wait",
-                "120s",
-                timeout=240,
-            )
+            policy = Path(tmp) / "audit-policy.yaml"
+            policy.write_text(yaml.safe_dump(audit.policy()))
+            self._create_with(documents, ["--kube-audit-policy", str(policy)])
 
     def component_pids(self) -> dict[str, int]:
         """Control-plane process ids by component, from kwokctl's pid files (only those alive)."""

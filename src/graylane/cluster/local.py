@@ -88,8 +88,12 @@ class LocalCluster:
 
     def _create(self, out: Callable[[str], None]) -> None:
         out(f"starting cluster {self.name} (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
+        self._create_with(kwok_config(self.versions), [])
+
+    def _create_with(self, documents: list[dict[str, object]], flags: list[str]) -> None:
+        """`kwokctl create cluster` with these configuration documents and extra flags (the benchmark's)."""
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as cfg:
-            yaml.safe_dump_all(kwok_config(self.versions), cfg)
+            yaml.safe_dump_all(documents, cfg)
         try:
             self._kwokctl(
                 "create",
@@ -100,6 +104,7 @@ class LocalCluster:
                 cfg.name,
                 "--kube-admission=true",
                 "--kube-authorization=true",
+                *flags,
                 "--kubeconfig",
                 str(self.kubeconfig_path),
                 "--wait",
