@@ -159,7 +159,9 @@ def test_equal_latency_with_a_margin_passes_early() -> None:
 def test_summary_names_the_effect_and_the_tests() -> None:
     judgement = judge_counts([CountLook(30, 1000, 30, 4000)], Settings(), final=False)
 
-    assert judgement.summary().startswith("Fail: rate ratio (canary / stable) 4 [")
+    assert judgement.summary().startswith(
+        "Fail: canary 30/1000 (3.000%), stable 30/4000 (0.750%); rate ratio (canary / stable) 4 ["
+    )
     assert "conditional-binomial p=" in judgement.summary()
 
 

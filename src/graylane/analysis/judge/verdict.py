@@ -70,16 +70,26 @@ class Judgement:
     max_log_lr: Mapping[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
-        """One line for a measurement's value: the tests' p-values and the headline effect."""
+        """One line for a measurement's value: the data, the headline effect and the tests' p-values."""
         tests = ", ".join(
             f"{t.name} p={_fmt(t.p_value)}{' < ' + _fmt(t.threshold) if t.rejected else ''}"
             for t in self.tests
         )
+        parts = [f"{self.verdict}: {_side('canary', self.canary)}, {_side('stable', self.stable)}"]
         effect = self.effects[0] if self.effects else None
-        if effect is None or effect.estimate is None:
-            return f"{self.verdict}: {tests}"
-        interval = f" [{_fmt(effect.lower)}, {_fmt(effect.upper)}]" if effect.lower is not None else ""
-        return f"{self.verdict}: {effect.name} {_fmt(effect.estimate)}{interval}; {tests}"
+        if effect is not None and (effect.estimate is not None or effect.lower is not None):
+            interval = f" [{_fmt(effect.lower)}, {_fmt(effect.upper)}]" if effect.lower is not None else ""
+            parts.append(f"{effect.name} {_fmt(effect.estimate)}{interval}")
+        parts.append(tests)
+        return "; ".join(parts)
+
+
+def _side(name: str, side: JudgeSide) -> str:
+    if side.total is not None:
+        rate = f" ({side.rate:.3%})" if side.rate is not None else ""
+        return f"{name} {side.events}/{side.total}{rate}"
+    median = f" median {side.median:.4g}" if side.median is not None else ""
+    return f"{name} {side.samples or 0} samples{median}"
 
 
 def _fmt(value: float | None) -> str:
