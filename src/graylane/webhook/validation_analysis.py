@@ -76,9 +76,10 @@ def _check_block(analysis: object, path: str) -> list[FieldError]:
     if not isinstance(analysis, Mapping):
         return [invalid(path, analysis, "must be an object with templates and args")]
     templates = as_list(analysis.get("templates"))
-    if not templates:
-        return [_required(f"{path}.Templates", "at least one AnalysisTemplate is required")]
-    errors = [
+    errors = (
+        [] if templates else [_required(f"{path}.Templates", "at least one AnalysisTemplate is required")]
+    )
+    errors += [
         _required(f"{path}.Templates[{index}].TemplateName", "the name of an AnalysisTemplate is required")
         for index, template in enumerate(templates)
         if not as_dict(template).get("templateName")
