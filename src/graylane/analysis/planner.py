@@ -84,7 +84,7 @@ def plan_run(
 ) -> RunPlan:
     """The next plan for ``run`` (see the module docstring). ``secrets``: argument name -> secret value."""
     status = run.status.model_copy(deep=True)
-    if status.phase and AnalysisPhase(status.phase).completed:
+    if _completed(status.phase):
         return RunPlan(status)
     problems = validate_run_spec(run.spec)
     if problems:
@@ -117,6 +117,11 @@ def plan_run(
     requests, next_due = _schedule(run.spec, status, started, now, secrets or {})
     requeue = max(0.0, (next_due - now).total_seconds()) if next_due is not None else None
     return RunPlan(status, tuple(requests), requeue, tuple(events))
+
+
+def _completed(phase: str) -> bool:
+    # An unknown phase (a hand-edited status) is treated as not finished: the run is re-assessed.
+    return phase in {p.value for p in AnalysisPhase if p.completed}
 
 
 # --- applying outcomes -----------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from graylane.api.analysis import (
 
 __all__ = ["MAX_JUDGE_LOOKS", "MAX_TIMEOUT", "FieldIssue", "validate_run_spec", "validate_template_spec"]
 
-MAX_JUDGE_LOOKS: Final = 500  # the counts judge keeps every look's counts in status
+MAX_JUDGE_LOOKS: Final = 200  # every look's counts are kept in status and re-read at each look
 MAX_TIMEOUT: Final = 300
 _ARG = re.compile(r"\{\{\s*args\.([^}\s]+)\s*\}\}")
 

@@ -262,3 +262,13 @@ def test_bad_counts_are_error_measurements(value: Counts) -> None:
     measurement = plan.status.metric_results[0].measurements[-1]
     assert measurement.phase is AnalysisPhase.ERROR
     assert plan.status.phase == AnalysisPhase.RUNNING
+
+
+def test_an_unknown_phase_in_status_is_reassessed_not_a_crash() -> None:
+    current = run(prometheus_metric())
+    current = with_status(current, current.status.model_copy(update={"phase": "Bogus"}))
+
+    plan = plan_run(current, [], T0)
+
+    assert plan.status.phase == AnalysisPhase.RUNNING
+    assert len(plan.requests) == 1

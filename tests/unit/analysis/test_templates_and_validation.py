@@ -223,7 +223,7 @@ def test_the_judge_refuses_what_it_would_ignore_and_needs_interval_and_count() -
     found = issues(AnalysisTemplateSpec.model_validate({"metrics": [metric]}))
 
     assert "spec.metrics[0].interval: required for the judge: each look reads one interval" in found
-    assert "spec.metrics[0].count: required for the judge: the number of looks (1-500)" in found
+    assert "spec.metrics[0].count: required for the judge: the number of looks (1-200)" in found
     assert (
         "spec.metrics[0].successCondition: not used by the judge (it decides by its tests): remove it"
         in found
