@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration cluster-build crds clean bench
+.PHONY: demo test lint unit integration cluster-build prometheus crds clean bench
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 cluster-build: $(STAMP)
 	$(BIN)/graylane cluster build
 
+# Debian bookworm's Prometheus 2.42.0, for the analysis tests (the tests fetch it too when missing).
+prometheus: $(STAMP)
+	$(BIN)/python -m graylane.cluster.prometheus
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
@@ -26,7 +30,7 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
-test: $(STAMP) cluster-build lint
+test: $(STAMP) cluster-build prometheus lint
 	$(BIN)/pytest tests -q
 
 demo: $(STAMP) cluster-build

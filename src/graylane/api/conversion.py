@@ -31,6 +31,10 @@ up, ``releasePlan.rollingStyle`` comes from the ``rolling-style`` annotation ("P
 going down, the annotation is set to the lower-cased ``rollingStyle`` and the field is copied.
 ``status.message`` exists in v1beta1 only.
 
+graylane's analysis fields (``steps[].analysis`` and ``canary.analysis``, absent from Kruise's API) are
+copied as they are in both directions, so a Rollout keeps its analysis whichever version a client uses;
+a Rollout without them converts exactly as before.
+
 Deliberate differences from Kruise: ``canary.disableGenerateCanaryService`` (present in both versions'
 CRDs) is carried across, where Kruise's conversion loses it; a missing workload reference or v1alpha1
 ``canary`` is treated as empty, where Kruise's Go code would dereference nil and fail the request.
@@ -182,6 +186,7 @@ def _step_up(step: Mapping[str, Any]) -> Obj:
     if replicas is not None:
         out["replicas"] = replicas
     out["pause"] = _pause(step)
+    _copy_analysis(step, out)
     return out
 
 
@@ -203,7 +208,14 @@ def _step_down(step: Mapping[str, Any]) -> Obj:
     if step.get("replicas") is not None:
         out["replicas"] = step["replicas"]
     out["pause"] = _pause(step)
+    _copy_analysis(step, out)
     return out
+
+
+def _copy_analysis(src: Mapping[str, Any], out: Obj) -> None:
+    # graylane's own field: the same shape in both versions.
+    if isinstance(src.get("analysis"), Mapping):
+        out["analysis"] = copy.deepcopy(dict(src["analysis"]))
 
 
 def _canary_common(canary: Mapping[str, Any], *, up: bool) -> Obj:
@@ -225,12 +237,14 @@ def _canary_up(canary: Mapping[str, Any], annotations: Mapping[str, Any]) -> Obj
         out["enableExtraWorkloadForCanary"] = True
     put_nonempty(out, "trafficRoutingRef", annotations.get(keys.TRAFFIC_ROUTING_ANNOTATION))
     put_nonempty(out, "disableGenerateCanaryService", bool(canary.get("disableGenerateCanaryService")))
+    _copy_analysis(canary, out)
     return out
 
 
 def _canary_down(canary: Mapping[str, Any]) -> Obj:
     out = _canary_common(canary, up=False)
     put_nonempty(out, "disableGenerateCanaryService", bool(canary.get("disableGenerateCanaryService")))
+    _copy_analysis(canary, out)
     return out
 
 

@@ -1,4 +1,8 @@
-"""Generate the four ``rollouts.kruise.io`` CRDs from the API models (the controller-gen of graylane).
+"""Generate graylane's CRDs from the API models (the controller-gen of graylane).
+
+The four ``rollouts.kruise.io`` CRDs are Kruise's; the three ``analysis.graylane.io`` ones
+(AnalysisTemplate, ClusterAnalysisTemplate, AnalysisRun) are graylane's own and carry the fields'
+descriptions, so ``kubectl explain`` documents them.
 
 What this module does: walks the pydantic models and writes a structural OpenAPI v3 schema per served
 version (everything inlined; ``x-kubernetes-int-or-string`` for IntOrString; unknown fields preserved
@@ -30,7 +34,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from graylane.api import batchrelease, rollout_v1alpha1, rollout_v1beta1
+from graylane.api import analysis, batchrelease, rollout_v1alpha1, rollout_v1beta1
 from graylane.api.common import CRD_DEFAULT, Format, GoTag, ListMapKey, go_tag
 from graylane.api.rollouthistory import RolloutHistory
 from graylane.api.trafficrouting import TrafficRouting
@@ -68,6 +72,10 @@ class Crd:
     plural: str
     versions: tuple[Version, ...]
     webhook_conversion: bool = False
+    group: str = GROUP
+    scope: str = "Namespaced"
+    description: str = ""  # of the root schema: what `kubectl explain KIND` prints first
+    short_names: tuple[str, ...] = ()
 
 
 _CANARY: Final = "The rollout canary"
@@ -98,6 +106,12 @@ _TRAFFIC_ROUTING_COLUMNS: Final = (
     _AGE,
 )
 
+_ANALYSIS_RUN_COLUMNS: Final = (
+    Column("STATUS", "string", ".status.phase", "The analysis run's phase"),
+    Column("MESSAGE", "string", ".status.message", "Why the run ended as it did"),
+    _AGE,
+)
+
 CRDS: Final = (
     Crd(
         "Rollout",
@@ -123,6 +137,31 @@ CRDS: Final = (
         (Version("v1alpha1", TrafficRouting, True, _TRAFFIC_ROUTING_COLUMNS),),
     ),
     Crd("RolloutHistory", "rollouthistories", (Version("v1alpha1", RolloutHistory, True),)),
+    Crd(
+        "AnalysisTemplate",
+        "analysistemplates",
+        (Version("v1alpha1", analysis.AnalysisTemplate, True),),
+        group=analysis.GROUP,
+        description="Metrics to measure during a release, and when they fail (graylane).",
+        short_names=("at",),
+    ),
+    Crd(
+        "ClusterAnalysisTemplate",
+        "clusteranalysistemplates",
+        (Version("v1alpha1", analysis.ClusterAnalysisTemplate, True),),
+        group=analysis.GROUP,
+        scope="Cluster",
+        description="An AnalysisTemplate usable from every namespace (graylane).",
+        short_names=("cat",),
+    ),
+    Crd(
+        "AnalysisRun",
+        "analysisruns",
+        (Version("v1alpha1", analysis.AnalysisRun, True, _ANALYSIS_RUN_COLUMNS),),
+        group=analysis.GROUP,
+        description="One analysis of a release: every measurement, and the verdict (graylane).",
+        short_names=("ar",),
+    ),
 )
 
 
@@ -209,6 +248,8 @@ def _scalar_schema(tp: Any, meta: list[Any]) -> dict[str, Any]:
     if tp is int:
         formats = [marker.name for marker in meta if isinstance(marker, Format)]
         return {"type": "integer", **({"format": formats[0]} if formats else {})}
+    if tp is float:
+        return {"type": "number"}
     if tp is datetime:
         return {"type": "string", "format": "date-time"}
     if tp is str:
@@ -232,12 +273,15 @@ def _string_schema(meta: list[Any]) -> dict[str, Any]:
 # --- CRD documents -----------------------------------------------------------------------------------
 
 
-def _version_obj(version: Version) -> dict[str, Any]:
+def _version_obj(crd: Crd, version: Version) -> dict[str, Any]:
+    schema = model_schema(version.model, root=True)
+    if crd.description:
+        schema["description"] = crd.description
     out: dict[str, Any] = {
         "name": version.name,
         "served": True,
         "storage": version.storage,
-        "schema": {"openAPIV3Schema": model_schema(version.model, root=True)},
+        "schema": {"openAPIV3Schema": schema},
         "subresources": {"status": {}},
     }
     if version.columns:
@@ -246,16 +290,19 @@ def _version_obj(version: Version) -> dict[str, Any]:
 
 
 def _crd_obj(crd: Crd) -> dict[str, Any]:
+    names: dict[str, Any] = {
+        "kind": crd.kind,
+        "listKind": f"{crd.kind}List",
+        "plural": crd.plural,
+        "singular": crd.kind.lower(),
+    }
+    if crd.short_names:
+        names["shortNames"] = list(crd.short_names)
     spec: dict[str, Any] = {
-        "group": GROUP,
-        "names": {
-            "kind": crd.kind,
-            "listKind": f"{crd.kind}List",
-            "plural": crd.plural,
-            "singular": crd.kind.lower(),
-        },
-        "scope": "Namespaced",
-        "versions": [_version_obj(version) for version in crd.versions],
+        "group": crd.group,
+        "names": names,
+        "scope": crd.scope,
+        "versions": [_version_obj(crd, version) for version in crd.versions],
     }
     if crd.webhook_conversion:
         spec["conversion"] = {
@@ -268,14 +315,14 @@ def _crd_obj(crd: Crd) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{crd.plural}.{GROUP}"},
+        "metadata": {"name": f"{crd.plural}.{crd.group}"},
         "spec": spec,
     }
 
 
 def crd_documents() -> dict[str, dict[str, Any]]:
     """File name -> CRD object, sorted by file name."""
-    docs = {f"{GROUP}_{crd.plural}.yaml": _crd_obj(crd) for crd in CRDS}
+    docs = {f"{crd.group}_{crd.plural}.yaml": _crd_obj(crd) for crd in CRDS}
     return dict(sorted(docs.items()))
 
 

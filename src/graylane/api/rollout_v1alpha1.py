@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from graylane.api.analysis import RolloutAnalysis, RolloutBackgroundAnalysis
 from graylane.api.common import (
     CRD_DEFAULT,
     GoTag,
@@ -78,6 +79,9 @@ class CanaryStep(TrafficRoutingStrategy):
 
     replicas: Annotated[IntOrString | None, GoTag.POINTER] = None
     pause: RolloutPause = Field(default_factory=RolloutPause)
+    analysis: RolloutAnalysis | None = Field(
+        None, description="graylane: metric analysis this step waits for; failure rolls the release back."
+    )
 
 
 class CanaryStrategy(KubeModel):
@@ -86,6 +90,9 @@ class CanaryStrategy(KubeModel):
     failure_threshold: Annotated[IntOrString | None, GoTag.POINTER] = None
     patch_pod_template_metadata: PatchPodTemplateMetadata | None = None
     disable_generate_canary_service: bool = False
+    analysis: RolloutBackgroundAnalysis | None = Field(
+        None, description="graylane: analysis of the whole release, beside the steps; failure rolls back."
+    )
 
 
 class RolloutStrategy(KubeModel):

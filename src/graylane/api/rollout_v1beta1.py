@@ -16,6 +16,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field
 
+from graylane.api.analysis import RolloutAnalysis, RolloutBackgroundAnalysis
 from graylane.api.common import (
     CRD_DEFAULT,
     GoTag,
@@ -115,6 +116,10 @@ class CanaryStep(KubeModel):
     matches: list[HttpRouteMatch] = Field(default_factory=list, max_length=MAX_MATCHES)
     replicas: Annotated[IntOrString | None, GoTag.POINTER] = None
     pause: RolloutPause = Field(default_factory=RolloutPause)
+    # graylane's addition (absent from Kruise's API): the step waits for this analysis.
+    analysis: RolloutAnalysis | None = Field(
+        None, description="graylane: metric analysis this step waits for; failure rolls the release back."
+    )
 
 
 class CanaryStrategy(KubeModel):
@@ -127,6 +132,9 @@ class CanaryStrategy(KubeModel):
     enable_extra_workload_for_canary: bool = False
     traffic_routing_ref: str = ""
     disable_generate_canary_service: bool = False
+    analysis: RolloutBackgroundAnalysis | None = Field(
+        None, description="graylane: analysis of the whole release, beside the steps; failure rolls back."
+    )
 
 
 class BlueGreenStrategy(KubeModel):
@@ -137,6 +145,9 @@ class BlueGreenStrategy(KubeModel):
     failure_threshold: Annotated[IntOrString | None, GoTag.POINTER] = None
     traffic_routing_ref: str = ""
     disable_generate_canary_service: bool = False
+    analysis: RolloutBackgroundAnalysis | None = Field(
+        None, description="graylane: analysis of the whole release, beside the steps; failure rolls back."
+    )
 
 
 class RolloutStrategy(KubeModel):

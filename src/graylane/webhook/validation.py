@@ -5,7 +5,8 @@
 errors in upstream's order; ``render_errors`` turns them into the message of upstream's HTTP 422 response.
 The rules live in ``validation_v1beta1`` and ``validation_v1alpha1``; shared pieces in
 ``validation_common``; Go-style value printing in ``validation_gofmt``; graylane's own check that the
-traffic provider can route every step in ``validation_traffic``.
+traffic provider can route every step in ``validation_traffic``, and of its analysis fields in
+``validation_analysis``.
 
 Must not: do I/O (the caller lists the siblings), import graylane.api, or validate status (upstream
 accepts any status patch).
@@ -16,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from graylane.webhook.validation_analysis import validate_analysis
 from graylane.webhook.validation_common import (
     DEFAULT_OPTIONS,
     FieldError,
@@ -53,4 +55,5 @@ def validate_rollout(
         errors = validate_v1alpha1(obj, old, siblings, options)
     else:
         errors = validate_v1beta1(obj, old, siblings, options)
-    return errors or validate_traffic(obj, old)  # graylane: steps the traffic provider cannot route
+    # graylane's rules: steps the traffic provider cannot route, then the analysis fields.
+    return errors or validate_traffic(obj, old) or validate_analysis(obj, old)

@@ -13,12 +13,18 @@ import yaml
 from graylane.api import crdgen
 
 MANIFESTS = Path(__file__).resolve().parents[3] / "manifests" / "crds"
-FILES = (
+KRUISE_FILES = (
     "rollouts.kruise.io_batchreleases.yaml",
     "rollouts.kruise.io_rollouthistories.yaml",
     "rollouts.kruise.io_rollouts.yaml",
     "rollouts.kruise.io_trafficroutings.yaml",
 )
+ANALYSIS_FILES = (
+    "analysis.graylane.io_analysisruns.yaml",
+    "analysis.graylane.io_analysistemplates.yaml",
+    "analysis.graylane.io_clusteranalysistemplates.yaml",
+)
+FILES = ANALYSIS_FILES + KRUISE_FILES
 
 
 @functools.cache
@@ -34,7 +40,8 @@ def parsed(name: str) -> dict[str, Any]:
 
 def crd(plural: str) -> dict[str, Any]:
     """Parsed CRD; shared between tests, so tests must not modify it."""
-    return parsed(f"rollouts.kruise.io_{plural}.yaml")
+    group = "analysis.graylane.io" if plural.endswith(("analysisruns", "analysistemplates")) else None
+    return parsed(f"{group or 'rollouts.kruise.io'}_{plural}.yaml")
 
 
 def version(plural: str, name: str) -> dict[str, Any]:
@@ -94,8 +101,48 @@ def test_every_version_is_served_with_status_and_exactly_one_stored(name: str) -
     versions = doc["spec"]["versions"]
     assert all(v["served"] and v["subresources"] == {"status": {}} for v in versions)
     assert sum(v["storage"] for v in versions) == 1
-    assert doc["spec"]["scope"] == "Namespaced"
-    assert doc["spec"]["group"] == "rollouts.kruise.io"
+    cluster_scoped = name == "analysis.graylane.io_clusteranalysistemplates.yaml"
+    assert doc["spec"]["scope"] == ("Cluster" if cluster_scoped else "Namespaced")
+    assert doc["spec"]["group"] == name.split("_")[0]
+    assert doc["metadata"]["name"] == f"{doc['spec']['names']['plural']}.{doc['spec']['group']}"
+
+
+def described(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, bool]]:
+    """(path, has a description) of every property below ``node``."""
+    for key, child in node.get("properties", {}).items():
+        yield f"{path}.{key}", "description" in child
+        yield from described(child, f"{path}.{key}")
+    if "items" in node:
+        yield from described(node["items"], f"{path}[]")
+    if isinstance(node.get("additionalProperties"), dict):
+        yield from described(node["additionalProperties"], f"{path}{{}}")
+
+
+@pytest.mark.parametrize("name", ANALYSIS_FILES)
+def test_every_analysis_field_is_described_for_kubectl_explain(name: str) -> None:
+    root = parsed(name)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    envelope = {".apiVersion", ".kind", ".metadata"}
+
+    missing = [path for path, has in described(root) if not has and path not in envelope]
+
+    assert root["description"]
+    assert missing == []
+
+
+@pytest.mark.parametrize("version_name", ["v1alpha1", "v1beta1"])
+def test_rollout_analysis_fields_are_described_and_nothing_else_changed(version_name: str) -> None:
+    canary = schema("rollouts", version_name, "spec", "strategy", "canary")
+    step = canary["properties"]["steps"]["items"]["properties"]
+    paths = [path for path, _ in described(version("rollouts", version_name)["schema"]["openAPIV3Schema"])]
+    with_description = [
+        path for path, has in described(version("rollouts", version_name)["schema"]["openAPIV3Schema"]) if has
+    ]
+
+    assert step["analysis"]["properties"]["templates"]["items"]["required"] == ["templateName"]
+    assert "startingStep" in canary["properties"]["analysis"]["properties"]
+    # Kruise's own fields stay as upstream generates them (no descriptions); only graylane's are explained.
+    assert all(".analysis" in path for path in with_description)
+    assert any(path.endswith(".analysis.args[].valueFrom.podTemplateHashValue") for path in paths)
 
 
 @pytest.mark.parametrize(
@@ -105,6 +152,9 @@ def test_every_version_is_served_with_status_and_exactly_one_stored(name: str) -
         ("batchreleases", "v1beta1", True),
         ("trafficroutings", "v1alpha1", False),
         ("rollouthistories", "v1alpha1", False),
+        ("analysisruns", "v1alpha1", False),
+        ("analysistemplates", "v1alpha1", False),
+        ("clusteranalysistemplates", "v1alpha1", False),
     ],
 )
 def test_storage_version_and_conversion(plural: str, stored: str, converted: bool) -> None:
@@ -167,6 +217,11 @@ def test_other_printer_columns() -> None:
         age,
     ]
     assert columns("rollouthistories", "v1alpha1") == []
+    assert columns("analysisruns", "v1alpha1") == [
+        ("STATUS", "string", ".status.phase"),
+        ("MESSAGE", "string", ".status.message"),
+        age,
+    ]
 
 
 def test_defaults_enums_and_limits_follow_upstream() -> None:
