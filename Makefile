@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration cluster-build crds clean bench
+.PHONY: demo test lint unit integration cluster-build crds gotypes clean bench
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,12 @@ demo: $(STAMP) cluster-build
 
 crds: $(STAMP)
 	$(BIN)/python -m graylane.api.crdgen
+
+# The Go type graph of PodTemplateSpec the pod-template hash walks (api/podtemplatehash.py), made from
+# the k8s.io/api module the cluster build downloaded (offline), like the CRDs a committed, generated file.
+GOTYPES_ENV := GOMODCACHE=$(HOME)/.cache/graylane/go/mod GOCACHE=$(HOME)/.cache/graylane/go/build GOPROXY=off GOFLAGS=-mod=mod GOSUMDB=off
+gotypes: cluster-build
+	cd tools/gotypes && $(GOTYPES_ENV) go run . > ../../src/graylane/api/data/podtemplatespec.gotypes.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
