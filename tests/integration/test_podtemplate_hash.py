@@ -90,7 +90,9 @@ async def test_every_revision_of_an_edited_template_matches(kube: KubeClient, na
         want = pod_template_hash(live["spec"]["template"])
         await eventually(
             lambda: _owned_replica_sets(kube, namespace, dep),
-            lambda found: any(rs["metadata"]["labels"]["pod-template-hash"] == want for rs in found),
+            lambda found, want=want: any(
+                rs["metadata"]["labels"]["pod-template-hash"] == want for rs in found
+            ),
             what=f"a ReplicaSet labelled {want} after {edit}",
             timeout=120,
         )

@@ -57,7 +57,7 @@ def parse_quantity(text: str) -> ParsedQuantity:
     if text == "0":
         return ParsedQuantity(0, 0, "0", DECIMAL_SI)
     sign, num, denom, suffix = _split(text)
-    base, exponent, fmt = _interpret(text, suffix)
+    _base, exponent, fmt = _interpret(text, suffix)
     precision, scale, mantissa = _precision(fmt, exponent, num, denom)
     if precision < 0 or scale - len(denom) < _NANO:
         raise UnsupportedQuantity(f"quantity {text!r} is held as an inf.Dec by Go (too precise or too large)")

@@ -84,7 +84,9 @@ def _new_replica_set(
     revision = revision or template_revision(template)
     by_hash = next((rs for rs in owned if _rs_hash(rs) == revision), None)
     # A hash collision makes the Deployment controller salt the name with status.collisionCount.
-    return by_hash or next((rs for rs in owned if _same_template(rs["spec"].get("template", {}), template)), None)
+    return by_hash or next(
+        (rs for rs in owned if _same_template(rs["spec"].get("template", {}), template)), None
+    )
 
 
 def canary_pod_template_hash(
@@ -133,6 +135,7 @@ def deployment_workload(
         else canary_pod_template_hash(canary_deployments, replica_sets),
         # Back on the stable template: the ReplicaSet matching the template is the stable one.
         is_in_rollback=bool(stable_revision) and new_rs is not None and _rs_hash(new_rs) == stable_revision,
+        oldest_active_revision=_rs_hash(active[0]) if active else "",
     )
 
 

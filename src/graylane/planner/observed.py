@@ -37,11 +37,21 @@ class Workload:
     canary_revision: str = ""
     pod_template_hash: str = ""
     is_in_rollback: bool = False
+    # Kruise's GetDeploymentStableRs: the revision of the oldest active ReplicaSet, whatever its template
+    # (what canary-style Rollouts report as stableRevision outside a release).
+    oldest_active_revision: str = ""
 
     @property
     def rollout_id(self) -> str:
-        """Kruise reads the rollout id from the workload *label* (see the reference, §2.9)."""
-        return self.labels.get("rollouts.kruise.io/rollout-id", "")
+        """Kruise's getRolloutID: the workload *label* (reference §2.9), else the canary revision.
+
+        Without the label each new template is its own rollout id, so pods of every batch are labelled
+        (``rollouts.kruise.io/rollout-id`` / ``rollout-batch-id``); a rollback is told apart by a prefix.
+        """
+        label = self.labels.get("rollouts.kruise.io/rollout-id", "")
+        if label or not self.canary_revision:
+            return label
+        return f"rollback-{self.canary_revision}" if self.is_in_rollback else self.canary_revision
 
 
 @dataclasses.dataclass(frozen=True)

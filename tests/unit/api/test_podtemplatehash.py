@@ -17,7 +17,9 @@ def _spew(template: dict[str, Any]) -> str:
 
 def test_struct_fields_typed_and_in_go_order() -> None:
     text = _spew({"metadata": {"name": "x"}})
-    assert text.startswith("(v1.PodTemplateSpec){ObjectMeta:(v1.ObjectMeta){Name:(string)x GenerateName:(string) ")
+    assert text.startswith(
+        "(v1.PodTemplateSpec){ObjectMeta:(v1.ObjectMeta){Name:(string)x GenerateName:(string) "
+    )
     assert " Spec:(v1.PodSpec){Volumes:([]v1.Volume)<nil> InitContainers:([]v1.Container)<nil> " in text
 
 
@@ -49,7 +51,8 @@ def test_slice_elements_and_int_or_string() -> None:
 def test_quantities_print_their_parsed_fields() -> None:
     res = {"containers": [{"name": "a", "resources": {"limits": {"cpu": "100m"}}}]}
     assert (
-        "Limits:(v1.ResourceList)map[cpu:{i:(resource.int64Amount){value:(int64)100 scale:(resource.Scale)-3} "
+        "Limits:(v1.ResourceList)map[cpu:{i:(resource.int64Amount){value:(int64)100 "
+        "scale:(resource.Scale)-3} "
         "d:(resource.infDecAmount){Dec:(*inf.Dec)<nil>} s:(string)100m Format:(resource.Format)DecimalSI}]"
     ) in _spew({"spec": res})
 
@@ -57,7 +60,8 @@ def test_quantities_print_their_parsed_fields() -> None:
 def test_hash_is_safe_encoded_fnv_and_salted_by_collision_count() -> None:
     template = {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "a", "image": "b"}]}}
     plain = pod_template_hash(template)
-    assert plain and set(plain) <= set("bcdfghjklmnpqrstvwxz2456789")
+    assert plain
+    assert set(plain) <= set("bcdfghjklmnpqrstvwxz2456789")
     assert pod_template_hash(template, collision_count=1) != plain
     assert pod_template_hash({**template, "metadata": {"labels": {"app": "y"}}}) != plain
 

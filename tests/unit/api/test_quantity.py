@@ -1,4 +1,4 @@
-"""parse_quantity: the fields Go's resource.ParseQuantity leaves in a Quantity (k8s.io/apimachinery v0.36.3)."""
+"""parse_quantity: the fields Go's resource.ParseQuantity leaves in a Quantity (apimachinery v0.36.3)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ def test_parse_matches_go(text: str, expected: ParsedQuantity) -> None:
     assert parse_quantity(text) == expected
 
 
-@pytest.mark.parametrize("text", ["1.5Gi", "100Ti", "1Pi", "1Ei", "0.1n", "1234567890123456789", "", "1x", "12e"])
+@pytest.mark.parametrize(
+    "text", ["1.5Gi", "100Ti", "1Pi", "1Ei", "0.1n", "1234567890123456789", "", "1x", "12e"]
+)
 def test_inf_dec_and_invalid_are_refused(text: str) -> None:
     with pytest.raises(UnsupportedQuantity):
         parse_quantity(text)
