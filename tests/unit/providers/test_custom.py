@@ -76,7 +76,7 @@ def test_istio_weight_scales_the_stable_routes_without_match_and_adds_the_canary
     assert after["metadata"]["annotations"]["team"] == "a"
 
 
-def test_istio_matches_go_first_with_header_query_and_path_conditions() -> None:
+def test_istio_matches_go_first_in_reverse_step_order_as_kruise_writes_them() -> None:
     modifier = HTTPHeaderFilter.model_validate(
         {"set": [{"name": "x-env", "value": "gray"}], "remove": ["x-a"]}
     )
@@ -87,9 +87,9 @@ def test_istio_matches_go_first_with_header_query_and_path_conditions() -> None:
     canary = [{"destination": {"host": "web-canary"}}]
     headers = {"request": {"set": {"x-env": "gray"}, "remove": ["x-a"]}}
     assert http[:3] == [
-        {"match": [{"headers": {"x-canary": {"exact": "always"}}}], "route": canary, "headers": headers},
-        {"match": [{"queryParams": {"env": {"regex": "gr(a|e)y"}}}], "route": canary, "headers": headers},
         {"match": [{"uri": {"prefix": "/beta"}}], "route": canary, "headers": headers},
+        {"match": [{"queryParams": {"env": {"regex": "gr(a|e)y"}}}], "route": canary, "headers": headers},
+        {"match": [{"headers": {"x-canary": {"exact": "always"}}}], "route": canary, "headers": headers},
     ]
     assert http[3:] == original["spec"]["http"], "the original routes follow, unchanged"
 
@@ -264,10 +264,13 @@ def test_a_users_script_from_the_configmap_drives_any_kind() -> None:
     assert "labels" not in restored["metadata"]
 
 
-def test_the_shipped_script_wins_over_the_configmap() -> None:
-    scripts = {"lua.traffic.routing.VirtualService.networking.istio.io": "return nil"}
-    after = step(istio_virtual_service(), ISTIO_VS, RouteIntent(weight=20), lua_scripts=scripts)
-    assert after["spec"]["http"][1]["route"][-1]["weight"] == 20
+def test_the_configmap_script_wins_over_the_shipped_one() -> None:
+    script = "obj.data.spec.hosts = {'user.example.com'}\nreturn obj.data"
+    scripts = {"lua.traffic.routing.VirtualService.networking.istio.io": script}
+    original = istio_virtual_service()
+    after = step(original, ISTIO_VS, RouteIntent(weight=20), lua_scripts=scripts)
+    assert after["spec"]["hosts"] == ["user.example.com"]
+    assert after["spec"]["http"] == original["spec"]["http"], "the shipped script did not run"
 
 
 def _error(kind: CustomKind, obj: dict[str, Any] | None, scripts: dict[str, str], **kw: Any) -> str:
