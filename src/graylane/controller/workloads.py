@@ -136,6 +136,7 @@ def deployment_workload(
         # Back on the stable template: the ReplicaSet matching the template is the stable one.
         is_in_rollback=bool(stable_revision) and new_rs is not None and _rs_hash(new_rs) == stable_revision,
         oldest_active_revision=_rs_hash(active[0]) if active else "",
+        template_labels=dict((spec.get("template", {}).get("metadata") or {}).get("labels") or {}),
     )
 
 

@@ -40,6 +40,8 @@ class Workload:
     # Kruise's GetDeploymentStableRs: the revision of the oldest active ReplicaSet, whatever its template
     # (what canary-style Rollouts report as stableRevision outside a release).
     oldest_active_revision: str = ""
+    # spec.template.metadata.labels: what the new version's pods carry (routing by pod label, e.g. Gloo).
+    template_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def rollout_id(self) -> str:
@@ -70,6 +72,9 @@ class TrafficObserved:
     lua_scripts: Mapping[str, str] = dataclasses.field(default_factory=dict)
     # Kinds the controller watches; HTTPRoutes and custom kinds only when their CRD existed at start-up.
     watched: frozenset[Kind] = frozenset(ObjectKind)
+    # The workload's pod template labels, set by the planner (planner/traffic.py) for scripts that route
+    # by pod label (an Upstream subset in Gloo) rather than by Service.
+    pod_template_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def get(self, kind: Kind, name: str) -> Mapping[str, Any] | None:
         return self.objects.get((kind, name))
