@@ -68,6 +68,8 @@ class GoType:
     key: str = ""
     fields: tuple[GoField, ...] = ()
     custom: bool = False
+    # What precedes each field's value: ``Name:``, after a space from the second field on.
+    labels: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +95,9 @@ def _go_type(name: str, raw: Mapping[str, Any]) -> GoType:
     fields = tuple(
         GoField(f["go"], f["json"], f["type"], bool(f.get("inline"))) for f in raw.get("fields") or ()
     )
-    return GoType(name, raw["kind"], raw.get("elem", ""), raw.get("key", ""), fields, bool(raw.get("custom")))
+    labels = tuple(("" if i == 0 else " ") + f.go + ":" for i, f in enumerate(fields))
+    kind, custom = raw["kind"], bool(raw.get("custom"))
+    return GoType(name, kind, raw.get("elem", ""), raw.get("key", ""), fields, custom, labels)
 
 
 def _load_graph() -> GoTypeGraph:
@@ -187,19 +191,22 @@ class _Printer:
         if value is not None and not isinstance(value, Mapping):
             raise UnsupportedTemplate(f"{t.name}: expected an object, got {type(value).__name__}")
         by_go = isinstance(value, GoStruct)
-        self.out.append("{")
-        for i, f in enumerate(t.fields):
-            if i:
-                self.out.append(" ")
-            self.out.append(f.go + ":")
+        out, zeros = self.out, self.graph.zero_typed
+        out.append("{")
+        for f, label in zip(t.fields, t.labels, strict=True):
             if value is None:
                 field_value = None
             elif f.inline and not by_go:
                 field_value = value
             else:
                 field_value = value.get(f.go if by_go else f.json)
+            if field_value is None and not self.omit_type and zeros:
+                out.append(label + zeros[f.type])  # the common case: an absent field, printed once
+                self.omit_type = False
+                continue
+            out.append(label)
             self.value(f.type, field_value)
-        self.out.append("}")
+        out.append("}")
 
     def _slice(self, t: GoType, value: Any) -> None:
         if not value:  # protobuf cannot carry an empty list: Go holds nil
