@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration cluster-build prometheus crds clean bench
+.PHONY: demo test lint unit integration cluster-build prometheus crds gotypes clean bench
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -38,6 +38,13 @@ demo: $(STAMP) cluster-build
 
 crds: $(STAMP)
 	$(BIN)/python -m graylane.api.crdgen
+
+# The Go type graph of PodTemplateSpec the pod-template hash walks (api/podtemplatehash.py), made from
+# the k8s.io/api module (in the module cache the cluster build fills), like the CRDs a committed,
+# generated file; test_podtemplate_hash.py checks it is current.
+GOTYPES_ENV := GOMODCACHE=$(HOME)/.cache/graylane/go/mod GOCACHE=$(HOME)/.cache/graylane/go/build GOFLAGS=-mod=readonly GOTOOLCHAIN=local
+gotypes: cluster-build
+	cd tools/gotypes && $(GOTYPES_ENV) go run . > ../../src/graylane/api/data/podtemplatespec.gotypes.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -29,9 +29,10 @@ from tests.integration.traffic_fixtures import CONFIG_NAMESPACE, _apply, set_lua
 ISTIO_VS = r.Resource("networking.istio.io", "v1", "virtualservices", "VirtualService")
 ISTIO_DR = r.Resource("networking.istio.io", "v1", "destinationrules", "DestinationRule")
 GLOO_VS = r.Resource("gateway.solo.io", "v1", "virtualservices", "VirtualService")
-GLOO_CRD_FILE = (
-    Path(__file__).parent / "data" / "thirdparty" / "gloo" / "gateway.solo.io_v1_VirtualService.yaml"
-)
+GLOO_UPSTREAM = r.Resource("gloo.solo.io", "v1", "upstreams", "Upstream")
+GLOO_DIR = Path(__file__).parent / "data" / "thirdparty" / "gloo"
+GLOO_CRD_FILE = GLOO_DIR / "gateway.solo.io_v1_VirtualService.yaml"
+GLOO_UPSTREAM_CRD_FILE = GLOO_DIR / "gloo.solo.io_v1_Upstream.yaml"
 GRPC_ROUTE = r.Resource("gateway.networking.k8s.io", "v1", "grpcroutes", "GRPCRoute")
 GRPC_KEY = "lua.traffic.routing.GRPCRoute.gateway.networking.k8s.io"
 # A user's script: weights on every rule's backendRefs (stable scaled, canary added), like a mesh would.
@@ -73,11 +74,15 @@ async def istio_crds(kube: KubeClient) -> list[str]:
 
 @pytest.fixture(scope="session")
 async def gloo_crds(kube: KubeClient) -> list[str]:
-    doc = yaml.safe_load(GLOO_CRD_FILE.read_text())
-    await _apply(kube, r.CRD, doc)
+    """Gloo Edge's VirtualService and Upstream CRDs, vendored (see data/thirdparty/gloo/PROVENANCE.md)."""
+    names = []
+    for path in (GLOO_CRD_FILE, GLOO_UPSTREAM_CRD_FILE):
+        doc = yaml.safe_load(path.read_text())
+        await _apply(kube, r.CRD, doc)
+        names.append(doc["metadata"]["name"])
     async with asyncio.timeout(60):
-        await wait_established(kube, [doc["metadata"]["name"]])
-    return [doc["metadata"]["name"]]
+        await wait_established(kube, names)
+    return names
 
 
 @pytest.fixture(scope="session")

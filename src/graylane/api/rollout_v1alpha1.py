@@ -123,12 +123,14 @@ class CanaryStatus(KubeModel):
     pod_template_hash: Annotated[str, GoTag.ALWAYS] = ""
     canary_replicas: Annotated[Int32, GoTag.ALWAYS] = 0
     canary_ready_replicas: Annotated[Int32, GoTag.ALWAYS] = 0
-    next_step_index: Annotated[Int32, GoTag.ALWAYS] = 0
+    # Written always (no omitempty) but not required by the schema: KubeVela's `vela workflow resume`
+    # PUTs the status without these two (v0.3.0 structs); a missing value reads as the default.
+    next_step_index: Annotated[Int32, GoTag.ALWAYS_OPTIONAL] = 0
     current_step_index: Annotated[Int32, GoTag.ALWAYS_OPTIONAL] = 0
     current_step_state: Annotated[str, GoTag.ALWAYS] = ""
     message: str = ""
     last_update_time: datetime | None = None
-    finalising_step: Annotated[str, GoTag.ALWAYS] = ""
+    finalising_step: Annotated[str, GoTag.ALWAYS_OPTIONAL] = ""
 
 
 class RolloutStatus(KubeModel):

@@ -199,8 +199,10 @@ class CommonStatus(KubeModel):
     # 1-based; Kruise marks it +optional although it is always written.
     current_step_index: Annotated[Int32, GoTag.ALWAYS_OPTIONAL] = 0
     # currentStepIndex + 1, or -1 on/after the last step; users may patch it to jump.
-    next_step_index: Annotated[Int32, GoTag.ALWAYS] = 0
-    finalising_step: Annotated[str, GoTag.ALWAYS] = ""
+    # Written always (no omitempty) but not required by the schema: KubeVela's `vela workflow resume`
+    # PUTs the status without these two (v0.3.0 structs); a missing value reads as the default.
+    next_step_index: Annotated[Int32, GoTag.ALWAYS_OPTIONAL] = 0
+    finalising_step: Annotated[str, GoTag.ALWAYS_OPTIONAL] = ""
     current_step_state: Annotated[str, GoTag.ALWAYS] = ""
     message: str = ""
     last_update_time: datetime | None = None

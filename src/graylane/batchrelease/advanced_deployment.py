@@ -1,10 +1,10 @@
 """The Advanced Deployment controller: drives partition-style Deployments the native controller holds still.
 
 What this module does: watches Deployments under rollout control (paused, `Recreate`, control-info,
-controlled-by label) and the ReplicaSets they own, computes graylane revisions of their pod templates
-(the new ReplicaSet is named `<deployment>-<revision>` and labelled `pod-template-hash=<revision>`;
-Kubernetes' own hash cannot be reproduced in Python, and the native controller matches ReplicaSets to
-the template ignoring that label, so it adopts ours later), and carries out
+controlled-by label) and the ReplicaSets they own, computes the revisions of their pod templates
+(the new ReplicaSet is named `<deployment>-<revision>` and labelled `pod-template-hash=<revision>`, with
+the Deployment controller's own hash, api/podtemplatehash.py, so the native controller's name and label
+are the same when it takes the Deployment back), and carries out
 `advanced_deployment_planner.plan`: create the new ReplicaSet, scale ReplicaSets, write the extra status.
 
 What it must not do: decide anything (the planner does), or write Deployment status (the native

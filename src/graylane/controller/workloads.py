@@ -1,9 +1,8 @@
 """Turning a workload object (and its ReplicaSets) into the planner's `Workload` snapshot.
 
-Revisions: Kubernetes' own pod-template-hash (FNV over a Go spew dump) cannot be reproduced in Python,
-so the *canary revision* is graylane's own stable hash of the pod template, while the stable revision
-and pod template hashes are read from the ReplicaSets the Deployment controller created. Both are
-internally consistent, which is all Kruise's clients compare.
+Revisions: the *canary revision* is Kruise's ``util.ComputeHash(&template, nil)``, the Deployment
+controller's own pod-template-hash (api/podtemplatehash.py), so it equals the new ReplicaSet's
+``pod-template-hash`` label; the stable revision and pod template hashes are read from the ReplicaSets.
 This module must not do I/O.
 """
 
@@ -17,6 +16,7 @@ from typing import Any
 
 from graylane.api import keys
 from graylane.api.hashing import safe_encode
+from graylane.api.podtemplatehash import UnsupportedTemplate, pod_template_hash
 from graylane.planner.observed import Workload
 
 __all__ = ["canary_pod_template_hash", "deployment_workload", "owned_by", "template_revision"]
@@ -25,13 +25,39 @@ POD_TEMPLATE_HASH = "pod-template-hash"
 
 
 def template_revision(template: Mapping[str, Any]) -> str:
-    """A short, stable revision of a pod template, ignoring the pod-template-hash label."""
+    """The pod-template-hash of a pod template, as the Deployment controller and Kruise compute it.
+
+    A ReplicaSet's template already carries it in its ``pod-template-hash`` label (the Deployment
+    controller, and graylane's advanced Deployment controller, write this same hash there), so it is read
+    back instead of recomputed: only the Deployment's own template is hashed on each pass.
+    """
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    if labels.get(POD_TEMPLATE_HASH):
+        return str(labels[POD_TEMPLATE_HASH])
+    try:
+        return pod_template_hash(template)
+    except UnsupportedTemplate:
+        return _fallback_revision(template)
+
+
+def _fallback_revision(template: Mapping[str, Any]) -> str:
+    """For the rare templates the Go printer is not reproduced for (docs/decisions.md): still stable."""
     clean = copy.deepcopy(dict(template))
     labels = clean.get("metadata", {}).get("labels")
     if isinstance(labels, dict):
         labels.pop(POD_TEMPLATE_HASH, None)
     digest = hashlib.sha256(json.dumps(clean, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     return safe_encode(digest)[:10]
+
+
+def _same_template(rs_template: Mapping[str, Any], template: Mapping[str, Any]) -> bool:
+    """Kruise's EqualIgnoreHash: equal once the ReplicaSet's pod-template-hash label is dropped."""
+    meta = dict(rs_template.get("metadata") or {})
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k != POD_TEMPLATE_HASH}
+    meta["labels"] = labels
+    other = dict(template.get("metadata") or {})
+    other["labels"] = dict(other.get("labels") or {})
+    return rs_template.get("spec") == template.get("spec") and meta == other
 
 
 def owned_by(obj: Mapping[str, Any], uid: str) -> bool:
@@ -50,12 +76,17 @@ def _active(replica_sets: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]
 
 
 def _new_replica_set(
-    dep: Mapping[str, Any], replica_sets: Iterable[Mapping[str, Any]]
+    dep: Mapping[str, Any], replica_sets: Iterable[Mapping[str, Any]], revision: str = ""
 ) -> Mapping[str, Any] | None:
     """The Deployment's ReplicaSet whose template is the Deployment's current one, if it exists."""
     owned = [rs for rs in replica_sets if owned_by(rs, dep["metadata"].get("uid", ""))]
-    revision = template_revision(dep.get("spec", {}).get("template", {}))
-    return next((rs for rs in owned if template_revision(rs["spec"].get("template", {})) == revision), None)
+    template = dep.get("spec", {}).get("template", {})
+    revision = revision or template_revision(template)
+    by_hash = next((rs for rs in owned if _rs_hash(rs) == revision), None)
+    # A hash collision makes the Deployment controller salt the name with status.collisionCount.
+    return by_hash or next(
+        (rs for rs in owned if _same_template(rs["spec"].get("template", {}), template)), None
+    )
 
 
 def canary_pod_template_hash(
@@ -81,7 +112,7 @@ def deployment_workload(
     replica_sets = list(replica_sets)
     owned = [rs for rs in replica_sets if owned_by(rs, meta.get("uid", ""))]
     revision = template_revision(spec.get("template", {}))
-    new_rs = _new_replica_set(dep, replica_sets)
+    new_rs = _new_replica_set(dep, replica_sets, revision)
     active = _active(owned)
     annotations = dict(meta.get("annotations") or {})
     labels = dict(meta.get("labels") or {})
@@ -104,6 +135,8 @@ def deployment_workload(
         else canary_pod_template_hash(canary_deployments, replica_sets),
         # Back on the stable template: the ReplicaSet matching the template is the stable one.
         is_in_rollback=bool(stable_revision) and new_rs is not None and _rs_hash(new_rs) == stable_revision,
+        oldest_active_revision=_rs_hash(active[0]) if active else "",
+        template_labels=dict((spec.get("template", {}).get("metadata") or {}).get("labels") or {}),
     )
 
 

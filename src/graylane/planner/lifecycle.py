@@ -14,6 +14,7 @@ from graylane.api.enums import (
     ConditionType,
     FinaliseReason,
     ProgressingReason,
+    RollingStyle,
     RolloutPhase,
     StepState,
     TerminatingReason,
@@ -29,7 +30,7 @@ from graylane.planner.actions import (
     RemoveRolloutFinalizer,
     SetRolloutAnnotation,
 )
-from graylane.planner.context import Pass
+from graylane.planner.context import Pass, next_step_index
 from graylane.planner.finalising import finalise
 from graylane.planner.observed import Observed, Workload
 from graylane.planner.polling import safety_poll
@@ -172,14 +173,21 @@ def _move_phase(observed: Observed, status: RolloutStatus, workload: Workload) -
 
 
 def _completed_sub_status(rollout: Rollout, workload: Workload) -> CanaryStatus:
-    """A sub-status "as if completed", so tools can compare observedRolloutID on a first deploy too."""
+    """A sub-status "as if completed", so tools can compare observedRolloutID on a first deploy too.
+
+    Outside a release Kruise's workload finder leaves podTemplateHash empty; its stableRevision is the
+    oldest active ReplicaSet's hash for canary-style Rollouts and the (then absent) stable-revision label
+    for partition-style ones.
+    """
+    steps = len(rollout.spec.strategy.steps())
+    partition = rollout.spec.strategy.rolling_style() == RollingStyle.PARTITION
     return CanaryStatus(
         observed_rollout_id=workload.rollout_id,
         observed_workload_generation=workload.generation,
-        pod_template_hash=workload.pod_template_hash,
         canary_revision=workload.canary_revision,
-        stable_revision=workload.stable_revision,
-        current_step_index=len(rollout.spec.strategy.steps()),
+        stable_revision=workload.stable_revision if partition else workload.oldest_active_revision,
+        current_step_index=steps,
+        next_step_index=next_step_index(rollout, steps),
         current_step_state=StepState.COMPLETED,
         rollout_hash=rollout_hash(rollout.spec.strategy),
     )

@@ -37,11 +37,23 @@ class Workload:
     canary_revision: str = ""
     pod_template_hash: str = ""
     is_in_rollback: bool = False
+    # Kruise's GetDeploymentStableRs: the revision of the oldest active ReplicaSet, whatever its template
+    # (what canary-style Rollouts report as stableRevision outside a release).
+    oldest_active_revision: str = ""
+    # spec.template.metadata.labels: what the new version's pods carry (routing by pod label, e.g. Gloo).
+    template_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def rollout_id(self) -> str:
-        """Kruise reads the rollout id from the workload *label* (see the reference, §2.9)."""
-        return self.labels.get("rollouts.kruise.io/rollout-id", "")
+        """Kruise's getRolloutID: the workload *label* (reference §2.9), else the canary revision.
+
+        Without the label each new template is its own rollout id, so pods of every batch are labelled
+        (``rollouts.kruise.io/rollout-id`` / ``rollout-batch-id``); a rollback is told apart by a prefix.
+        """
+        label = self.labels.get("rollouts.kruise.io/rollout-id", "")
+        if label or not self.canary_revision:
+            return label
+        return f"rollback-{self.canary_revision}" if self.is_in_rollback else self.canary_revision
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +72,9 @@ class TrafficObserved:
     lua_scripts: Mapping[str, str] = dataclasses.field(default_factory=dict)
     # Kinds the controller watches; HTTPRoutes and custom kinds only when their CRD existed at start-up.
     watched: frozenset[Kind] = frozenset(ObjectKind)
+    # The workload's pod template labels, set by the planner (planner/traffic.py) for scripts that route
+    # by pod label (an Upstream subset in Gloo) rather than by Service.
+    pod_template_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def get(self, kind: Kind, name: str) -> Mapping[str, Any] | None:
         return self.objects.get((kind, name))

@@ -11,6 +11,7 @@ Rollouts without `trafficRoutings` have nothing to route, so every task is done 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 
@@ -65,7 +66,7 @@ def task_done(p: Pass, task: str) -> bool:
     if p.observed.traffic is None:
         return _blocked(p, RoutingError("the traffic routing objects were not observed"))
     try:
-        return handler(p, routings[0], p.observed.traffic)
+        return handler(p, routings[0], _with_pod_labels(p, p.observed.traffic))
     except RoutingError as err:
         return _blocked(p, err)
 
@@ -77,7 +78,7 @@ def verify(p: Pass) -> bool:
     try:
         if p.observed.traffic is None:
             raise RoutingError("the traffic routing objects were not observed")
-        p.observed.traffic.router.verify(p.observed.traffic)
+        p.observed.traffic.router.verify(_with_pod_labels(p, p.observed.traffic))
     except RoutingError as err:
         return _blocked(p, err, reason="TrafficRoutingNotReady", prefix="traffic routing is not ready")
     return True
@@ -153,6 +154,12 @@ _TASKS: dict[str, Task] = {
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def _with_pod_labels(p: Pass, traffic: TrafficObserved) -> TrafficObserved:
+    """The snapshot with the new pods' labels, for scripts that route by pod label (Gloo subsets)."""
+    labels = p.observed.workload.template_labels if p.observed.workload is not None else {}
+    return dataclasses.replace(traffic, pod_template_labels=labels)
 
 
 def _revisions(p: Pass) -> Revisions:

@@ -5,10 +5,12 @@ webhook call; at a thousand concurrent releases they were most of the controller
 is written only when something other than timestamps changed, and the fields that merely mirror
 another object's progress are folded into the next real transition instead of being written alone:
 
-- Rollout: `canaryStatus.observedWorkloadGeneration` (the workload's generation, bumped by every
-  pause/resume of the Deployment), and while the step waits for its BatchRelease (`StepUpgrade`) the
-  mirror of the BatchRelease's progress (`message` "BatchRelease is at state …", `canaryReplicas`,
-  `canaryReadyReplicas`) and the new ReplicaSet's `podTemplateHash`. They are written with the step's
+- Rollout: during a release, `canaryStatus.observedWorkloadGeneration` (the workload's generation,
+  bumped by every pause/resume of the Deployment; outside a release a generation change is a user's
+  edit, e.g. a scale, and tools compare it at once, so it is written then), and while the step waits
+  for its BatchRelease (`StepUpgrade`) the mirror of the BatchRelease's progress (`message`
+  "BatchRelease is at state …", `canaryReplicas`, `canaryReadyReplicas`) and the new ReplicaSet's
+  `podTemplateHash`. They are written with the step's
   next transition, so a paused step shows the numbers it paused with, as in Kruise.
 - BatchRelease: `canaryStatus.updatedReplicas` / `updatedReadyReplicas` while the batch is not Ready;
   they are written with the Ready transition (and kept current while Ready).
@@ -25,14 +27,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from graylane.api.batchrelease import BatchReleaseStatus
-from graylane.api.enums import BatchState, StepState
+from graylane.api.enums import BatchState, RolloutPhase, StepState
 from graylane.api.rollout_v1beta1 import RolloutStatus
 from graylane.planner.actions import Action, RecordEvent
 
 __all__ = ["batch_release_status_changed", "rollout_status_changed"]
 
 _TIMESTAMPS = frozenset({"lastUpdateTime", "lastTransitionTime"})
-_ROLLOUT_MIRROR_ALWAYS = frozenset({"observedWorkloadGeneration"})
+_ROLLOUT_MIRROR_RELEASING = frozenset({"observedWorkloadGeneration"})
+_RELEASING = frozenset({RolloutPhase.PROGRESSING, RolloutPhase.TERMINATING, RolloutPhase.DISABLING})
 # podTemplateHash: the canary ReplicaSet's hash appears while the batch comes up; the step's end
 # records it again, and nothing reads it before then (the canary Service selects by it afterwards).
 _ROLLOUT_MIRROR_WAITING = frozenset({"message", "canaryReplicas", "canaryReadyReplicas", "podTemplateHash"})
@@ -45,7 +48,10 @@ def rollout_status_changed(old: RolloutStatus, new: RolloutStatus, actions: Iter
     if before == after:
         return False
     waiting = new.canary_status is not None and new.canary_status.current_step_state == StepState.STEP_UPGRADE
-    folded = _ROLLOUT_MIRROR_ALWAYS | (_ROLLOUT_MIRROR_WAITING if waiting else frozenset())
+    releasing = new.phase in _RELEASING
+    folded = (_ROLLOUT_MIRROR_RELEASING if releasing else frozenset()) | (
+        _ROLLOUT_MIRROR_WAITING if waiting else frozenset()
+    )
     if _clean(before, folded) != _clean(after, folded):
         return True
     # Only timestamps (or folded fields) moved: the timestamps are worth storing only when they time

@@ -259,15 +259,18 @@ def test_required_fields_follow_upstream() -> None:
     assert schema("rollouts", "v1beta1", "spec")["required"] == ["strategy", "workloadRef"]
     assert schema("rollouts", "v1alpha1", "spec")["required"] == ["objectRef", "strategy"]
     assert status["required"] == ["currentStepIndex", "currentStepState"]
+    # Upstream also requires finalisingStep and nextStepIndex; graylane does not, so KubeVela's
+    # `vela workflow resume` (a status PUT without them) is accepted (docs/decisions.md).
     assert status["properties"]["canaryStatus"]["required"] == [
         "canaryReadyReplicas",
         "canaryReplicas",
         "canaryRevision",
         "currentStepState",
-        "finalisingStep",
-        "nextStepIndex",
         "podTemplateHash",
     ]
+    alpha = schema("rollouts", "v1alpha1", "status", "canaryStatus")
+    assert "nextStepIndex" not in alpha["required"]
+    assert "finalisingStep" not in alpha["required"]
     assert status["properties"]["conditions"]["items"]["required"] == ["message", "reason", "status", "type"]
     assert schema("batchreleases", "v1beta1", "spec", "releasePlan")["required"] == [
         "enableExtraWorkloadForCanary"

@@ -70,7 +70,8 @@ def _br(
     plan_obj = {
         "batches": [{"canaryReplicas": 1}, {"canaryReplicas": 2}, {"canaryReplicas": "100%"}],
         "batchPartition": partition,
-        "rolloutID": "",
+        # The default rollout-id: the canary revision, as the workload carries no rollout-id label.
+        "rolloutID": "c1",
         "rollingStyle": "Partition",
         "enableExtraWorkloadForCanary": False,
     }

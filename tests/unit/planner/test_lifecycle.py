@@ -155,3 +155,30 @@ def test_inconsistent_workload_in_flight_keeps_only_a_safety_poll() -> None:
     result = plan(observed(r, workload(status_consistent=False)))
     assert result.status is None
     assert result.requeue_after == safety_poll("u1")  # 30 s ± 20 %, not Kruise's 3 s re-check
+
+
+@pytest.mark.parametrize(("extra_workload", "stable"), [(True, "oldest"), (False, "s1")])
+def test_first_deploy_sub_status_fields_as_kruise_fills_them(extra_workload: bool, stable: str) -> None:
+    """stableRevision by rolling style, no podTemplateHash outside a release, nextStepIndex -1."""
+    r = rollout(status={"phase": "Healthy"}, metadata=_settled())
+    r.spec.strategy.canary.enable_extra_workload_for_canary = extra_workload  # type: ignore[union-attr]
+    result = plan(observed(r, workload(oldest_active_revision="oldest")))
+    assert result.status is not None
+    sub = result.status.canary_status
+    assert sub is not None
+    assert (sub.stable_revision, sub.pod_template_hash, sub.next_step_index) == (stable, "", -1)
+    assert (sub.canary_revision, sub.observed_rollout_id) == ("c1", "c1")
+
+
+@pytest.mark.parametrize(
+    ("labels", "rollback", "want"),
+    [
+        ({}, False, "c1"),  # no label: the canary revision
+        ({}, True, "rollback-c1"),
+        ({"rollouts.kruise.io/rollout-id": "r9"}, True, "r9"),  # the user's label always wins
+    ],
+)
+def test_rollout_id_defaults_to_the_canary_revision(
+    labels: dict[str, str], rollback: bool, want: str
+) -> None:
+    assert workload(labels=labels, is_in_rollback=rollback).rollout_id == want

@@ -107,3 +107,10 @@ def test_batch_release_observed_generation_is_never_folded() -> None:
     new = _br()
     new.observed_generation = 3
     assert batch_release_status_changed(_br(), new)
+
+
+def test_observed_workload_generation_is_written_alone_outside_a_release() -> None:
+    """A scale of a Healthy Rollout's workload is a user's edit: tools compare the generation at once."""
+    old, new = _rollout(state="Completed"), _rollout(state="Completed", observedWorkloadGeneration=3)
+    old.phase = new.phase = "Healthy"
+    assert rollout_status_changed(old, new)

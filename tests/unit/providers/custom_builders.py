@@ -98,12 +98,14 @@ def observed_custom(
     lua_scripts: Mapping[str, str] | None = None,
     config: RoutingConfig = CONFIG,
     watched: frozenset[CustomKind] = WATCHED,
+    pod_template_labels: Mapping[str, str] | None = None,
 ) -> TrafficObserved:
     return TrafficObserved(
         router=router(routing(customNetworkRefs=refs), config),
         objects=dict(objects),
         lua_scripts=dict(lua_scripts or {}),
         watched=frozenset(watched),
+        pod_template_labels=dict(pod_template_labels or {}),
     )
 
 

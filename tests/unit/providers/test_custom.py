@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from typing import Any
 
 import pytest
+from tests.seeds import seed_documents
 from tests.unit.providers.builders import CONFIG
 from tests.unit.providers.custom_builders import (
     GLOO_VS,
@@ -76,7 +78,7 @@ def test_istio_weight_scales_the_stable_routes_without_match_and_adds_the_canary
     assert after["metadata"]["annotations"]["team"] == "a"
 
 
-def test_istio_matches_go_first_with_header_query_and_path_conditions() -> None:
+def test_istio_matches_go_first_in_reverse_step_order_as_kruise_writes_them() -> None:
     modifier = HTTPHeaderFilter.model_validate(
         {"set": [{"name": "x-env", "value": "gray"}], "remove": ["x-a"]}
     )
@@ -87,9 +89,9 @@ def test_istio_matches_go_first_with_header_query_and_path_conditions() -> None:
     canary = [{"destination": {"host": "web-canary"}}]
     headers = {"request": {"set": {"x-env": "gray"}, "remove": ["x-a"]}}
     assert http[:3] == [
-        {"match": [{"headers": {"x-canary": {"exact": "always"}}}], "route": canary, "headers": headers},
-        {"match": [{"queryParams": {"env": {"regex": "gr(a|e)y"}}}], "route": canary, "headers": headers},
         {"match": [{"uri": {"prefix": "/beta"}}], "route": canary, "headers": headers},
+        {"match": [{"queryParams": {"env": {"regex": "gr(a|e)y"}}}], "route": canary, "headers": headers},
+        {"match": [{"headers": {"x-canary": {"exact": "always"}}}], "route": canary, "headers": headers},
     ]
     assert http[3:] == original["spec"]["http"], "the original routes follow, unchanged"
 
@@ -147,7 +149,7 @@ def test_gloo_two_phase_canary_step_by_step() -> None:
     assert routes == [
         static,
         {
-            "matchers": [{"prefix": "/", "headers": [{"name": "stage", "value": "canary", "regex": False}]}],
+            "matchers": [{"prefix": "/", "headers": [{"name": "stage", "value": "canary"}]}],
             "routeAction": {"single": kube("web-canary")},
         },
         main,
@@ -176,6 +178,44 @@ def test_gloo_two_phase_canary_step_by_step() -> None:
     restored = finalised(phase_one, GLOO_VS)
     assert restored["spec"] == original["spec"]
     assert ORIGINAL_SPEC_ANNOTATION not in restored["metadata"].get("annotations", {})
+
+
+def _seed_vs(name: str) -> dict[str, Any]:
+    [doc] = seed_documents(name)
+    return {**doc, "metadata": {**doc["metadata"], "resourceVersion": "1"}}
+
+
+def test_gloo_upstream_subsets_through_the_guides_states() -> None:
+    """Seed 001: the guide's VirtualService objects, one per step, from its vs-1 and the v2 pod labels."""
+    v2 = {"app": "echo", "version": "v2"}
+    original = _seed_vs("001-gloo-05-vs-1-subset-v1.yaml")
+    kw: dict[str, Any] = {
+        "pod_template_labels": v2,
+        "config": dataclasses.replace(CONFIG, stable_service="echo"),
+    }
+    states = [
+        (RouteIntent(matches=(STAGE,)), "001-gloo-08-vs-phase2-weights-100-0.yaml"),
+        (RouteIntent(weight=50, matches=(STAGE,)), "001-gloo-09-vs-phase2-50-50.yaml"),
+        (RouteIntent(weight=100, matches=(STAGE,)), "001-gloo-10-vs-phase2-0-100.yaml"),
+    ]
+    current = original
+    for route, seed in states:
+        current = step(current, GLOO_VS, route, **kw)
+        assert current["spec"] == _seed_vs(seed)["spec"], seed
+    obs = observed_custom([ref(GLOO_VS, "echo")], {(GLOO_VS, "echo"): current}, **kw)
+    [change] = obs.router.finalise_routes(obs)
+    done = written(current, change)
+    assert done["spec"] == _seed_vs("001-gloo-11-vs-decommissioned-v1.yaml")["spec"]
+    assert ORIGINAL_SPEC_ANNOTATION not in done["metadata"].get("annotations", {})
+    # A rollback (the template back on v1) ends on the original route.
+    back = observed_custom(
+        [ref(GLOO_VS, "echo")], {(GLOO_VS, "echo"): current}, pod_template_labels={"version": "v1"}
+    )
+    assert written(current, back.router.finalise_routes(back)[0])["spec"] == original["spec"]
+    # New pods without a new label value cannot be told apart: refused with the reason.
+    same = {**kw, "pod_template_labels": {"app": "echo", "version": "v1"}}
+    with pytest.raises(RoutingError, match=r"carry the stable subset's labels \(version=v1\)"):
+        step(original, GLOO_VS, RouteIntent(weight=50), **same)
 
 
 def test_gloo_matches_combine_with_each_route_matcher_and_a_path_replaces_the_path() -> None:
@@ -264,10 +304,13 @@ def test_a_users_script_from_the_configmap_drives_any_kind() -> None:
     assert "labels" not in restored["metadata"]
 
 
-def test_the_shipped_script_wins_over_the_configmap() -> None:
-    scripts = {"lua.traffic.routing.VirtualService.networking.istio.io": "return nil"}
-    after = step(istio_virtual_service(), ISTIO_VS, RouteIntent(weight=20), lua_scripts=scripts)
-    assert after["spec"]["http"][1]["route"][-1]["weight"] == 20
+def test_the_configmap_script_wins_over_the_shipped_one() -> None:
+    script = "obj.data.spec.hosts = {'user.example.com'}\nreturn obj.data"
+    scripts = {"lua.traffic.routing.VirtualService.networking.istio.io": script}
+    original = istio_virtual_service()
+    after = step(original, ISTIO_VS, RouteIntent(weight=20), lua_scripts=scripts)
+    assert after["spec"]["hosts"] == ["user.example.com"]
+    assert after["spec"]["http"] == original["spec"]["http"], "the shipped script did not run"
 
 
 def _error(kind: CustomKind, obj: dict[str, Any] | None, scripts: dict[str, str], **kw: Any) -> str:

@@ -19,13 +19,15 @@ def test_the_shipped_custom_kinds() -> None:
     }
 
 
-def test_custom_script_lookup_shipped_first_then_configmap() -> None:
+def test_custom_script_lookup_configmap_first_then_shipped() -> None:
     configured = {
         "lua.traffic.routing.VirtualService.networking.istio.io": "return obj.data",
         "lua.traffic.routing.ApisixRoute.apisix.apache.org": "return obj.data",
     }
-    shipped = lua.custom_script("networking.istio.io", "VirtualService", configured)
-    assert shipped.name == "built-in custom/networking.istio.io/VirtualService.lua"
+    overridden = lua.custom_script("networking.istio.io", "VirtualService", configured)
+    assert overridden.name.startswith("lua.traffic.routing.VirtualService.networking.istio.io (ConfigMap")
+    shipped = lua.custom_script("networking.istio.io", "DestinationRule", configured)
+    assert shipped.name == "built-in custom/networking.istio.io/DestinationRule.lua"
     user = lua.custom_script("apisix.apache.org", "ApisixRoute", configured)
     assert (
         user.name

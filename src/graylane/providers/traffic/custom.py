@@ -56,6 +56,9 @@ KIND_CAPABILITIES: Mapping[CustomKind, frozenset[Capability]] = {
     CustomKind("gateway.solo.io", "VirtualService"): _MATCHING | {C.WEIGHT},
 }
 _COOKIE_HEADER = "canary-by-cookie"  # the Ingress scripts' cookie convention (webhook: same rule)
+# Shipped scripts that also compute the finalised object (called with obj.finalising = true): routes by
+# pod label must end on the new version's labels, not on the original's. Others get the original back.
+_FINALISED_BY_SCRIPT = frozenset({CustomKind("gateway.solo.io", "VirtualService")})
 
 
 def needed_capabilities(route: RouteIntent) -> Iterator[Capability]:
@@ -166,8 +169,21 @@ class CustomProvider:
             stored = _stored(obj, target)
             if stored is None:
                 continue  # never changed by a Rollout, or already restored
-            changes.append(_patch(obj, target, stored))
+            changes.append(_patch(obj, target, self._finalised(observed, target, stored)))
         return changes
+
+    def _finalised(
+        self, observed: TrafficObserved, target: _Target, stored: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The original, or what a shipped script that finalises makes of it (never a user's script)."""
+        if target.kind not in _FINALISED_BY_SCRIPT:
+            return stored
+        script = lua.custom_script(target.kind.group, target.kind.kind, observed.lua_scripts)
+        if not script.name.startswith("built-in "):
+            return stored
+        return _run(
+            script, {**self._script_input(stored, RouteIntent(), observed), "finalising": True}, target
+        )
 
     def _check_capabilities(self, route: RouteIntent) -> None:
         for target in self.targets:
@@ -184,7 +200,7 @@ class CustomProvider:
         obj = self._require(observed, target)
         stored = _stored(obj, target)
         original = stored if stored is not None else _parts(obj)
-        desired = _run(script, self._script_input(original, route), target)
+        desired = _run(script, self._script_input(original, route, observed), target)
         desired["annotations"][ORIGINAL_SPEC_ANNOTATION] = _encode(original)
         if desired == _current(obj):
             return None
@@ -201,9 +217,13 @@ class CustomProvider:
             )
         raise RoutingError(f"{target.title} not found")
 
-    def _script_input(self, original: Mapping[str, Any], route: RouteIntent) -> dict[str, Any]:
+    def _script_input(
+        self, original: Mapping[str, Any], route: RouteIntent, observed: TrafficObserved
+    ) -> dict[str, Any]:
         modifier = route.request_header_modifier
         return {
+            # graylane's addition to Kruise's input: the labels of the new version's pods.
+            "podTemplateLabels": dict(observed.pod_template_labels),
             "data": original,
             "canaryWeight": -1 if route.weight is None else route.weight,
             "stableWeight": -1 if route.weight is None else 100 - route.weight,

@@ -9,9 +9,9 @@ are converted to and from plain Lua tables, and the JSON helpers are wrapped in 
 
 Scripts are found by key. Ingress class types (`ingress_script`): the ConfigMap
 `kruise-rollout-configuration` in the controller namespace first, then the scripts shipped under
-`lua/trafficrouting_ingress/`. Custom kinds (`custom_script`, Kruise's order is the other way round):
-the script shipped under `lua/custom/<group>/<Kind>.lua` first, then the ConfigMap key
-`lua.traffic.routing.<Kind>.<group>`. Pure apart from reading shipped files; errors are
+`lua/trafficrouting_ingress/`. Custom kinds (`custom_script`) the same way: the ConfigMap key
+`lua.traffic.routing.<Kind>.<group>` first, so a user's script replaces a shipped one, then the script
+shipped under `lua/custom/<group>/<Kind>.lua`. Pure apart from reading shipped files; errors are
 `LuaScriptError` with text that names the script and the cause.
 """
 
@@ -146,13 +146,13 @@ def custom_script_key(group: str, kind: str) -> str:
 def custom_script(
     group: str, kind: str, configured: Mapping[str, str], configmap: str = CONFIGMAP_NAME
 ) -> Script:
-    """The script for a custom kind: the shipped one first (as Kruise does), then the ConfigMap's key."""
-    shipped = _builtin_custom_sources().get((group, kind))
-    if shipped is not None:
-        return Script(f"built-in custom/{group}/{kind}.lua", shipped)
+    """A custom kind's script: the ConfigMap's key first (a user's script wins), then the shipped one."""
     key = custom_script_key(group, kind)
     if configured.get(key):
         return Script(f"{key} (ConfigMap {configmap})", configured[key])
+    shipped = _builtin_custom_sources().get((group, kind))
+    if shipped is not None:
+        return Script(f"built-in custom/{group}/{kind}.lua", shipped)
     raise LuaScriptError(f"no Lua script for {kind}.{group}: set key {key} in ConfigMap {configmap}")
 
 

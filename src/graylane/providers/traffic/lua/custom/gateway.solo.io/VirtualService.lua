@@ -2,23 +2,34 @@
 --
 -- Contract (Kruise's): obj.data = {spec, labels, annotations} of the ORIGINAL object, obj.canaryWeight
 -- (-1: the step sets no weight), obj.stableWeight, obj.matches, obj.canaryService, obj.stableService in;
--- the new {spec, labels, annotations} out. Routes are recognised by their Kubernetes Service
--- destination (routeAction.single.kube, or a routeAction.multi destination with kube):
---   - phase one, a step with matches: before each route that sends to the stable Service goes a copy
---     that sends to the canary Service and matches the route's matchers AND a step match (headers and
---     query parameters added, a step path replacing the path); everything else stays on the stable one;
---   - phase two, a step with a weight: each such route sends weighted destinations, the stable
---     Service's (scaled to stableWeight) and the canary Service's with canaryWeight.
--- Finalising restores the original route, whose stable Service then selects the new version's pods.
+-- the new {spec, labels, annotations} out. graylane adds obj.podTemplateLabels (the labels of the
+-- workload's current pod template, i.e. of the new version's pods) and, when the release ends,
+-- obj.finalising = true.
+--
+-- A route is the Rollout's when it sends to the stable version, in one of two ways:
+--   - a Kubernetes Service destination (routeAction.single.kube, or a multi destination with kube) for
+--     the stable Service; the new version is the canary Service;
+--   - an Upstream subset (routeAction.single.upstream + subset.values, as Gloo's canary guide does it)
+--     whose keys are labels of the pod template; the new version is the same subset with the values
+--     the new pods carry (e.g. version: v1 -> version: v2).
+-- Phase one, a step with matches: before each such route goes a copy that sends to the new version and
+-- matches the route's matchers AND a step match (headers and query parameters added, a step path
+-- replacing the path). Phase two, a step with a weight: the route sends weighted destinations, the
+-- stable version's (scaled to stableWeight) and the new one's with canaryWeight; with matches too, the
+-- header routes stay. A subset route under a step with matches and no weight is already written as
+-- phase two's first state (new version at weight 0): the same routing, the guide's own object.
+-- Finalising: Service routes are the original again (the stable Service then selects the new pods);
+-- subset routes are the original with the subset re-pointed at the pod template's labels, so a
+-- completed release ends with one route to the new version (a rollback: to the old one).
 local data = obj.data
 local spec = data.spec
+local labels = obj.podTemplateLabels or {}
 local canaryWeight, stableWeight = obj.canaryWeight, obj.stableWeight
 if canaryWeight == -1 then
   canaryWeight, stableWeight = 100, 0
 end
-if obj.canaryService == obj.stableService then
-  error("Gloo routing needs a canary Service, but disableGenerateCanaryService is set", 0)
-end
+local hasMatches = obj.matches ~= nil and #obj.matches > 0
+local hasWeight = obj.canaryWeight ~= -1
 
 local function copy(value)
   if type(value) ~= "table" then return value end
@@ -27,34 +38,74 @@ local function copy(value)
   return out
 end
 
-local function isStable(destination)
+-- Service destinations ------------------------------------------------------------------------------
+
+local function isStableService(destination)
   return destination ~= nil and destination.kube ~= nil and destination.kube.ref ~= nil
     and destination.kube.ref.name == obj.stableService
 end
 
-local function canaryOf(destination)
+local function canaryService(destination)
+  if obj.canaryService == obj.stableService then
+    error("Gloo routing by Service needs a canary Service, but disableGenerateCanaryService is set", 0)
+  end
   local canary = copy(destination)
   canary.kube.ref.name = obj.canaryService
   return canary
 end
 
--- The stable destination of a route, and whether the route splits traffic already.
+-- Upstream subset destinations ----------------------------------------------------------------------
+
+local function isStableSubset(destination)
+  if destination == nil or destination.upstream == nil or destination.subset == nil then return false end
+  local values = destination.subset.values
+  if values == nil or next(values) == nil then return false end
+  for key, _ in pairs(values) do
+    if labels[key] == nil then return false end
+  end
+  return true
+end
+
+local function repointed(destination)
+  local out = copy(destination)
+  for key, _ in pairs(out.subset.values) do out.subset.values[key] = labels[key] end
+  return out
+end
+
+local function newSubset(destination)
+  local out = repointed(destination)
+  for key, value in pairs(destination.subset.values) do
+    if out.subset.values[key] ~= value then return out end
+  end
+  local shown = {}
+  for key, value in pairs(destination.subset.values) do table.insert(shown, key .. "=" .. value) end
+  table.sort(shown)
+  error("the new pods carry the stable subset's labels (" .. table.concat(shown, ", ") ..
+    "): give the new version its own value in the pod template", 0)
+end
+
+-- The stable destination of a route, how to reach the new version, and whether it splits already.
 local function stableDestination(route)
   local action = route.routeAction
-  if action == nil then return nil, false end
-  if action.single ~= nil and isStable(action.single) then return action.single, false end
+  if action == nil then return nil, nil, false end
+  if action.single ~= nil and isStableService(action.single) then return action.single, canaryService, false end
+  if action.single ~= nil and isStableSubset(action.single) then return action.single, newSubset, false end
   for _, weighted in ipairs((action.multi or {}).destinations or {}) do
-    if isStable(weighted.destination) then return weighted.destination, true end
+    if isStableService(weighted.destination) then return weighted.destination, canaryService, true end
   end
-  return nil, false
+  return nil, nil, false
 end
+
+-- Matches ---------------------------------------------------------------------------------------------
 
 local pathKind = { PathPrefix = "prefix", Exact = "exact", RegularExpression = "regex" }
 
 local function conditions(rules)
   local out = {}
   for _, rule in ipairs(rules or {}) do
-    table.insert(out, { name = rule.name, value = rule.value, regex = rule.type == "RegularExpression" })
+    local condition = { name = rule.name, value = rule.value }
+    if rule.type == "RegularExpression" then condition.regex = true end
+    table.insert(out, condition)
   end
   return out
 end
@@ -76,7 +127,7 @@ local function withMatch(base, match)
   return matcher
 end
 
-local function canaryRoute(route, destination)
+local function matchRoute(route, newVersion)
   local canary = copy(route)
   local bases = route.matchers
   if bases == nil or #bases == 0 then bases = { { prefix = "/" } } end
@@ -86,49 +137,61 @@ local function canaryRoute(route, destination)
       table.insert(canary.matchers, withMatch(base, match))
     end
   end
-  canary.routeAction = { single = canaryOf(destination) }
+  canary.routeAction = { single = newVersion }
   if route.name ~= nil then canary.name = route.name .. "-canary" end
   return canary
 end
 
-local function phaseOne(routes)
+-- Weights ---------------------------------------------------------------------------------------------
+
+local function weighted(route, destination, newVersion, split, stable, canary)
+  local destinations
+  if split then
+    destinations = route.routeAction.multi.destinations
+    for _, item in ipairs(destinations) do
+      item.weight = math.floor((item.weight or 0) * stable / 100)
+    end
+  else
+    destinations = { { destination = destination, weight = stable } }
+  end
+  table.insert(destinations, { destination = newVersion, weight = canary })
+  route.routeAction = { multi = { destinations = destinations } }
+end
+
+local function release(routes)
   local out = {}
   for _, route in ipairs(routes) do
-    local destination = stableDestination(route)
-    if destination ~= nil then table.insert(out, canaryRoute(route, destination)) end
+    local destination, toNew, split = stableDestination(route)
+    if destination ~= nil then
+      local newVersion = toNew(destination)
+      if hasMatches then table.insert(out, matchRoute(route, newVersion)) end
+      if hasWeight then
+        weighted(route, destination, newVersion, split, stableWeight, canaryWeight)
+      elseif toNew == newSubset then
+        weighted(route, destination, newVersion, split, 100, 0)
+      end
+    end
     table.insert(out, route)
   end
   return out
 end
 
-local function weighted(route, destination, split)
-  local destinations = {}
-  if split then
-    destinations = route.routeAction.multi.destinations
-    for _, item in ipairs(destinations) do
-      item.weight = math.floor((item.weight or 0) * stableWeight / 100)
-    end
-  else
-    destinations = { { destination = destination, weight = stableWeight } }
-  end
-  table.insert(destinations, { destination = canaryOf(destination), weight = canaryWeight })
-  route.routeAction = { multi = { destinations = destinations } }
-end
-
-local function phaseTwo(routes)
+local function finalised(routes)
   for _, route in ipairs(routes) do
-    local destination, split = stableDestination(route)
-    if destination ~= nil then weighted(route, destination, split) end
+    local action = route.routeAction
+    if action ~= nil and action.single ~= nil and isStableSubset(action.single) then
+      action.single = repointed(action.single)
+    end
   end
   return routes
 end
 
 local host = spec.virtualHost or {}
 if host.routes ~= nil then
-  if obj.matches ~= nil and #obj.matches > 0 then
-    host.routes = phaseOne(host.routes)
-  elseif obj.canaryWeight ~= -1 then
-    host.routes = phaseTwo(host.routes)
+  if obj.finalising then
+    host.routes = finalised(host.routes)
+  elseif hasMatches or hasWeight then
+    host.routes = release(host.routes)
   end
 end
 return data

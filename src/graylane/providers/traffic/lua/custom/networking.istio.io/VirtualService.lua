@@ -5,7 +5,8 @@
 -- obj.requestHeaderModifier in; the new {spec, labels, annotations} out.
 --   - matches: one http route per step match goes first, sending to the canary (header and query
 --     conditions become {name = {exact|regex = value}}, a path becomes uri), with the step's
---     requestHeaderModifier as headers.request.set/add/remove;
+--     requestHeaderModifier as headers.request.set/add/remove; each is put at the top in turn, so
+--     they end in reverse step order, as Kruise's script writes them (users' GitOps diffs compare);
 --   - otherwise a weight: every http/tcp/tls route WITHOUT match conditions that sends to the stable
 --     Service keeps its destinations with weights scaled to stableWeight and gains the canary one.
 -- When canary and stable are the same Service (disableGenerateCanaryService) the canary is the
@@ -72,12 +73,12 @@ end
 
 local function addMatchRoutes()
   spec.http = spec.http or {}
-  for index, match in ipairs(obj.matches) do
+  for _, match in ipairs(obj.matches) do
     local route = { match = { istioMatch(match) }, route = { { destination = canaryDestination(nil) } } }
     if obj.requestHeaderModifier ~= nil then
       route.headers = headerOperations(obj.requestHeaderModifier)
     end
-    table.insert(spec.http, index, route)
+    table.insert(spec.http, 1, route)
   end
 end
 
