@@ -47,6 +47,7 @@ __all__ = [
     "restart",
     "resume",
     "retry",
+    "sign_writes",
     "undo",
     "workload_replicas",
 ]
@@ -60,6 +61,27 @@ _ROLLOUT_TYPES: Final = (
     "rollout.rollouts.kruise.io",
     "rollouts.rollouts.kruise.io",
 )
+
+
+CLI_FIELD_MANAGER: Final = "graylane-cli"
+
+
+async def sign_writes(client: KubeClient) -> None:
+    """Make the client's writes carry `graylane-cli:<user>` as field manager, the user being who the API
+    server authenticated (a SelfSubjectReview): the controller's user-action Events name it."""
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    try:
+        answer = await client.request(
+            "POST",
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            resource="selfsubjectreviews",
+            body=review,
+        )
+        user = str(((answer or {}).get("status") or {}).get("userInfo", {}).get("username") or "")
+    except ApiError:  # an old API server or no permission: the writes are still ours
+        user = ""
+    # A field manager is at most 128 printable characters.
+    client.field_manager = f"{CLI_FIELD_MANAGER}:{user}"[:128] if user else CLI_FIELD_MANAGER
 
 
 def parse_name(arg: str) -> str:

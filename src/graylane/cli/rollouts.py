@@ -66,14 +66,19 @@ def _client(kubeconfig: str | None, context: str | None) -> KubeClient:
         raise click.ClickException(f"cannot load the kubeconfig: {err}") from err
 
 
-def run_op(kubeconfig: str | None, context: str | None, namespace: str | None, op: Op[T]) -> T:
-    """Run one async operation with a fresh client; turn every expected failure into exit code 1."""
+def run_op(
+    kubeconfig: str | None, context: str | None, namespace: str | None, op: Op[T], *, writes: bool = False
+) -> T:
+    """Run one async operation with a fresh client; turn every expected failure into exit code 1.
+    `writes`: the operation changes objects, signed with the user's name (ops.sign_writes)."""
     ns = namespace or ""
 
     async def go() -> T:
         nonlocal ns
         async with _client(kubeconfig, context) as client:
             ns = namespace or client.namespace
+            if writes:
+                await ops.sign_writes(client)
             return await op(client, ns)
 
     try:
@@ -112,7 +117,7 @@ def _now() -> dt.datetime:
 def approve(kubeconfig: str | None, context: str | None, namespace: str | None, name: str) -> None:
     """Let a Rollout waiting for approval go on (StepPaused -> StepReady), as kubectl-kruise does."""
     rollout = _name(name)
-    click.echo(run_op(kubeconfig, context, namespace, lambda c, ns: ops.approve(c, ns, rollout)))
+    click.echo(run_op(kubeconfig, context, namespace, lambda c, ns: ops.approve(c, ns, rollout), writes=True))
 
 
 @click.command()
@@ -135,13 +140,16 @@ def promote(
     """
     rollout = _name(name)
     if not full:
-        click.echo(run_op(kubeconfig, context, namespace, lambda c, ns: ops.approve(c, ns, rollout)))
+        click.echo(
+            run_op(kubeconfig, context, namespace, lambda c, ns: ops.approve(c, ns, rollout), writes=True)
+        )
         return
     said = run_op(
         kubeconfig,
         context,
         namespace,
         lambda c, ns: ops.promote_full(c, ns, rollout, timeout=timeout, say=click.echo),
+        writes=True,
     )
     click.echo(said)
 
@@ -151,7 +159,7 @@ def promote(
 def pause(kubeconfig: str | None, context: str | None, namespace: str | None, name: str) -> None:
     """Hold the release where it is (spec.strategy.paused=true); pods of the current step still come up."""
     rollout = _name(name)
-    click.echo(run_op(kubeconfig, context, namespace, lambda c, ns: ops.pause(c, ns, rollout)))
+    click.echo(run_op(kubeconfig, context, namespace, lambda c, ns: ops.pause(c, ns, rollout), writes=True))
 
 
 @click.command()
@@ -159,7 +167,7 @@ def pause(kubeconfig: str | None, context: str | None, namespace: str | None, na
 def resume(kubeconfig: str | None, context: str | None, namespace: str | None, name: str) -> None:
     """Let a paused release go on (spec.strategy.paused=false)."""
     rollout = _name(name)
-    click.echo(run_op(kubeconfig, context, namespace, lambda c, ns: ops.resume(c, ns, rollout)))
+    click.echo(run_op(kubeconfig, context, namespace, lambda c, ns: ops.resume(c, ns, rollout), writes=True))
 
 
 @click.command()
@@ -187,6 +195,7 @@ def undo(
             context,
             namespace,
             lambda c, ns: ops.undo(c, ns, rollout, fast=fast, to_revision=to_revision),
+            writes=True,
         )
     )
 
@@ -196,7 +205,7 @@ def undo(
 def abort(kubeconfig: str | None, context: str | None, namespace: str | None, name: str) -> None:
     """Stop the release and go back to stable (undo), remembering it so `retry` can start it again."""
     rollout = _name(name)
-    click.echo(run_op(kubeconfig, context, namespace, lambda c, ns: ops.abort(c, ns, rollout)))
+    click.echo(run_op(kubeconfig, context, namespace, lambda c, ns: ops.abort(c, ns, rollout), writes=True))
 
 
 @click.command()
@@ -204,7 +213,7 @@ def abort(kubeconfig: str | None, context: str | None, namespace: str | None, na
 def retry(kubeconfig: str | None, context: str | None, namespace: str | None, name: str) -> None:
     """Start a release stopped by `abort` again, from step 1."""
     rollout = _name(name)
-    click.echo(run_op(kubeconfig, context, namespace, lambda c, ns: ops.retry(c, ns, rollout)))
+    click.echo(run_op(kubeconfig, context, namespace, lambda c, ns: ops.retry(c, ns, rollout), writes=True))
 
 
 @click.command()
@@ -212,7 +221,9 @@ def retry(kubeconfig: str | None, context: str | None, namespace: str | None, na
 def restart(kubeconfig: str | None, context: str | None, namespace: str | None, name: str) -> None:
     """Replace the workload's pods (kubectl restartedAt stamp); under a Rollout this releases by steps."""
     rollout = _name(name)
-    click.echo(run_op(kubeconfig, context, namespace, lambda c, ns: ops.restart(c, ns, rollout, _now())))
+    click.echo(
+        run_op(kubeconfig, context, namespace, lambda c, ns: ops.restart(c, ns, rollout, _now()), writes=True)
+    )
 
 
 # -- read verbs --------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import dataclasses
 import enum
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -32,7 +33,10 @@ from graylane.controller.traffic_observe import (
 )
 from graylane.kube import resources as r
 from graylane.kube.apimetrics import ApiMetrics
-from graylane.kube.client import ApiError, KubeClient
+from graylane.kube.client import ApiError, KubeClient, Obj
+from graylane.telemetry.metrics import RolloutMetrics
+from graylane.telemetry.observer import RolloutObserver
+from graylane.telemetry.routed import ObjectRef
 from graylane.trafficrouting.controller import TrafficRoutingController
 from graylane.webhook.cache import cached_listers
 from graylane.webhook.cert_secret import SecretCertSource, service_dns_names
@@ -100,6 +104,32 @@ def _cert_source(options: ControllerOptions, client: KubeClient) -> CertSource:
     return LocalCertSource(webhook_certs(options.cert_name, options.cert_dir))
 
 
+def _cached_lookup(manager: Manager, traffic: TrafficObserver) -> Callable[[str, ObjectRef], Obj | None]:
+    """Provider objects from the informers the controllers registered (for the traffic-weight metric)."""
+    resources = {("networking.k8s.io", "Ingress"): r.INGRESS}
+    if traffic.http_route is not None:
+        resources[("gateway.networking.k8s.io", "HTTPRoute")] = traffic.http_route
+    for kind, resource in traffic.custom_resources.items():
+        resources[(kind.group, kind.kind)] = resource
+
+    def lookup(namespace: str, ref: ObjectRef) -> Obj | None:
+        resource = resources.get((ref.api_version.rpartition("/")[0], ref.kind))
+        return manager.informer(resource).get(namespace, ref.name) if resource is not None else None
+
+    return lookup
+
+
+def _observe(manager: Manager, traffic: TrafficObserver, client: KubeClient) -> RolloutObserver:
+    """Operator metrics and user-action Events, fed by the shared Rollout informer (telemetry/)."""
+    rollouts = manager.informer(r.ROLLOUT)
+    metrics = RolloutMetrics(manager.registry, rollouts.list, _cached_lookup(manager, traffic))
+    observer = RolloutObserver(
+        client, manager.recorder, metrics, lambda: manager.is_leader, controller_manager=client.field_manager
+    )
+    observer.attach(rollouts)
+    return observer
+
+
 async def run_controller(options: ControllerOptions) -> int:
     """Run until SIGTERM (0) or until leadership is lost (1)."""
     registry = CollectorRegistry()
@@ -123,6 +153,7 @@ async def run_controller(options: ControllerOptions) -> int:
     if options.advanced_deployment:
         manager.add(AdvancedDeploymentController())
     manager.add(TrafficRoutingController(traffic))
+    observer = _observe(manager, traffic, client)
     # The webhooks read the controllers' informer caches once synced (BENCHMARKS.md cause 3).
     rollouts, replica_sets = cached_listers(
         manager.informer(r.ROLLOUT), manager.informer(r.REPLICASET), client
@@ -156,4 +187,7 @@ async def run_controller(options: ControllerOptions) -> int:
             if service is None:  # outside the cluster the namespace may not exist yet; a pod runs in it
                 await ensure_namespace(client, options.namespace)
             manager.add_leader_hook(lambda: point_at_us(server.certs.ca_pem))
-        return await manager.run()
+        try:
+            return await manager.run()
+        finally:
+            await observer.close()
