@@ -7,7 +7,8 @@ events; one must speak). For each (old, new) pair it
 - detects user actions (telemetry/user_actions.py) and writes a Normal Event `Rollout<Verb>` on the
   Rollout. The shared cache drops managedFields, so "who" comes from one GET of the Rollout (or of the
   workload, for an undo) right after the event, used only when that object is still the version the event
-  carried (otherwise the field's owner may already be the controller, and who is left unsaid);
+  carried, or for spec fields the controller never writes, while the value is unchanged (otherwise the
+  field's owner may already be the controller, and who is left unsaid);
 - times steps and releases with a monotonic clock: a step from when its index first appears to when the
   index moves on or the release completes; a release from Healthy -> Progressing to Progressing -> Healthy
   (result succeeded or cancelled, from the Succeeded condition). Starts seen before this process led are
@@ -144,7 +145,7 @@ class RolloutObserver:
         except Exception as err:  # the Event is still worth writing without its author
             log.debug("reading %s/%s for its field managers failed: %s", namespace, name, err)
             return ""
-        if fresh is None or fresh["metadata"].get("resourceVersion") != meta.get("resourceVersion"):
+        if fresh is None or not _same_change(fresh, new, action):
             return ""
         return detect_owner(fresh, action)
 
@@ -158,6 +159,23 @@ class RolloutObserver:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _same_change(fresh: Obj, new: Obj, action: UserAction) -> bool:
+    """Whether the fresh copy still shows the change as its author left it. The controller rewrites the
+    step state right after an approval (and a jump), so those need the very same version; it never writes
+    spec.strategy.paused or the abort annotation, so for those an unchanged value is enough."""
+    if action.verb in (Verb.APPROVED, Verb.PROMOTED):
+        return bool(
+            fresh["metadata"].get("resourceVersion") == (new.get("metadata") or {}).get("resourceVersion")
+        )
+    if action.verb in (Verb.PAUSED, Verb.RESUMED):
+        paused = (
+            ((fresh.get("spec") or {}).get("strategy") or {}).get("paused"),
+            ((new.get("spec") or {}).get("strategy") or {}).get("paused"),
+        )
+        return paused[0] == paused[1]
+    return True
 
 
 def detect_owner(fresh: Obj, action: UserAction) -> str:
