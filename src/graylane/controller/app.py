@@ -34,6 +34,7 @@ from graylane.controller.traffic_observe import (
 from graylane.kube import resources as r
 from graylane.kube.apimetrics import ApiMetrics
 from graylane.kube.client import ApiError, KubeClient, Obj
+from graylane.planner.changes import CustomKind
 from graylane.telemetry.metrics import RolloutMetrics
 from graylane.telemetry.observer import RolloutObserver
 from graylane.telemetry.routed import ObjectRef
@@ -104,6 +105,33 @@ def _cert_source(options: ControllerOptions, client: KubeClient) -> CertSource:
     return LocalCertSource(webhook_certs(options.cert_name, options.cert_dir))
 
 
+async def _permitted(client: KubeClient, resource: r.Resource) -> bool:
+    """Whether this process may list and watch `resource` in every namespace (a SelfSubjectAccessReview,
+    which every authenticated user may ask). A least-privilege install grants only the custom kinds its
+    Rollouts use; watching one it may not would leave its informer unsynced and the controller unready."""
+    for verb in ("list", "watch"):
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {
+                "resourceAttributes": {"group": resource.group, "resource": resource.plural, "verb": verb}
+            },
+        }
+        path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+        answer = await client.request("POST", path, resource="selfsubjectaccessreviews", body=review)
+        if not ((answer or {}).get("status") or {}).get("allowed"):
+            return False
+    return True
+
+
+async def _watchable_custom_kinds(client: KubeClient, config_namespace: str) -> dict[CustomKind, r.Resource]:
+    found = await discover_custom_kinds(client, config_namespace)
+    allowed = {kind: res for kind, res in found.items() if await _permitted(client, res)}
+    for kind in sorted(set(found) - set(allowed), key=str):
+        log.warning("%s is served but this controller may not list and watch it: not watched (RBAC)", kind)
+    return allowed
+
+
 def _cached_lookup(manager: Manager, traffic: TrafficObserver) -> Callable[[str, ObjectRef], Obj | None]:
     """Provider objects from the informers the controllers registered (for the traffic-weight metric)."""
     resources = {("networking.k8s.io", "Ingress"): r.INGRESS}
@@ -146,7 +174,7 @@ async def run_controller(options: ControllerOptions) -> int:
     traffic = TrafficObserver(
         await discover_http_route(client),
         config_namespace,
-        custom=await discover_custom_kinds(client, config_namespace),
+        custom=await _watchable_custom_kinds(client, config_namespace),
     )
     manager.add(RolloutController(workers=options.rollout_workers, traffic=traffic))
     manager.add(BatchReleaseController(workers=options.rollout_workers))
