@@ -212,10 +212,10 @@ async def service_mode_paths(
             (r.VALIDATING_WEBHOOK, inst.VALIDATING_CONFIGURATION),
         ):
             await kube.delete(res, name)
-        await inst.install(sa, url_base=url, service=None, ca_pem=ca, namespace=installed.namespace)
-        await inst.install(
-            sa, url_base=url + "/", service=None, ca_pem=ca + b"\n", namespace=installed.namespace
-        )
+        # As the Service-mode leader (configurations created, CRDs moved to the Service), then back to
+        # this test's URL-mode controller (every object updated).
+        service = inst.ServiceRef()
+        await inst.install(sa, url_base=None, service=service, ca_pem=ca, namespace=installed.namespace)
         await inst.install(sa, url_base=url, service=None, ca_pem=ca, namespace=installed.namespace)
         # The shared serving certificate: created once, replaced when it no longer fits.
         names = service_dns_names(inst.SERVICE_NAME, installed.namespace)
