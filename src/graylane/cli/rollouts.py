@@ -281,7 +281,7 @@ def _exit_for(final: view_model.StatusView, *, waited: bool, timeout: float) -> 
     "--watch",
     "watching",
     is_flag=True,
-    help="Wait for the end of the release, redrawing (or one line per change when piped).",
+    help="Keep redrawing (one line per change when piped) until interrupted or --timeout.",
 )
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between polls while waiting.")
 @click.option(
@@ -302,21 +302,22 @@ def status(
     timeout: float,
     output: str | None,
 ) -> None:
-    """The release at a glance; with --watch or --timeout, wait for its end and exit 0 only if Healthy.
+    """The release at a glance; with --timeout, wait for its end and exit 0 only if Healthy.
 
     Shows the steps, pods, the traffic the routing objects route now (read back from them) next to what
-    the step asks for, what it waits for, conditions and recent Events. Exit codes, as
+    the step asks for, what it waits for, conditions and recent Events. --watch alone redraws until
+    interrupted; --timeout T (with or without --watch) waits for the end of the release. Exit codes, as
     `kubectl argo rollouts status`: 0 Healthy (no release running, the last one succeeded and every pod
     runs the latest template); 1 Cancelled (rolled back) or Degraded (disabled, terminating), at once; 1
     when --timeout passes first (Progressing, Paused or Blocked); 1 for a wrong name or no permission.
     """
     rollout, console = _name(name), make_console()
-    waiting = watching or timeout > 0
+    waiting = timeout > 0  # a gate: stop at the end of the release, or fail at the timeout
 
     async def show(client: KubeClient, ns: str) -> view_model.StatusView:
         fetch = _fetcher(client, ns, rollout)
-        if waiting and not output:
-            return await view.watch(fetch, console, interval=interval, timeout=timeout)
+        if (watching or waiting) and not output:
+            return await view.watch(fetch, console, interval=interval, timeout=timeout, until_end=waiting)
         if waiting:
             final = await view.watch(fetch, Console(file=io.StringIO()), interval=interval, timeout=timeout)
         else:
@@ -329,8 +330,8 @@ def status(
 
     try:
         final = run_op(kubeconfig, context, namespace, show)
-    except KeyboardInterrupt:
-        raise click.exceptions.Exit(130) from None
+    except KeyboardInterrupt:  # the way out of a live view
+        raise click.exceptions.Exit(0 if watching and not waiting else 130) from None
     _exit_for(final, waited=waiting, timeout=timeout)
 
 

@@ -11,6 +11,7 @@ view model knows: it only lays it out.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import time
@@ -230,17 +231,26 @@ def render_history(rows: Sequence[HistoryRow]) -> Table:
 Fetch = Callable[[], Awaitable[StatusView]]
 
 
-async def watch(fetch: Fetch, console: Console, *, interval: float, timeout: float) -> StatusView:
-    """Poll `fetch` every `interval` seconds until the release reaches an end state (Healthy, Cancelled,
-    Degraded) or `timeout` seconds pass (0: no limit); the last view seen is returned."""
+async def watch(
+    fetch: Fetch, console: Console, *, interval: float, timeout: float, until_end: bool = True
+) -> StatusView:
+    """Poll `fetch` every `interval` seconds until `timeout` seconds pass (0: no limit) or, with
+    `until_end`, the release reaches an end state (Healthy, Cancelled, Degraded); returns the last view."""
     deadline = time.monotonic() + timeout if timeout > 0 else None
+    stop = _Stop(deadline, until_end)
     if console.is_terminal:
-        return await _live(fetch, console, interval, deadline)
-    return await _lines(fetch, console, interval, deadline)
+        return await _live(fetch, console, interval, stop)
+    return await _lines(fetch, console, interval, stop)
 
 
-def _over(view: StatusView, deadline: float | None) -> bool:
-    return Outcome(view.outcome).final or (deadline is not None and time.monotonic() >= deadline)
+@dataclasses.dataclass(frozen=True)
+class _Stop:
+    deadline: float | None
+    until_end: bool
+
+    def now(self, view: StatusView) -> bool:
+        ended = self.until_end and Outcome(view.outcome).final
+        return ended or (self.deadline is not None and time.monotonic() >= self.deadline)
 
 
 async def _pause(interval: float, deadline: float | None) -> None:
@@ -248,17 +258,17 @@ async def _pause(interval: float, deadline: float | None) -> None:
     await asyncio.sleep(left)
 
 
-async def _live(fetch: Fetch, console: Console, interval: float, deadline: float | None) -> StatusView:
+async def _live(fetch: Fetch, console: Console, interval: float, stop: _Stop) -> StatusView:
     with Live(console=console, auto_refresh=False, vertical_overflow="crop") as live:
         while True:
             view = await fetch()
             live.update(render_status(view), refresh=True)
-            if _over(view, deadline):
+            if stop.now(view):
                 return view
-            await _pause(interval, deadline)
+            await _pause(interval, stop.deadline)
 
 
-async def _lines(fetch: Fetch, console: Console, interval: float, deadline: float | None) -> StatusView:
+async def _lines(fetch: Fetch, console: Console, interval: float, stop: _Stop) -> StatusView:
     last = ""
     while True:
         view = await fetch()
@@ -268,6 +278,6 @@ async def _lines(fetch: Fetch, console: Console, interval: float, deadline: floa
             console.print(f"{stamp} {line}", markup=False, highlight=False, soft_wrap=True)
             console.file.flush()
             last = line
-        if _over(view, deadline):
+        if stop.now(view):
             return view
-        await _pause(interval, deadline)
+        await _pause(interval, stop.deadline)
