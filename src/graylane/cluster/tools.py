@@ -121,7 +121,8 @@ def chart_crds() -> str:
         docs.append(
             f"# {name}, from the graylane.api models (crdgen)\n" + yaml.safe_dump(crd, sort_keys=True)
         )
-    text = "---\n".join(docs)
+    # Descriptions quote Argo-style `{{args.name}}`: literal braces for Helm's template engine.
+    text = "---\n".join(docs).replace("{{", '{{ "{{" }}')
     text = text.replace(_NS, "{{ .Values.installation.namespace }}")
     return CRD_HEADER + text.replace(str(_PORT), "{{ .Values.service.port }}")
 
