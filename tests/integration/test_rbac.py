@@ -285,5 +285,19 @@ async def test_the_chart_roles_are_enough_and_every_rule_is_used(
     assert all(len(groups) == 1 for groups in plurals.values()), (
         "evidence is by resource name: one group each"
     )
-    dead = sorted(g for g in granted if (g[2], g[1]) not in used)
+    dead = dead_grants(granted, used)
     assert not dead, f"rules no request needed (dead): {dead}\nused: {sorted(used)}"
+
+
+def dead_grants(granted: Counter[Grant], used: set[tuple[str, str]]) -> list[Grant]:
+    """The granted (group, resource, verb) no authorized request used."""
+    return sorted(g for g in granted if (g[2], g[1]) not in used)
+
+
+def test_the_check_fails_on_a_rule_nothing_used(installed: Installed) -> None:
+    """The check itself: the chart's roles plus one extra rule, against the requests the roles allow."""
+    granted = grants(installed.roles)
+    used = {(verb, resource) for _, resource, verb in granted}
+    assert dead_grants(granted, used) == []
+    extra = {"rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}]}
+    assert dead_grants(grants([*installed.roles, extra]), used) == [("", "nodes", "get")]
