@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration cluster-build prometheus crds gotypes clean bench
+.PHONY: demo test lint unit integration cluster-build prometheus crds gotypes manifests clean bench
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -45,6 +45,10 @@ crds: $(STAMP)
 GOTYPES_ENV := GOMODCACHE=$(HOME)/.cache/graylane/go/mod GOCACHE=$(HOME)/.cache/graylane/go/build GOFLAGS=-mod=readonly GOTOOLCHAIN=local
 gotypes: cluster-build
 	cd tools/gotypes && $(GOTYPES_ENV) go run . > ../../src/graylane/api/data/podtemplatespec.gotypes.json
+
+# The chart's CRDs and deploy/manifests/graylane.yaml (helm template; helm is built into the cache once).
+manifests: $(STAMP) crds
+	$(BIN)/python -m graylane.cluster.tools manifests
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -2,9 +2,10 @@
 
 For each step: the pods of each version (with the controller's own arithmetic from
 `graylane.planner.weights`, so the plan and the release always agree), the traffic weight and matches
-the step asks for, the objects Kruise creates or patches, the kind of pause, and what `undo` would do
-there. Traffic routing is not applied by this graylane version: those objects are listed apart
-(`traffic_objects`) so a renderer can mark them and the plan never claims what the controller does not do.
+the step asks for, the objects graylane creates or patches (as Kruise does), the kind of pause, and what
+`undo` would do there. Traffic objects are listed apart (`traffic_objects`) with the values the providers
+write: the canary Ingress annotations of the built-in scripts and the HTTPRoute backendRef weights;
+custom objects name the Lua script that rewrites them.
 
 Pure: no I/O, no clock, no click. Input is a v1beta1 `Rollout` model and the workload's replica count.
 """
@@ -36,6 +37,7 @@ __all__ = [
     "ingress_annotations",
     "pause_kind",
     "plan_rollout",
+    "replicas_of",
     "rollout_from_documents",
     "step_pods",
     "style_of",
@@ -391,10 +393,11 @@ def rollout_from_documents(docs: Iterable[Any]) -> tuple[Rollout, int | None]:
         rollout = Rollout.from_obj(raw)
     except ValueError as err:
         raise PlanError(f"the Rollout is not valid: {err}") from err
-    return rollout, _replicas_of(objects, rollout)
+    return rollout, replicas_of(objects, rollout)
 
 
-def _replicas_of(objects: Iterable[Mapping[str, Any]], rollout: Rollout) -> int | None:
+def replicas_of(objects: Iterable[Mapping[str, Any]], rollout: Rollout) -> int | None:
+    """The replicas of the Rollout's workload among `objects` (None when it is not there)."""
     ref = rollout.spec.workload_ref
     for obj in objects:
         if obj.get("kind") == ref.kind and (obj.get("metadata") or {}).get("name") == ref.name:

@@ -78,10 +78,12 @@ def controller_process(
 
 @pytest.fixture
 def graylane_controller(controller_process: ControllerProcess) -> ControllerProcess:
-    """The session's controller, running and ready (restarted if an earlier test stopped it)."""
+    """The session's controller, running, ready and leading with its webhooks installed (restarted if an
+    earlier test stopped it)."""
     if controller_process.proc is None or controller_process.proc.poll() is not None:
         controller_process.start()
     controller_process.wait_ready()
+    controller_process.wait_installed()
     return controller_process
 
 

@@ -46,6 +46,7 @@ class ControllerProcess:
         self.extra = extra
         self.log_path = log_dir / f"controller-{identity}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log_start = 0  # where this run's lines begin in the (appended) log
 
     def command(self) -> list[str]:
         return [
@@ -69,6 +70,7 @@ class ControllerProcess:
 
     def start(self) -> None:
         assert self.proc is None or self.proc.poll() is not None, "already running"
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 self.command(),
@@ -94,6 +96,23 @@ class ControllerProcess:
                 return
             time.sleep(0.2)
         raise AssertionError(f"controller not ready within {timeout:.0f}s:\n{self.log_tail()}")
+
+    def wait_installed(self, timeout: float = 60) -> None:
+        """Until this run, as the leader, has pointed the CRDs and webhook configurations at itself (only
+        the leader does, once it holds the lease: /readyz says nothing about that)."""
+        needle = f"point at https://127.0.0.1:{self.webhook_port}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"controller exited with {self.proc.returncode}:\n{self.log_tail()}")
+            with contextlib.suppress(OSError), self.log_path.open("rb") as log:
+                log.seek(self._log_start)
+                if needle in log.read().decode(errors="replace"):
+                    return
+            time.sleep(0.2)
+        raise AssertionError(
+            f"controller did not install its webhooks within {timeout:.0f}s:\n{self.log_tail()}"
+        )
 
     def stop(self, timeout: float = 30) -> int | None:
         """SIGTERM and wait: the controller releases its lease and exits 0."""

@@ -139,8 +139,12 @@ async def test_undo_at_step_one_cancels_and_every_pod_is_v1(
     await rel.then_pods({V1: 5}, what="every pod on v1")
     assert await rel.canary_deployments() == []
 
-    status = json.loads(await ok(kubeconfig, namespace, "status", "demo", "-o", "json"))
+    cancelled = await graylane(kubeconfig, namespace, "status", "demo", "-o", "json")
+    assert cancelled.exit_code == 1  # as `kubectl argo rollouts status`: a rolled-back release fails a gate
+    status = json.loads(cancelled.stdout)
     assert [s["state"] for s in status["steps"]] == ["cancelled", "cancelled"]
+    assert status["outcome"] == "Cancelled"
+    assert "Error: the release is Cancelled" in cancelled.stderr
     nothing = await graylane(kubeconfig, namespace, "abort", "demo")
     assert nothing.exit_code == 1
     assert "nothing to abort" in nothing.output
@@ -187,8 +191,12 @@ async def test_piped_watch_prints_one_line_per_change(
     await rel.then_paused_at(1)
     await rel.then_pods({V1: 5, V2: 1}, what="1 canary pod")
 
-    out = await ok(kubeconfig, namespace, "status", "demo", "--watch", "--interval", "0.5", "--timeout", "3")
-    lines = out.strip().split("\n")
+    waited = await graylane(
+        kubeconfig, namespace, "status", "demo", "--watch", "--interval", "0.5", "--timeout", "3"
+    )
+    assert waited.exit_code == 1  # still paused for approval when the timeout passed
+    assert "rollout status watch exceeded timeout (3s): Progressing" in waited.stderr
+    lines = waited.stdout.strip().split("\n")
     assert len(lines) == 1, lines  # nothing changed in 3 s: no redraw, no repeated line
     assert lines[0].endswith(
         "demo Progressing step 1/2 StepPaused · canary 1/1 ready · stable 5/5 ready"

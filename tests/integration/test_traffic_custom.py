@@ -316,8 +316,9 @@ async def test_a_step_the_script_cannot_route_keeps_all_traffic_on_stable(
     try:
         await kube.create(r.ROLLOUT, obj)
     finally:
-        custom_controller.start()  # re-installs the webhook configurations
+        custom_controller.start()  # re-installs the webhook configurations once it leads again
         custom_controller.wait_ready()
+        custom_controller.wait_installed()
     await eventually(
         rel.rollout,
         lambda ro: (ro.get("status", {}).get("canaryStatus") or {}).get("currentStepState") == "Completed",

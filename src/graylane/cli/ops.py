@@ -11,6 +11,7 @@ the API server propagate as `ApiError`; refusals as `patches.Refused`.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 from collections.abc import Awaitable, Callable
@@ -26,6 +27,7 @@ from graylane.kube import resources as r
 from graylane.kube.client import ApiError, KubeClient
 from graylane.kube.events import CORE_EVENT
 from graylane.planview import PlanError
+from graylane.telemetry.routed import ObjectRef, Routed, objects_to_read, read_back
 
 __all__ = [
     "QUALIFIED",
@@ -40,10 +42,14 @@ __all__ = [
     "parse_name",
     "pause",
     "plan_input",
+    "promote_full",
+    "read_routed",
     "restart",
     "resume",
     "retry",
+    "sign_writes",
     "undo",
+    "workload_replicas",
 ]
 
 QUALIFIED: Final = "rollout.rollouts.kruise.io"
@@ -55,6 +61,27 @@ _ROLLOUT_TYPES: Final = (
     "rollout.rollouts.kruise.io",
     "rollouts.rollouts.kruise.io",
 )
+
+
+CLI_FIELD_MANAGER: Final = "graylane-cli"
+
+
+async def sign_writes(client: KubeClient) -> None:
+    """Make the client's writes carry `graylane-cli:<user>` as field manager, the user being who the API
+    server authenticated (a SelfSubjectReview): the controller's user-action Events name it."""
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    try:
+        answer = await client.request(
+            "POST",
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            resource="selfsubjectreviews",
+            body=review,
+        )
+        user = str(((answer or {}).get("status") or {}).get("userInfo", {}).get("username") or "")
+    except ApiError:  # an old API server or no permission: the writes are still ours
+        user = ""
+    # A field manager is at most 128 printable characters.
+    client.field_manager = f"{CLI_FIELD_MANAGER}:{user}"[:128] if user else CLI_FIELD_MANAGER
 
 
 def parse_name(arg: str) -> str:
@@ -135,6 +162,59 @@ async def _set_paused(client: KubeClient, namespace: str, name: str, *, paused: 
         return _done(name, f"already {word}")
     await client.patch(loaded.resource, name, patch, namespace)
     return _done(name, word)
+
+
+async def promote_full(
+    client: KubeClient,
+    namespace: str,
+    name: str,
+    *,
+    timeout: float,
+    interval: float = 1.0,
+    say: Callable[[str], None] = lambda _: None,
+) -> str:
+    """Skip every remaining step: jump to the last one, approve its pause, until the release completes.
+
+    Bounded by `timeout` seconds (TimeoutError); `say` hears each move as it is made.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    moved = False
+    while True:
+        loaded = await load_rollout(client, namespace, name)
+        try:
+            patch = patches.build_full_promote_step(loaded.rollout)
+        except Refused:
+            if moved:  # the release finished (or was cancelled) under our moves: report where it ended
+                return _done(name, f"promoted fully; phase {loaded.rollout.status.phase}")
+            raise
+        sub = loaded.rollout.status.sub_status()
+        if sub is not None and sub.current_step_state == "Completed":
+            return _done(name, "promoted fully: all steps done, the release is finalising")
+        if patch is not None:
+            await _status_patch_or_conflict(client, loaded, patch)
+            moved = True
+            say(f"{_done(name, _move_words(patch))}")
+        if asyncio.get_running_loop().time() >= deadline:
+            raise TimeoutError(f"rollout {name} did not complete its steps within {timeout:.0f}s")
+        await asyncio.sleep(interval)
+
+
+def _move_words(patch: Obj) -> str:
+    sub = next(iter(patch["status"].values()))
+    if "nextStepIndex" in sub:
+        return f"jumped to the last step ({sub['nextStepIndex']})"
+    return "approved"
+
+
+async def _status_patch_or_conflict(client: KubeClient, loaded: Loaded, patch: Obj) -> None:
+    """A lost race (409) just means the next loop re-reads and decides again."""
+    try:
+        await client.patch(
+            loaded.resource, loaded.name, patch, loaded.raw["metadata"]["namespace"], subresource="status"
+        )
+    except ApiError as err:
+        if not err.conflict:
+            raise
 
 
 async def pause(client: KubeClient, namespace: str, name: str) -> str:
@@ -307,7 +387,46 @@ async def gather_status(client: KubeClient, namespace: str, name: str) -> Snapsh
     events = await client.list(
         CORE_EVENT, namespace, field_selector=f"involvedObject.kind=Rollout,involvedObject.name={name}"
     )
-    return Snapshot(loaded.rollout, workload, pods, events.get("items", []))
+    routed = await read_routed(client, namespace, loaded.rollout)
+    return Snapshot(loaded.rollout, workload, pods, events.get("items", []), tuple(routed))
+
+
+_KNOWN: Final = {
+    ("networking.k8s.io", "Ingress"): [r.INGRESS],
+    # HTTPRoutes are served as v1 by current Gateway API CRDs, as v1beta1 by the ones Kruise was built on.
+    ("gateway.networking.k8s.io", "HTTPRoute"): [
+        r.HTTPROUTE,
+        dataclasses.replace(r.HTTPROUTE, version="v1beta1"),
+    ],
+}
+
+
+async def _resources_for(client: KubeClient, ref: ObjectRef) -> list[r.Resource]:
+    group, _, version = ref.api_version.rpartition("/")
+    if (group, ref.kind) in _KNOWN:
+        return _KNOWN[(group, ref.kind)]
+    try:
+        listing = await client.request("GET", f"/apis/{ref.api_version}", resource="discovery")
+    except ApiError as err:
+        if err.not_found:
+            return []
+        raise
+    for item in (listing or {}).get("resources") or []:
+        if item.get("kind") == ref.kind and "/" not in str(item.get("name")):
+            return [r.Resource(group, version, str(item["name"]), ref.kind, bool(item.get("namespaced")))]
+    return []
+
+
+async def read_routed(client: KubeClient, namespace: str, rollout: Rollout) -> list[Routed]:
+    """The traffic the Rollout's provider objects route now, read from those objects."""
+    found: dict[ObjectRef, Obj | None] = {}
+    for ref in objects_to_read(rollout):
+        found[ref] = None
+        for res in await _resources_for(client, ref):
+            found[ref] = await client.get_or_none(res, ref.name, namespace)
+            if found[ref] is not None:
+                break
+    return read_back(rollout, found)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -333,6 +452,19 @@ async def list_rollouts(client: KubeClient, namespace: str | None) -> list[Obj]:
     """Every Rollout of `namespace` (all namespaces for None), sorted by namespace and name."""
     items = (await client.list(r.ROLLOUT, namespace)).get("items", [])
     return sorted(items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+
+
+async def workload_replicas(client: KubeClient, namespace: str, rollout: Rollout) -> int:
+    """The replicas of the Rollout's workload as it is in the cluster (PlanError when it is not there)."""
+    workload = await _workload_or_none(client, namespace, rollout)
+    if workload is None:
+        ref = rollout.spec.workload_ref
+        raise PlanError(
+            f"rollout {rollout.metadata.get('name', '')}: {ref.kind} {namespace}/{ref.name} is neither in "
+            "the file nor in the cluster; add it to the file or pass --replicas"
+        )
+    replicas = (workload.get("spec") or {}).get("replicas")
+    return 1 if replicas is None else int(replicas)
 
 
 async def plan_input(client: KubeClient, namespace: str, name: str) -> tuple[Rollout, int]:

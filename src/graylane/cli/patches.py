@@ -33,6 +33,7 @@ __all__ = [
     "build_approve_patch",
     "build_clear_abort_record_patch",
     "build_fast_undo_patch",
+    "build_full_promote_step",
     "build_pause_patch",
     "build_restart_patch",
     "build_resume_patch",
@@ -106,6 +107,27 @@ def build_approve_patch(rollout: Rollout) -> Obj | None:
         # A cancelled release leaves its sub-status at StepPaused; approving it would change nothing.
         raise Refused(NO_NEED_TO_APPROVE)
     return {"metadata": _precondition(rollout), "status": {key: {"currentStepState": StepState.STEP_READY}}}
+
+
+def build_full_promote_step(rollout: Rollout) -> Obj | None:
+    """The next move of `promote --full`, or None when there is nothing to do until the release moves on.
+
+    Kruise has no full promotion, so it is made of its two user moves: a step jump (writing
+    `nextStepIndex` = the last step, which the controller follows from any state) and, once the last
+    step pauses, an approval. Raises Refused when no release is in progress or it is already complete.
+    """
+    found = _sub_status(rollout)
+    if found is None or not release_in_progress(rollout):
+        raise Refused("no need to promote: not in canary or blue-green progress")
+    key, _, sub = found
+    last = len(rollout.spec.strategy.steps())
+    if sub.current_step_state == StepState.COMPLETED:
+        return None
+    if sub.current_step_state == StepState.STEP_PAUSED and sub.current_step_index >= last - 1:
+        return build_approve_patch(rollout)
+    if sub.current_step_index < last - 1 and sub.next_step_index != last:
+        return {"metadata": _precondition(rollout), "status": {key: {"nextStepIndex": last}}}
+    return None
 
 
 def build_pause_patch(rollout: Rollout) -> Obj | None:

@@ -11,6 +11,7 @@ view model knows: it only lays it out.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import time
@@ -25,17 +26,33 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from graylane.cli.outcome import Outcome
 from graylane.cli.tables import HistoryRow
 from graylane.cli.view_model import Counts, PodRow, StatusView, Waiting, summary_line
 
-__all__ = ["dump", "render_history", "render_rows", "render_status", "watch"]
+__all__ = ["dump", "dump_data", "render_history", "render_rows", "render_status", "watch"]
 
 LIVE_EVENTS = 5
-WAIT_ICONS = {"approval": "⏸", "timed-pause": "⏱", "pods": "⏳", "paused": "⏸", "none": "✔"}
+# No tick here: whether "nothing to wait for" is good news is the outcome's to say (OUTCOME_STYLES).
+WAIT_ICONS = {"approval": "⏸", "timed-pause": "⏱", "pods": "⏳", "paused": "⏸", "none": "·"}
+# A green tick only for Healthy; every state that needs a person is red or yellow.
+OUTCOME_STYLES = {
+    "Healthy": ("✔", "green"),
+    "Cancelled": ("✖", "red"),
+    "Degraded": ("✖", "red"),
+    "Blocked": ("⚠", "yellow"),
+    "Paused": ("⏸", "yellow"),
+    "Progressing": ("…", "cyan"),
+}
 
 
 def dump(model: BaseModel | Sequence[BaseModel], fmt: str) -> str:
     data = [m.model_dump() for m in model] if isinstance(model, Sequence) else model.model_dump()
+    return dump_data(data, fmt)
+
+
+def dump_data(data: object, fmt: str) -> str:
+    """JSON (indented) or YAML (keys in their order) of plain data."""
     if fmt == "json":
         return json.dumps(data, indent=2)
     return yaml.safe_dump(data, sort_keys=False)
@@ -52,10 +69,17 @@ def _header(view: StatusView) -> Table:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(no_wrap=True)
     grid.add_column()
-    phase = Text(view.phase or "Unknown", style="green" if view.phase == "Healthy" else "yellow")
+    icon, colour = OUTCOME_STYLES.get(view.outcome, ("?", "yellow"))
+    outcome = Text(f"{icon} {view.outcome}", style=f"bold {colour}")
     step = f"step {view.step}/{view.steps_total}" if view.step else "no step"
     _kv(grid, "Rollout", Text.assemble((view.name, "bold"), f"  namespace {view.namespace}"))
-    _kv(grid, "Status", Text.assemble(phase, f"  {view.reason}  ·  {step}  {view.state}"))
+    _kv(
+        grid,
+        "Status",
+        Text.assemble(outcome, f"  {view.phase or 'Unknown'} {view.reason}  ·  {step}  {view.state}"),
+    )
+    if view.outcome not in ("Healthy", "Progressing"):
+        _kv(grid, "Why", Text(view.outcome_why, style=colour))
     _kv(grid, "Workload", f"{view.workload}  {view.replicas} replicas  ·  {view.style} style")
     _kv(grid, "Message", view.message or "-")
     _kv(grid, "Waiting", _waiting(view.waiting))
@@ -88,10 +112,15 @@ def _pods(view: StatusView) -> Table:
     grid.add_column()
     _kv(grid, "Canary pods", _bar(view.canary, view.canary_wanted))
     _kv(grid, "Stable pods", _bar(view.stable, 0))
-    traffic = _split(view.traffic.weight)
+    if view.traffic.routings:
+        applied = view.traffic.applied or ["no routing object found"]
+        _kv(grid, "Traffic now", Text("\n".join(applied)))
+    else:
+        _kv(grid, "Traffic now", Text("no trafficRoutings: requests follow the pods", style="dim"))
+    asked = _split(view.traffic.weight)
     if view.traffic.matches:
-        traffic += "  ·  matches " + " OR ".join(view.traffic.matches)
-    _kv(grid, "Traffic", Text.assemble(traffic, (f"  ({view.traffic.note})", "dim")))
+        asked += "  ·  matches " + " OR ".join(view.traffic.matches)
+    _kv(grid, "Step asks", Text(asked, style="dim"))
     return grid
 
 
@@ -99,7 +128,7 @@ def _split(weight: str | None) -> str:
     """`10%` -> `canary 10% / stable 90%`: the split the step asks for."""
     digits = (weight or "").strip().rstrip("%")
     if not digits.isdigit():
-        return "no weight asked"
+        return "no weight"
     return f"canary {digits}% / stable {100 - int(digits)}%"
 
 
@@ -202,33 +231,53 @@ def render_history(rows: Sequence[HistoryRow]) -> Table:
 Fetch = Callable[[], Awaitable[StatusView]]
 
 
-async def watch(fetch: Fetch, console: Console, *, interval: float, timeout: float) -> None:
-    """Poll `fetch` every `interval` seconds until `timeout` (0: until interrupted)."""
+async def watch(
+    fetch: Fetch, console: Console, *, interval: float, timeout: float, until_end: bool = True
+) -> StatusView:
+    """Poll `fetch` every `interval` seconds until `timeout` seconds pass (0: no limit) or, with
+    `until_end`, the release reaches an end state (Healthy, Cancelled, Degraded); returns the last view."""
     deadline = time.monotonic() + timeout if timeout > 0 else None
+    stop = _Stop(deadline, until_end)
     if console.is_terminal:
-        await _live(fetch, console, interval, deadline)
-    else:
-        await _lines(fetch, console, interval, deadline)
+        return await _live(fetch, console, interval, stop)
+    return await _lines(fetch, console, interval, stop)
 
 
-def _expired(deadline: float | None) -> bool:
-    return deadline is not None and time.monotonic() >= deadline
+@dataclasses.dataclass(frozen=True)
+class _Stop:
+    deadline: float | None
+    until_end: bool
+
+    def now(self, view: StatusView) -> bool:
+        ended = self.until_end and Outcome(view.outcome).final
+        return ended or (self.deadline is not None and time.monotonic() >= self.deadline)
 
 
-async def _live(fetch: Fetch, console: Console, interval: float, deadline: float | None) -> None:
+async def _pause(interval: float, deadline: float | None) -> None:
+    left = interval if deadline is None else min(interval, max(deadline - time.monotonic(), 0))
+    await asyncio.sleep(left)
+
+
+async def _live(fetch: Fetch, console: Console, interval: float, stop: _Stop) -> StatusView:
     with Live(console=console, auto_refresh=False, vertical_overflow="crop") as live:
-        while not _expired(deadline):
-            live.update(render_status(await fetch()), refresh=True)
-            await asyncio.sleep(interval)
+        while True:
+            view = await fetch()
+            live.update(render_status(view), refresh=True)
+            if stop.now(view):
+                return view
+            await _pause(interval, stop.deadline)
 
 
-async def _lines(fetch: Fetch, console: Console, interval: float, deadline: float | None) -> None:
+async def _lines(fetch: Fetch, console: Console, interval: float, stop: _Stop) -> StatusView:
     last = ""
-    while not _expired(deadline):
-        line = summary_line(await fetch())
+    while True:
+        view = await fetch()
+        line = summary_line(view)
         if line != last:
             stamp = dt.datetime.now(dt.UTC).strftime("%H:%M:%S")
             console.print(f"{stamp} {line}", markup=False, highlight=False, soft_wrap=True)
             console.file.flush()
             last = line
-        await asyncio.sleep(interval)
+        if stop.now(view):
+            return view
+        await _pause(interval, stop.deadline)

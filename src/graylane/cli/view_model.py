@@ -22,6 +22,7 @@ from graylane.api import keys
 from graylane.api.enums import ProgressingReason, RolloutPhase, StepState
 from graylane.api.rollout_v1beta1 import CommonStatus, Rollout
 from graylane.cli import patches
+from graylane.cli.outcome import judge
 from graylane.cli.tables import age, images_of, parse_time
 from graylane.planview import (
     describe_matches,
@@ -29,6 +30,7 @@ from graylane.planview import (
     step_pods,
     style_of,
 )
+from graylane.telemetry.routed import Routed, canary_weight, render
 
 __all__ = [
     "Counts",
@@ -50,12 +52,14 @@ S = StepState
 
 @dataclasses.dataclass(frozen=True)
 class Snapshot:
-    """What was read for one view: the Rollout (as v1beta1), its workload, that workload's pods, Events."""
+    """What was read for one view: the Rollout (as v1beta1), its workload, that workload's pods, Events,
+    and the traffic its provider objects route now (`graylane.telemetry.routed`)."""
 
     rollout: Rollout
     workload: Obj | None
     pods: list[Obj]
     events: list[Obj]
+    routed: tuple[Routed, ...] = ()
 
 
 class _Frozen(BaseModel):
@@ -88,10 +92,12 @@ class Waiting(_Frozen):
 
 
 class Traffic(_Frozen):
-    weight: str | None
+    weight: str | None  # what the current step asks for
     matches: list[str]
     routings: list[str]
     note: str
+    applied_weight: int | None = None  # what the provider objects route now (read back)
+    applied: list[str] = []  # one line per provider object
 
 
 class ConditionRow(_Frozen):
@@ -124,6 +130,8 @@ class PodRow(_Frozen):
 class StatusView(_Frozen):
     name: str
     namespace: str
+    outcome: str  # cli.outcome.Outcome: Healthy, Cancelled, Degraded, Blocked, Paused, Progressing
+    outcome_why: str
     phase: str
     reason: str
     message: str
@@ -239,16 +247,18 @@ def _step_rows(rollout: Rollout, replicas: int, current: int, ending: str) -> li
     return rows
 
 
-def _traffic(rollout: Rollout, current: int, ending: str) -> Traffic:
+def _traffic(rollout: Rollout, current: int, ending: str, routed: Sequence[Routed]) -> Traffic:
     steps = rollout.spec.strategy.steps()
     step = steps[current - 1] if 1 <= current <= len(steps) and not ending else None
     routings = [ref.service for ref in rollout.spec.strategy.traffic_routings()]
-    note = "routed by graylane" if routings else "no trafficRoutings: pods only"
+    note = "read back from the routing objects" if routings else "no trafficRoutings: pods only"
     return Traffic(
         weight=step.traffic if step else None,
         matches=describe_matches(step.matches) if step else [],
         routings=routings,
         note=note,
+        applied_weight=canary_weight(routed),
+        applied=[render(line) for line in routed],
     )
 
 
@@ -376,9 +386,12 @@ def build_view(snap: Snapshot, now: dt.datetime) -> StatusView:
     wanted = rows[current - 1].canary_pods if 1 <= current <= len(rows) and not ending else 0
     sub = rollout.status.sub_status()
     ref = rollout.spec.workload_ref
+    verdict = judge(rollout, snap.workload, snap.events)
     return StatusView(
         name=rollout.metadata.get("name", ""),
         namespace=rollout.metadata.get("namespace", ""),
+        outcome=verdict.outcome,
+        outcome_why=verdict.why,
         phase=rollout.status.phase,
         reason=patches.progressing_reason(rollout),
         message=rollout.status.message,
@@ -396,7 +409,7 @@ def build_view(snap: Snapshot, now: dt.datetime) -> StatusView:
         canary=canary,
         stable=_counts(snap.pods, "stable", stable_hash),
         canary_wanted=wanted,
-        traffic=_traffic(rollout, current, ending),
+        traffic=_traffic(rollout, current, ending, snap.routed),
         waiting=_waiting(snap, canary, wanted, now),
         conditions=_conditions(rollout, now),
         events=_events(snap.events, now),
@@ -406,8 +419,10 @@ def build_view(snap: Snapshot, now: dt.datetime) -> StatusView:
 
 def summary_line(view: StatusView) -> str:
     """One line that changes only when the release does (no countdowns): the piped form of --watch."""
+    applied = view.traffic.applied_weight
+    traffic = f" · traffic to canary {applied}%" if view.traffic.routings and applied is not None else ""
     return (
-        f"{view.name} {view.phase or 'Unknown'} step {view.step}/{view.steps_total} {view.state or '-'}"
+        f"{view.name} {view.outcome} step {view.step}/{view.steps_total} {view.state or '-'}"
         f"{' (paused)' if view.paused else ''} · canary {view.canary.ready}/{view.canary.total} ready"
-        f" · stable {view.stable.ready}/{view.stable.total} ready · {view.waiting.text}"
+        f" · stable {view.stable.ready}/{view.stable.total} ready{traffic} · {view.waiting.text}"
     )

@@ -1,15 +1,25 @@
 """The controller process: manager + Rollout controller + webhook server, optionally self-installing.
 
-Kruise's single `/manager` binary does the same: it serves the webhooks, and at start-up points the
-webhook configurations and CRD conversion at itself with its CA. Here that is `install=True` (URL mode
-on 127.0.0.1 for a controller running outside the cluster).
+Kruise's single `/manager` binary does the same: it serves the webhooks and points the webhook
+configurations and CRD conversion at itself with its CA. Here that is `install=True`, done by the leader
+only, each time it becomes the leader (issue 10): a standby never re-points them, so its start or death
+never redirects or blocks admission. Two modes:
+
+- URL mode (a controller outside the cluster): the webhooks listen on 127.0.0.1 and the configurations
+  carry `https://127.0.0.1:<port>/...`; the certificate is kept in a local directory.
+- Service mode (in a pod, two replicas): the webhooks listen on 0.0.0.0 behind the Service
+  `kruise-rollout-webhook-service`, every replica serves the one certificate of the Secret
+  `kruise-rollout-webhook-certs` (webhook/cert_secret.py), and the configurations name the Service.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import logging
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
@@ -23,18 +33,29 @@ from graylane.controller.traffic_observe import (
 )
 from graylane.kube import resources as r
 from graylane.kube.apimetrics import ApiMetrics
-from graylane.kube.client import ApiError, KubeClient
+from graylane.kube.client import ApiError, KubeClient, Obj
+from graylane.planner.changes import CustomKind
+from graylane.telemetry.metrics import RolloutMetrics
+from graylane.telemetry.observer import RolloutObserver
+from graylane.telemetry.routed import ObjectRef
 from graylane.trafficrouting.controller import TrafficRoutingController
 from graylane.webhook.cache import cached_listers
-from graylane.webhook.certs import CertStore
+from graylane.webhook.cert_secret import SecretCertSource, service_dns_names
+from graylane.webhook.certs import CertSource, CertStore, LocalCertSource
+from graylane.webhook.install import SERVICE_NAME, ServiceRef
 from graylane.webhook.install import install as install_webhooks
 from graylane.webhook.server import DEFAULT_PORT, WebhookServer, build_app
 from graylane.webhook.workload import DeploymentMutator
 
-__all__ = ["ControllerOptions", "run_controller", "webhook_certs"]
+__all__ = ["ControllerOptions", "WebhookMode", "run_controller", "webhook_certs"]
 
 log = logging.getLogger(__name__)
 LEASE_CONNECTIONS = 4
+
+
+class WebhookMode(enum.StrEnum):
+    URL = "url"  # outside the cluster: the configurations carry this process's 127.0.0.1 address
+    SERVICE = "service"  # in a pod: the configurations name the Service in front of every replica
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,14 +63,18 @@ class ControllerOptions:
     kubeconfig: str | None = None
     context: str | None = None
     namespace: str = "kruise-rollout"
-    webhook_host: str = "127.0.0.1"
+    webhook_host: str = "127.0.0.1"  # the bind address; Service mode binds 0.0.0.0
     webhook_port: int = DEFAULT_PORT
+    webhook_mode: WebhookMode = WebhookMode.URL
+    service_port: int = 443  # the webhook Service's port (Kruise chart's service.port)
     install: bool = True
     cert_name: str = "graylane"
+    cert_dir: str | None = None  # where the serving certificate's files live (default: the cache)
     manager: ManagerOptions = dataclasses.field(default_factory=ManagerOptions)
     # Workers are coroutines that mostly wait for API round trips, so more of them cost little; with 3,
     # 1,000 approvals queued for ~55 s at p99 (BENCHMARKS.md). Kruise's Go workers are goroutines too.
     rollout_workers: int = 16
+    advanced_deployment: bool = True  # Kruise's feature gate AdvancedDeployment (partition-style Deployments)
 
 
 async def ensure_namespace(client: KubeClient, name: str) -> None:
@@ -68,8 +93,69 @@ def _config_namespace(options: ControllerOptions) -> str:
     return os.environ.get("POD_NAMESPACE") or options.namespace
 
 
-def webhook_certs(name: str) -> CertStore:
-    return CertStore.for_name(name, ["localhost"])
+def webhook_certs(name: str, directory: str | None = None, dns_names: list[str] | None = None) -> CertStore:
+    return CertStore.for_name(name, dns_names or ["localhost"], Path(directory) if directory else None)
+
+
+def _cert_source(options: ControllerOptions, client: KubeClient) -> CertSource:
+    if options.webhook_mode is WebhookMode.SERVICE:
+        names = service_dns_names(SERVICE_NAME, options.namespace)
+        store = webhook_certs(options.cert_name, options.cert_dir, names)
+        return SecretCertSource(client, options.namespace, store)
+    return LocalCertSource(webhook_certs(options.cert_name, options.cert_dir))
+
+
+async def _permitted(client: KubeClient, resource: r.Resource) -> bool:
+    """Whether this process may list and watch `resource` in every namespace (a SelfSubjectAccessReview,
+    which every authenticated user may ask). A least-privilege install grants only the custom kinds its
+    Rollouts use; watching one it may not would leave its informer unsynced and the controller unready."""
+    for verb in ("list", "watch"):
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {
+                "resourceAttributes": {"group": resource.group, "resource": resource.plural, "verb": verb}
+            },
+        }
+        path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+        answer = await client.request("POST", path, resource="selfsubjectaccessreviews", body=review)
+        if not ((answer or {}).get("status") or {}).get("allowed"):
+            return False
+    return True
+
+
+async def _watchable_custom_kinds(client: KubeClient, config_namespace: str) -> dict[CustomKind, r.Resource]:
+    found = await discover_custom_kinds(client, config_namespace)
+    allowed = {kind: res for kind, res in found.items() if await _permitted(client, res)}
+    for kind in sorted(set(found) - set(allowed), key=str):
+        log.warning("%s is served but this controller may not list and watch it: not watched (RBAC)", kind)
+    return allowed
+
+
+def _cached_lookup(manager: Manager, traffic: TrafficObserver) -> Callable[[str, ObjectRef], Obj | None]:
+    """Provider objects from the informers the controllers registered (for the traffic-weight metric)."""
+    resources = {("networking.k8s.io", "Ingress"): r.INGRESS}
+    if traffic.http_route is not None:
+        resources[("gateway.networking.k8s.io", "HTTPRoute")] = traffic.http_route
+    for kind, resource in traffic.custom_resources.items():
+        resources[(kind.group, kind.kind)] = resource
+
+    def lookup(namespace: str, ref: ObjectRef) -> Obj | None:
+        resource = resources.get((ref.api_version.rpartition("/")[0], ref.kind))
+        return manager.informer(resource).get(namespace, ref.name) if resource is not None else None
+
+    return lookup
+
+
+def _observe(manager: Manager, traffic: TrafficObserver, client: KubeClient) -> RolloutObserver:
+    """Operator metrics and user-action Events, fed by the shared Rollout informer (telemetry/)."""
+    rollouts = manager.informer(r.ROLLOUT)
+    metrics = RolloutMetrics(manager.registry, rollouts.list, _cached_lookup(manager, traffic))
+    observer = RolloutObserver(
+        client, manager.recorder, metrics, lambda: manager.is_leader, controller_manager=client.field_manager
+    )
+    observer.attach(rollouts)
+    return observer
 
 
 async def run_controller(options: ControllerOptions) -> int:
@@ -88,35 +174,48 @@ async def run_controller(options: ControllerOptions) -> int:
     traffic = TrafficObserver(
         await discover_http_route(client),
         config_namespace,
-        custom=await discover_custom_kinds(client, config_namespace),
+        custom=await _watchable_custom_kinds(client, config_namespace),
     )
     manager.add(RolloutController(workers=options.rollout_workers, traffic=traffic))
     manager.add(BatchReleaseController(workers=options.rollout_workers))
-    manager.add(AdvancedDeploymentController())
+    if options.advanced_deployment:
+        manager.add(AdvancedDeploymentController())
     manager.add(TrafficRoutingController(traffic))
+    observer = _observe(manager, traffic, client)
     # The webhooks read the controllers' informer caches once synced (BENCHMARKS.md cause 3).
     rollouts, replica_sets = cached_listers(
         manager.informer(r.ROLLOUT), manager.informer(r.REPLICASET), client
     )
     app = build_app(rollouts, mutator=DeploymentMutator(rollouts, replica_sets))
     server: WebhookServer
+    service = ServiceRef(port=options.service_port) if options.webhook_mode is WebhookMode.SERVICE else None
 
     async def point_at_us(ca_bundle: bytes) -> None:
+        url_base = None if service is not None else server.url_base
         await install_webhooks(
-            client, url_base=server.url_base, service=None, ca_pem=ca_bundle, namespace=options.namespace
+            client, url_base=url_base, service=service, ca_pem=ca_bundle, namespace=options.namespace
         )
+        log.info("CRDs and webhook configurations point at %s", url_base or f"Service {SERVICE_NAME}")
+
+    async def on_ca_change(ca_bundle: bytes) -> None:
+        # A standby keeps its hands off the configurations; the leader re-points them with its CA.
+        if manager.is_leader:
+            await point_at_us(ca_bundle)
 
     server = WebhookServer(
         app,
-        webhook_certs(options.cert_name),
+        _cert_source(options, client),
         host=options.webhook_host,
         port=options.webhook_port,
         # A renewed CA must reach the API server before the new certificate is served.
-        on_ca_change=point_at_us if options.install else None,
+        on_ca_change=on_ca_change if options.install else None,
     )
     async with server:
         if options.install:
-            await ensure_namespace(client, options.namespace)
-            await point_at_us(server.certs.ca_pem)
-            log.info("CRDs and webhook configurations point at %s", server.url_base)
-        return await manager.run()
+            if service is None:  # outside the cluster the namespace may not exist yet; a pod runs in it
+                await ensure_namespace(client, options.namespace)
+            manager.add_leader_hook(lambda: point_at_us(server.certs.ca_pem))
+        try:
+            return await manager.run()
+        finally:
+            await observer.close()

@@ -1,8 +1,9 @@
 """The Manager: runs controllers' informers, work queues and workers behind leader election.
 
 Order of life: probes and metrics start; every informer starts (standbys keep warm caches, so a
-takeover does not begin with 10,000 cold reads); the leader elector campaigns; once leading and every
-informer has synced, each controller gets `workers` tasks pulling keys from its queue. A reconcile
+takeover does not begin with 10,000 cold reads); the leader elector campaigns; once leading, the leader
+hooks run (e.g. pointing the webhook configurations at this process: only the leader owns them), and
+once every informer has synced, each controller gets `workers` tasks pulling keys from its queue. A reconcile
 returns seconds until it wants to run again (None: only on the next event); raising an exception
 logs it and retries the key with per-key exponential back-off.
 
@@ -37,6 +38,8 @@ __all__ = ["Controller", "Manager", "ManagerOptions", "own_key"]
 
 log = logging.getLogger(__name__)
 KeyFunc = Callable[[Obj], Iterable[str]]
+LeaderHook = Callable[[], Awaitable[None]]
+LEADER_HOOK_RETRY = (0.5, 10.0)  # first and longest wait between attempts of a failing leader hook
 
 
 class Controller(Protocol):
@@ -144,6 +147,7 @@ class Manager:
         self._own_client = own_client
         self._metrics = _Metrics(self.registry)
         self._controllers: dict[str, Controller] = {}
+        self._leader_hooks: list[LeaderHook] = []
         self._queues: dict[str, WorkQueue] = {}
         self._informers: dict[tuple[Resource, str | None, str | None], Informer] = {}
         self._tasks: list[asyncio.Task[None]] = []  # informers and the elector
@@ -176,6 +180,13 @@ class Manager:
             controller.name, clock=self._clock, metrics=self._metrics.queues
         )
         controller.setup(self)
+
+    def add_leader_hook(self, hook: LeaderHook) -> None:
+        """Run `hook` each time this process becomes the leader, before its workers start; a hook that
+        raises is retried with back-off until it succeeds or the manager stops."""
+        if self._running:
+            raise RuntimeError("leader hooks must be added before run()")
+        self._leader_hooks.append(hook)
 
     def informer(
         self,
@@ -249,7 +260,11 @@ class Manager:
         remove_signals = self._install_signals()
         try:
             await self._start()
-            if await self._unless_halted(self._leading.wait()) and await self._unless_halted(self._synced()):
+            if (
+                await self._unless_halted(self._leading.wait())
+                and await self._unless_halted(self._run_leader_hooks())
+                and await self._unless_halted(self._synced())
+            ):
                 self._start_workers()
                 await self._halt.wait()
         finally:
@@ -265,6 +280,18 @@ class Manager:
             self._spawn(self._elector.run(), "leader elector")
         else:
             self._leading.set()
+
+    async def _run_leader_hooks(self) -> None:
+        for hook in self._leader_hooks:
+            wait, longest = LEADER_HOOK_RETRY
+            while True:
+                try:
+                    await hook()
+                    break
+                except Exception:  # e.g. the API server is briefly away: a leader must finish its hooks
+                    log.exception("leader hook failed, retrying", extra={"in_seconds": wait})
+                    await asyncio.sleep(wait)
+                    wait = min(wait * 2, longest)
 
     async def _synced(self) -> None:
         await asyncio.gather(*(informer.has_synced.wait() for informer in self._informers.values()))

@@ -23,6 +23,7 @@ import os
 import ssl
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -35,9 +36,12 @@ __all__ = [
     "LOOPBACK",
     "RENEW_BEFORE",
     "SERVING_VALIDITY",
+    "CertSource",
     "CertStore",
+    "LocalCertSource",
     "ServingCerts",
     "default_directory",
+    "issue",
     "server_ssl_context",
 ]
 
@@ -91,6 +95,17 @@ class ServingCerts:
     def ca_reusable(self, now: dt.datetime) -> bool:
         return _fresh(self.ca, now)
 
+    def valid(self) -> bool:
+        """The certificate was issued by the CA, and each key belongs to its certificate."""
+        try:
+            return (
+                _issued_by(self.cert, self.ca)
+                and _same_key(self.cert, self.key_pem)
+                and _same_key(self.ca, self.ca_key_pem)
+            )
+        except ValueError:  # a PEM that does not parse
+            return False
+
     def serves(self, dns_names: Sequence[str]) -> bool:
         """Issued for exactly these DNS names plus 127.0.0.1, by our CA, with the key we hold."""
         sans = _sans(self.cert)
@@ -140,11 +155,9 @@ class CertStore:
         current = self.load()
         if current is not None and self._good(current, now):
             return current
-        if current is not None and current.ca_reusable(now) and _ca_valid(current):
-            fresh = _issue_serving(current.ca_pem, current.ca_key_pem, self.dns_names, now)
-        else:
-            fresh = _issue_serving(*_new_ca(now), self.dns_names, now)
-        self._write(fresh)
+        keep = current if current is not None and current.ca_reusable(now) and _ca_valid(current) else None
+        fresh = issue(self.dns_names, now, ca=keep)
+        self.write(fresh)
         return fresh
 
     def _good(self, certs: ServingCerts, now: dt.datetime) -> bool:
@@ -153,7 +166,8 @@ class CertStore:
     def _read(self, name: str) -> bytes:
         return (self.directory / name).read_bytes()
 
-    def _write(self, certs: ServingCerts) -> None:
+    def write(self, certs: ServingCerts) -> None:
+        """Replace the files with `certs` (each file atomically)."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Keys before certificates: a reader that races us then sees a new key with an old certificate,
         # which `serves()` rejects, rather than a silently mismatched pair.
@@ -161,6 +175,31 @@ class CertStore:
         _write_atomic(self.directory / TLS_KEY, certs.key_pem, 0o600)
         _write_atomic(self.directory / CA_CERT, certs.ca_pem, 0o644)
         _write_atomic(self.directory / TLS_CERT, certs.cert_pem, 0o644)
+
+
+class CertSource(Protocol):
+    """Where the webhook server's material comes from: `ensure` makes the store's files good at `now`."""
+
+    @property
+    def store(self) -> CertStore: ...
+
+    async def ensure(self, now: dt.datetime) -> ServingCerts: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalCertSource:
+    """URL mode: the files are the only copy (one process, outside the cluster)."""
+
+    store: CertStore
+
+    async def ensure(self, now: dt.datetime) -> ServingCerts:
+        return self.store.ensure(now)
+
+
+def issue(dns_names: Sequence[str], now: dt.datetime, *, ca: ServingCerts | None = None) -> ServingCerts:
+    """A serving certificate for `dns_names` (plus 127.0.0.1), signed by `ca`'s CA or by a new CA."""
+    ca_pem, ca_key_pem = (ca.ca_pem, ca.ca_key_pem) if ca is not None else _new_ca(now)
+    return _issue_serving(ca_pem, ca_key_pem, dns_names, now)
 
 
 def server_ssl_context(store: CertStore) -> ssl.SSLContext:

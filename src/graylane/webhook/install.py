@@ -232,7 +232,7 @@ async def _apply(kube: KubeClient, res: Resource, desired: Obj, attempts: int = 
         try:
             if current is None:
                 await kube.create(res, desired)
-            else:
+            elif _differs(current, _over(current, desired)):
                 await kube.replace(res, _over(current, desired))
             return
         except ApiError as err:
@@ -251,6 +251,30 @@ def _over(current: Obj, desired: Obj) -> Obj:
         "annotations": {**(old_meta.get("annotations") or {}), **(new_meta.get("annotations") or {})},
     }
     return {**desired, "metadata": metadata}
+
+
+def _differs(current: Obj, wanted: Obj) -> bool:
+    """Whether writing `wanted` would change anything (the API server fills defaults we do not send:
+    compare only what we send)."""
+    return any(
+        _subset_differs(current.get(key), value) for key, value in wanted.items() if key != "metadata"
+    ) or any(
+        (current.get("metadata") or {}).get(k) != v
+        for k, v in wanted["metadata"].items()
+        if k != "resourceVersion"
+    )
+
+
+def _subset_differs(live: Any, want: Any) -> bool:
+    if isinstance(want, dict):
+        return not isinstance(live, dict) or any(_subset_differs(live.get(k), v) for k, v in want.items())
+    if isinstance(want, list):
+        return (
+            not isinstance(live, list)
+            or len(live) != len(want)
+            or any(_subset_differs(a, b) for a, b in zip(live, want, strict=True))
+        )
+    return bool(live != want)
 
 
 def _render_crds() -> dict[str, str]:

@@ -32,7 +32,7 @@ from graylane.api import conversion
 from graylane.kube import resources as r
 from graylane.kube.client import KubeClient
 from graylane.webhook import admission as adm
-from graylane.webhook.certs import CertStore, ServingCerts, server_ssl_context
+from graylane.webhook.certs import CertSource, CertStore, LocalCertSource, ServingCerts, server_ssl_context
 from graylane.webhook.validation import ValidationOptions, render_errors, validate_rollout
 
 __all__ = [
@@ -60,6 +60,8 @@ VALIDATE_ROLLOUT_PATH = "/validate-rollouts-kruise-io-rollout"
 MUTATE_DEPLOYMENT_PATH = "/mutate-apps-v1-deployment"
 HEALTHZ_PATH = "/healthz"
 DEFAULT_PORT = 9876
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+LOOPBACK_URL_HOST = "127.0.0.1"
 # A ConversionReview carries a whole list response; aiohttp's 1 MiB default is too small for big namespaces.
 MAX_BODY = 64 * 1024 * 1024
 log = logging.getLogger(__name__)
@@ -257,20 +259,29 @@ def utc_now() -> dt.datetime:
 
 
 class WebhookServer:
-    """Serves an application over HTTPS on host:port (port 0 picks a free one) and rotates its certificate."""
+    """Serves an application over HTTPS on host:port (port 0 picks a free one) and rotates its certificate.
+
+    `host` is the address to bind: 127.0.0.1 for a controller outside the cluster (URL mode), 0.0.0.0 in a
+    pod behind the webhook Service. The certificate comes from `certs`: a CertStore (files only) or a
+    CertSource such as the Service mode's Secret (webhook/cert_secret.py).
+    """
 
     def __init__(
         self,
         app: web.Application,
-        store: CertStore,
+        certs: CertStore | CertSource,
         *,
         host: str = "127.0.0.1",
         port: int = DEFAULT_PORT,
         clock: Clock = utc_now,
         on_ca_change: CaCallback | None = None,
         check_every: float = 3600.0,
+        url_host: str | None = None,
     ) -> None:
-        self._app, self._store, self._host, self._port = app, store, host, port
+        source = LocalCertSource(certs) if isinstance(certs, CertStore) else certs
+        self._app, self._source, self._host, self._port = app, source, host, port
+        self._store = source.store
+        self._url_host = url_host or (LOOPBACK_URL_HOST if host in WILDCARD_HOSTS else host)
         self._clock, self._on_ca_change, self._check_every = clock, on_ca_change, check_every
         self._runner: web.AppRunner | None = None
         self._ssl: ssl.SSLContext | None = None
@@ -286,8 +297,8 @@ class WebhookServer:
 
     @property
     def url_base(self) -> str:
-        """`https://host:port`, the `url_base` for install() in URL mode."""
-        return f"https://{self._host}:{self.port}"
+        """`https://host:port`, the `url_base` for install() in URL mode (127.0.0.1 when bound to all)."""
+        return f"https://{self._url_host}:{self.port}"
 
     @property
     def certs(self) -> ServingCerts:
@@ -296,7 +307,7 @@ class WebhookServer:
         return self._certs
 
     async def start(self) -> None:
-        self._certs = self._store.ensure(self._clock())
+        self._certs = await self._source.ensure(self._clock())
         self._ssl = server_ssl_context(self._store)
         runner = web.AppRunner(self._app, access_log_class=DebugAccessLogger)
         await runner.setup()
@@ -334,7 +345,7 @@ class WebhookServer:
         """Renew the certificate if it is due at clock(); True when it was renewed."""
         if self._certs is None or self._ssl is None or not self._certs.needs_rotation(self._clock()):
             return False
-        old, fresh = self._certs, self._store.ensure(self._clock())
+        old, fresh = self._certs, await self._source.ensure(self._clock())
         if fresh.ca_pem != old.ca_pem and self._on_ca_change is not None:
             # Trust both CAs before serving the new certificate, so no call fails in between.
             await self._on_ca_change(fresh.ca_pem + old.ca_pem)

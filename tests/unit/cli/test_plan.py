@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -202,3 +203,82 @@ def test_plan_command_needs_replicas_when_the_file_has_no_workload(tmp_path: Pat
     result = CliRunner().invoke(cli, ["plan", str(path)])
     assert result.exit_code == 1
     assert "replica count is unknown" in result.output
+
+
+# -- refusing what the API server refuses ------------------------------------------------------------
+
+
+def _v1beta1_doc(name: str, step: dict[str, Any], workload: str = "demo") -> dict[str, Any]:
+    return {
+        "apiVersion": "rollouts.kruise.io/v1beta1",
+        "kind": "Rollout",
+        "metadata": {"name": name, "namespace": "ns"},
+        "spec": {
+            "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": workload},
+            "strategy": {"canary": {"steps": [step]}},
+        },
+    }
+
+
+def _deployment(name: str, replicas: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {"replicas": replicas},
+    }
+
+
+@pytest.mark.parametrize(
+    ("step", "said"),
+    [
+        ({"replicas": [1]}, "spec.strategy.canary.steps[0].replicas: Input should be a valid integer"),
+        (
+            {"replicas": 1, "traffic": 5},
+            "spec.strategy.canary.steps[0].traffic: Input should be a valid string",
+        ),
+        ({"replicas": 1, "pause": {"duration": "x"}}, "spec.strategy.canary.steps[0].pause.duration:"),
+        ({"replicas": 0}, "replicas must be positive number"),
+        ({"replicas": 1, "traffic": "150%"}, 'traffic must be percentage with "0%" < traffic <= "100%"'),
+    ],
+)
+def test_plan_refuses_in_one_line_what_kubectl_apply_would_be_refused(
+    tmp_path: Path, step: dict[str, Any], said: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump_all([_deployment("demo", 5), _v1beta1_doc("demo", step)]))
+    result = CliRunner().invoke(cli, ["plan", str(path)])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)  # never a traceback
+    lines = result.output.strip().split("\n")
+    assert lines[0] == "Error: refused, as the API server would:"
+    assert len(lines) == 2, lines
+    assert lines[1].startswith("rollout ns/demo: ")
+    assert said in lines[1]
+
+
+def test_plan_refuses_two_rollouts_of_one_workload_as_the_conflict_checker() -> None:
+    from graylane.cli.plan import Input, refusals
+
+    items = [Input(_v1beta1_doc(n, {"replicas": 1}), "ns") for n in ("a", "b")]
+    lines = refusals(items, {})
+    assert len(lines) == 2
+    assert all("one workload only have less than one Rollout" in line for line in lines)
+
+
+def test_plan_handles_several_rollouts_per_file(tmp_path: Path) -> None:
+    docs = [
+        _deployment("one", 4),
+        _deployment("two", 10),
+        _v1beta1_doc("one", {"replicas": 1}, "one"),
+        _v1beta1_doc("two", {"replicas": "50%"}, "two"),
+    ]
+    path = tmp_path / "two.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    result = CliRunner().invoke(cli, ["plan", str(path), "-o", "json"])
+    assert result.exit_code == 0, result.output
+    plans = json.loads(result.stdout)
+    assert [(p["name"], p["replicas"], p["steps"][0]["canary_pods"]) for p in plans] == [
+        ("one", 4, 1),
+        ("two", 10, 5),
+    ]

@@ -165,7 +165,7 @@ def test_ingress_and_custom_routings_are_routed() -> None:
     ro = rollout(routings=[{"service": "demo", "ingress": {"name": "demo"}}])
     view = build_view(snapshot(ro), NOW)
     assert view.traffic.routings == ["demo"]
-    assert view.traffic.note == "routed by graylane"
+    assert view.traffic.note == "read back from the routing objects"
     custom = rollout(
         routings=[
             {
@@ -176,7 +176,7 @@ def test_ingress_and_custom_routings_are_routed() -> None:
             }
         ]
     )
-    assert build_view(snapshot(custom), NOW).traffic.note == "routed by graylane"
+    assert build_view(snapshot(custom), NOW).traffic.note == "read back from the routing objects"
 
 
 def test_events_keep_the_most_recent_and_pods_carry_batch_ids() -> None:
