@@ -24,6 +24,7 @@ from graylane.controller.traffic_observe import (
 from graylane.kube import resources as r
 from graylane.kube.apimetrics import ApiMetrics
 from graylane.kube.client import ApiError, KubeClient
+from graylane.scripting.pool import ProcessScriptRunner
 from graylane.trafficrouting.controller import TrafficRoutingController
 from graylane.webhook.cache import cached_listers
 from graylane.webhook.certs import CertStore
@@ -74,6 +75,12 @@ def webhook_certs(name: str) -> CertStore:
 
 async def run_controller(options: ControllerOptions) -> int:
     """Run until SIGTERM (0) or until leadership is lost (1)."""
+    # Users' Lua scripts run in worker processes (started at the first script), killed on the way out.
+    with ProcessScriptRunner() as scripts:
+        return await _run(options, scripts)
+
+
+async def _run(options: ControllerOptions, scripts: ProcessScriptRunner) -> int:
     registry = CollectorRegistry()
     metrics = ApiMetrics(registry)  # graylane_api_requests_total on the manager's /metrics
     client = KubeClient.from_kubeconfig(options.kubeconfig, options.context, metrics=metrics)
@@ -89,6 +96,7 @@ async def run_controller(options: ControllerOptions) -> int:
         await discover_http_route(client),
         config_namespace,
         custom=await discover_custom_kinds(client, config_namespace),
+        scripts=scripts,
     )
     manager.add(RolloutController(workers=options.rollout_workers, traffic=traffic))
     manager.add(BatchReleaseController(workers=options.rollout_workers))

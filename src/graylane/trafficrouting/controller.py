@@ -99,7 +99,7 @@ class TrafficRoutingController:
         if loaded is None:
             return None
         raw, tr = loaded
-        router = router_for(tr)
+        router = router_for(tr, self._traffic.scripts)
         observed = planner.TrafficRoutingObserved(tr, self._observe(router, tr) if router else None)
         plan = planner.plan(observed)
         try:

@@ -130,6 +130,7 @@ class _Target:
 class CustomProvider:
     refs: tuple[ObjectRef, ...]
     config: RoutingConfig
+    scripts: lua.ScriptRunner
 
     @property
     def targets(self) -> tuple[_Target, ...]:
@@ -184,7 +185,7 @@ class CustomProvider:
         obj = self._require(observed, target)
         stored = _stored(obj, target)
         original = stored if stored is not None else _parts(obj)
-        desired = _run(script, self._script_input(original, route), target)
+        desired = _run(self.scripts, script, self._script_input(original, route), target)
         desired["annotations"][ORIGINAL_SPEC_ANNOTATION] = _encode(original)
         if desired == _current(obj):
             return None
@@ -214,10 +215,12 @@ class CustomProvider:
         }
 
 
-def _run(script: lua.Script, obj: Mapping[str, Any], target: _Target) -> dict[str, Any]:
+def _run(
+    scripts: lua.ScriptRunner, script: lua.Script, obj: Mapping[str, Any], target: _Target
+) -> dict[str, Any]:
     """The script's `{spec, labels, annotations}`, checked the way Kruise's JSON decoding checks it."""
     try:
-        result = lua.run_script(script, obj)
+        result = scripts.run(script, obj)
     except lua.LuaScriptError as err:
         raise RoutingError(f"{target.title}: {err}") from err
     where = f"{target.title}: Lua script {script.name}"
