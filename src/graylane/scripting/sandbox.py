@@ -9,13 +9,15 @@ that give a clear message; the hard ones (a wall-clock deadline enforced by kill
 memory limit) belong to the process around it (worker.py, pool.py), because one C call such as a
 backtracking `string.find` never reaches the hook.
 
-The result is serialised to JSON *inside* Lua, under the same limits: only tables, strings, numbers,
-booleans and nil can be returned; a table that contains itself, a string that is not UTF-8, a number
-that is not finite, nesting deeper than `MAX_DEPTH` or output larger than `max_output` is an error
-naming where in the result it is. A table with keys 1..n is an array, any other table (empty too) an
-object; keys are written sorted, as Go writes a map; a whole-number float is written as an integer
-(Kruise's Lua has only float64 numbers, which Go's JSON writes as `50`, and the API server's integer
-fields refuse `50.0`). Python objects never reach the script.
+No Python object or callback ever reaches Lua: the input arrives as JSON text and is read by a JSON
+reader written in Lua, which `json.decode` also is, so every allocation is Lua's, under its limit and
+the hook (lupa aborts the process, or hangs, when the Lua limit is hit while Python hands Lua a value).
+The result is written as JSON inside Lua too: only tables, strings, numbers, booleans and nil can be
+returned; a table that contains itself, a string that is not UTF-8, a number that is not finite,
+nesting deeper than `MAX_DEPTH` or output larger than `max_output` is an error naming where in the
+result it is. A table with keys 1..n is an array, any other table (empty too) an object; keys are written
+sorted, as Go writes a map; a whole-number float is written as an integer (Kruise's Lua has only float64
+numbers, which Go's JSON writes as `50`, and the API server's integer fields refuse `50.0`).
 
 Must not: be imported by the controller process (it loads lupa, which only workers need).
 """
@@ -23,15 +25,12 @@ Must not: be imported by the controller process (it loads lupa, which only worke
 from __future__ import annotations
 
 import dataclasses
-import json
-from collections.abc import Mapping
-from typing import Any
 
 import lupa.lua54 as lua
 
 from graylane.scripting.outcome import Outcome, OutcomeKind
 
-__all__ = ["MAX_DEPTH", "Sandbox", "to_lua"]
+__all__ = ["MAX_DEPTH", "Sandbox"]
 
 MAX_DEPTH = 100
 TIMEOUT = "time limit exceeded"
@@ -43,7 +42,8 @@ local clock, sethook, load, pcall, xpcall, error = os.clock, debug.sethook, load
 local select, pack, next, type, tostring = select, table.pack, next, type, tostring
 local mtype, tointeger, huge, floor = math.type, math.tointeger, math.huge, math.floor
 local concat, sort, format, gsub, byte = table.concat, table.sort, string.format, string.gsub, string.byte
-local ulen = utf8.len
+local find, sub, match = string.find, string.sub, string.match
+local ulen, uchar = utf8.len, utf8.char
 local TIMEOUT = "time limit exceeded"
 
 -- Bytecode is not UTF-8 and `load` is gone anyway; removed here, the shared string metatable sees it too.
@@ -166,6 +166,117 @@ local function encoder(limit, max_depth)
   end
 end
 
+-- A function returning the value of JSON text; it raises {why = text} when the text is not JSON.
+-- Everything it builds is Lua memory, under the Lua limit and the CPU hook (no Python callback:
+-- lupa aborts or hangs when the limit is hit while Python hands it a value).
+local function decoder(max_depth)
+  local text, pos
+  local ESC = {['"'] = '"', ['\\'] = '\\', ['/'] = '/', b = '\b', f = '\f', n = '\n', r = '\r', t = '\t'}
+  local function fail(why) error({why = why .. " at character " .. pos}, 0) end
+  local function skip() pos = find(text, "[^ \t\r\n]", pos) or #text + 1 end
+  local function escape(parts, j)
+    local c = sub(text, j + 1, j + 1)
+    if c ~= "u" then
+      parts[#parts + 1] = ESC[c] or fail("a bad escape")
+      return j + 2
+    end
+    local code = tonumber(match(text, "^%x%x%x%x", j + 2) or fail("a bad \\u escape"), 16)
+    local next_at = j + 6
+    if code >= 0xD800 and code <= 0xDBFF then  -- a surrogate pair makes one character
+      local low = tonumber(match(text, "^\\u(%x%x%x%x)", next_at) or "", 16)
+      if low and low >= 0xDC00 and low <= 0xDFFF then
+        code, next_at = 0x10000 + (code - 0xD800) * 0x400 + (low - 0xDC00), next_at + 6
+      end
+    end
+    parts[#parts + 1] = uchar(code)
+    return next_at
+  end
+  local function str()
+    local parts, i = {}, pos + 1
+    while true do
+      local j = find(text, '["\\]', i)
+      if not j then fail("an unterminated string") end
+      parts[#parts + 1] = sub(text, i, j - 1)
+      if byte(text, j) == 34 then
+        pos = j + 1
+        return concat(parts)
+      end
+      i = escape(parts, j)
+    end
+  end
+  local function num()
+    local first, last = find(text, "^-?%d+%.?%d*[eE]?[-+]?%d*", pos)
+    local n = first and tonumber(sub(text, first, last))
+    if not n then fail("an unexpected character") end
+    pos = last + 1
+    return n
+  end
+  local function literal(word, value)
+    if sub(text, pos, pos + #word - 1) ~= word then fail("an unexpected character") end
+    pos = pos + #word
+    return value
+  end
+  local value
+  local function container(depth, close, add)
+    if depth >= max_depth then fail("nesting deeper than " .. max_depth) end
+    pos = pos + 1
+    skip()
+    if byte(text, pos) == close then
+      pos = pos + 1
+      return
+    end
+    while true do
+      add(depth)
+      skip()
+      local c = byte(text, pos)
+      pos = pos + 1
+      if c == close then return end
+      if c ~= 44 then pos = pos - 1; fail("a missing ',' or closing bracket") end
+    end
+  end
+  local function object(depth)
+    local t = {}
+    container(depth, 125, function()
+      skip()
+      if byte(text, pos) ~= 34 then fail("a key that is not a string") end
+      local key = str()
+      skip()
+      if byte(text, pos) ~= 58 then fail("a missing ':'") end
+      pos = pos + 1
+      t[key] = value(depth + 1)
+    end)
+    return t
+  end
+  local function array(depth)
+    local t, n = {}, 0
+    container(depth, 93, function()
+      n = n + 1
+      t[n] = value(depth + 1)  -- null leaves a hole, as nil does everywhere in Lua
+    end)
+    return t
+  end
+  value = function(depth)
+    skip()
+    local c = byte(text, pos)
+    if c == 123 then return object(depth)
+    elseif c == 91 then return array(depth)
+    elseif c == 34 then return str()
+    elseif c == 116 then return literal("true", true)
+    elseif c == 102 then return literal("false", false)
+    elseif c == 110 then return literal("null", nil)
+    end
+    return num()
+  end
+  return function(s)
+    if type(s) ~= "string" then error({why = "it takes a string, not a " .. type(s)}, 0) end
+    text, pos = s, 1
+    local v = value(0)
+    skip()
+    if pos <= #text then fail("text after the value") end
+    return v
+  end
+end
+
 local function describe(err)
   if type(err) == "table" and err.why then
     if err.where then return err.where .. " is " .. err.why end
@@ -175,13 +286,16 @@ local function describe(err)
   return "(error object is a " .. type(err) .. " value)"
 end
 
-return function(source, chunkname, obj, decode, seconds, limit, max_depth)
+return function(source, chunkname, input, seconds, limit, max_depth)
   local expired = false
   local function guard(...)
     if expired then error(TIMEOUT, 0) end  -- a script's own pcall must not swallow the time limit
     return ...
   end
   local encode = encoder(limit, max_depth)
+  local decode = decoder(max_depth)
+  local ok_input, obj = pcall(decode, input)
+  if not ok_input then return false, "the input cannot be read: " .. describe(obj) end
   local env = {
     assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, select = select,
     tonumber = tonumber, tostring = tostring, type = type, unpack = table.unpack,
@@ -197,8 +311,8 @@ return function(source, chunkname, obj, decode, seconds, limit, max_depth)
         return text
       end,
       decode = function(text)
-        local ok, value = pcall(decode, text)  -- a Python error arrives as userdata: make it text
-        if not ok then error("json.decode: " .. tostring(value), 2) end
+        local ok, value = pcall(decode, text)
+        if not ok then error("json.decode: " .. describe(value), 2) end
         return value
       end,
     },
@@ -232,7 +346,6 @@ class Sandbox:
 
     lua_memory: int = 64 * 2**20
     max_output: int = 2 * 2**20
-    max_decode: int = 4 * 2**20
 
     def run(self, source: str, input_json: str, cpu_seconds: float) -> Outcome:
         runtime = lua.LuaRuntime(
@@ -244,31 +357,14 @@ class Sandbox:
             attribute_filter=_no_attributes,
         )
         sandbox = runtime.execute(_SANDBOX)
-        max_decode = self.max_decode
-        exhausted: list[MemoryError] = []  # a MemoryError inside a callback reaches Lua as a bare error
-
-        def decode(text: object) -> Any:
-            if not isinstance(text, bytes):
-                raise ValueError("it takes a string")
-            if len(text) > max_decode:
-                raise ValueError(f"it takes at most {max_decode} bytes, not {len(text)}")
-            try:
-                return to_lua(runtime, json.loads(text))
-            except MemoryError as err:
-                exhausted.append(err)
-                raise ValueError(NO_MEMORY) from None
-
         try:
-            obj = to_lua(runtime, json.loads(input_json))
             ok, text = sandbox(
-                source.encode(), b"script", obj, decode, cpu_seconds, self.max_output, MAX_DEPTH
+                source.encode(), b"script", input_json.encode(), cpu_seconds, self.max_output, MAX_DEPTH
             )
         except lua.LuaMemoryError:
             return Outcome(OutcomeKind.MEMORY, NO_MEMORY)
         except lua.LuaError as err:
             return Outcome(OutcomeKind.ERROR, _text(str(err).encode()))
-        if exhausted:
-            raise exhausted[0]  # the worker reports it as the process's memory limit and retires
         return _outcome(bool(ok), text)
 
 
@@ -291,21 +387,3 @@ def _text(value: object) -> str:
 
 def _no_attributes(obj: object, name: str, is_setting: bool) -> str:
     raise AttributeError("Python attributes are not reachable from traffic-routing scripts")
-
-
-def to_lua(runtime: Any, value: Any) -> Any:
-    """JSON values to Lua: objects and arrays become tables (arrays 1-based), null is nil, text is bytes."""
-    if isinstance(value, str):
-        return value.encode()
-    if isinstance(value, Mapping):
-        table = runtime.table()
-        for key, item in value.items():
-            if item is not None:
-                table[str(key).encode()] = to_lua(runtime, item)
-        return table
-    if isinstance(value, list | tuple):
-        table = runtime.table()
-        for index, item in enumerate(value, start=1):
-            table[index] = to_lua(runtime, item)
-        return table
-    return value

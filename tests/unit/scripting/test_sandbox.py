@@ -139,10 +139,38 @@ def test_json_encode_reports_cycles_as_a_script_error() -> None:
     )
 
 
-def test_json_decode_input_is_bounded() -> None:
-    outcome = run("return json.decode(string.rep(' ', 100) .. '1')", sandbox=Sandbox(max_decode=50))
-    assert outcome.text == "json.decode: it takes at most 50 bytes, not 101"
-    assert error("return json.decode('{')").startswith("json.decode: Expecting property name")
+def test_json_decode_reads_json_in_lua() -> None:
+    text = json.dumps({"a": [1, 2.5, -300.0, True, False, None, "x\u00e9\U0001f600\n"], "b": {}, "c": 10**20})
+    assert result("return json.decode(obj.text)", {"text": text}) == {
+        "a": {"1": 1, "2": 2.5, "3": -300, "4": True, "5": False, "7": "x\u00e9\U0001f600\n"},
+        "b": {},
+        "c": 1e20,
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", "a key that is not a string at character 2"),
+        ("[1,]", "an unexpected character at character 4"),
+        ("1 2", "text after the value at character 3"),
+        ('"abc', "an unterminated string at character 1"),
+        ('"\\q"', "a bad escape at character 1"),
+        ("[" * 300, f"nesting deeper than {MAX_DEPTH} at character {MAX_DEPTH + 1}"),
+    ],
+)
+def test_json_decode_errors_say_where(text: str, message: str) -> None:
+    assert error("return json.decode(obj.text)", {"text": text}) == f"json.decode: {message}"
+
+
+def test_json_decode_of_a_non_string_is_an_error() -> None:
+    assert error("return json.decode({})") == "json.decode: it takes a string, not a table"
+
+
+def test_a_decode_bomb_stops_at_the_lua_memory_limit() -> None:
+    source = "local p = {} for i = 1, 1000 do p[i] = json.decode(obj.big) end return #p"
+    outcome = run(source, {"big": json.dumps("x" * 3_000_000)}, cpu=30)
+    assert outcome == Outcome(OutcomeKind.MEMORY, "script:1: json.decode: not enough memory")
 
 
 def test_a_metatable_cannot_make_the_writer_run_script_code() -> None:
