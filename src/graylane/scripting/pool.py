@@ -60,7 +60,9 @@ class RunnerLimits:
     max_input_bytes: int = 4 * 2**20  # the input JSON (an object's spec is at most ~1.5 MB in etcd)
     max_output_bytes: int = 2 * 2**20  # the result JSON
     startup_seconds: float = 30.0  # a worker's start on a loaded machine; not part of any script's time
-    queue_seconds: float = 30.0  # how long a call waits for a free worker
+    # How long a call waits for a free worker: short, so that runaway scripts (backed off after their
+    # first failure) hold the planning threads for at most one more deadline.
+    queue_seconds: float = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
