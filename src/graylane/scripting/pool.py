@@ -110,7 +110,7 @@ class _Worker:
         write_frame(self._stdin.fileno(), request, deadline)
         answer = read_frame(self._stdout.fileno(), limit, deadline)
         if answer is None:
-            raise FrameError("the script worker closed its pipe")
+            raise FrameError("the pipe closed")
         return answer
 
     def kill(self) -> None:
@@ -241,10 +241,11 @@ class ProcessScriptRunner:
                 return Outcome(OutcomeKind.TIMEOUT, text)
             except FrameError as err:
                 self._discard(worker)
-                return Outcome(OutcomeKind.CRASH, f"its process failed: {err}; {worker.exit_text()}")
-            if answer.get("retire"):
-                self._discard(worker)
-            return _parse_answer(answer)
+                return Outcome(OutcomeKind.CRASH, f"its worker process failed: {err} ({worker.exit_text()})")
+            outcome = _parse_answer(answer)
+            if outcome.kind in (OutcomeKind.CRASH, OutcomeKind.MEMORY):
+                self._discard(worker)  # out of memory, or not speaking the protocol: never reuse it
+            return outcome
 
     def _clock_deadline(self) -> float:
         # The frames use time.monotonic(); an injected clock only drives the back-off.
@@ -327,5 +328,5 @@ def _parse_answer(answer: Any) -> Outcome:
         or answer.get("kind") not in OutcomeKind.ALL
         or not isinstance(answer.get("text"), str)
     ):
-        return Outcome(OutcomeKind.CRASH, "its process sent an answer that is not one")
+        return Outcome(OutcomeKind.CRASH, "its worker process sent an answer that is not one")
     return Outcome(answer["kind"], answer["text"])

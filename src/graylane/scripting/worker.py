@@ -2,9 +2,9 @@
 
 It limits its own address space (RLIMIT_AS) before it runs anything, says it is ready, then answers
 one request frame at a time on stdin/stdout (frames.py) until stdin closes. A request is
-`{"source", "input", "cpu_seconds", "backstop_seconds"}`; the answer `{"kind", "text"}` (sandbox.Outcome)
-plus `"retire": true` when the worker should not be reused (it ran out of memory). Stdout is kept for
-frames only: fd 1 is pointed at stderr so that nothing else can write into the protocol.
+`{"source", "input", "cpu_seconds", "backstop_seconds"}`; the answer `{"kind", "text"}` (outcome.Outcome;
+the pool does not reuse a worker that ran out of memory). Stdout is kept for frames only: fd 1 is
+pointed at stderr so that nothing else can write into the protocol.
 
 Each request arms `alarm(backstop_seconds)` with SIGALRM's default action (end the process): the pool
 kills a worker that misses its deadline, and the alarm also ends one whose pool died meanwhile (an
@@ -65,10 +65,7 @@ def _answer(sandbox: Sandbox, request: dict[str, Any], memory_bytes: int) -> dic
         outcome = Outcome(OutcomeKind.ERROR, f"{type(err).__name__}: {err}")
     finally:
         signal.alarm(0)
-    answer: dict[str, Any] = {"kind": outcome.kind, "text": outcome.text}
-    if outcome.kind == OutcomeKind.MEMORY:
-        answer["retire"] = True  # its heap may be fragmented or full: start afresh
-    return answer
+    return {"kind": outcome.kind, "text": outcome.text}
 
 
 if __name__ == "__main__":

@@ -273,3 +273,41 @@ def test_an_orphaned_worker_ends_itself_at_its_backstop() -> None:
         for pipe in (worker.stdin, worker.stdout):
             if pipe is not None:
                 pipe.close()
+
+
+# A stand-in worker that says it is ready and then misbehaves in one way (the protocol is frames.py).
+FAKE_WORKER = """
+import os, sys
+from graylane.scripting.frames import read_frame, write_frame
+write_frame(1, {{"ready": True, "pid": os.getpid()}})
+read_frame(0, 2**26)
+{action}
+"""
+
+
+def fake_runner(action: str, clock: Clock) -> ProcessScriptRunner:
+    command = [sys.executable, "-c", FAKE_WORKER.format(action=action)]
+    return ProcessScriptRunner(RunnerLimits(wall_seconds=30), clock=clock, command=command)
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        ("os._exit(3)", "its worker process failed: the pipe closed (it exited with code 3)"),
+        ("os.kill(os.getpid(), 9)", "its worker process failed: the pipe closed (it ended with signal 9)"),
+        ('write_frame(1, {"kind": "bogus"})', "its worker process sent an answer that is not one"),
+        ('os.write(1, b"\\xff" * 8)', "a frame of 4294967295 bytes, more than the limit"),
+    ],
+)
+def test_a_worker_that_dies_or_breaks_the_protocol_is_a_script_failure_and_backs_off(
+    clock: Clock, action: str, message: str
+) -> None:
+    with fake_runner(action, clock) as pool:
+        with pytest.raises(LuaScriptError) as err:
+            pool.run(script("return 1"), {})
+        assert str(err.value).startswith("Lua script test.lua failed: ")
+        assert message in str(err.value)
+        with pytest.raises(LuaScriptError) as again:
+            pool.run(script("return 1"), {"other": "input"})
+        assert str(again.value) == str(err.value), "backed off: the same message, nothing run"
+        assert (pool.stats().runs, pool.stats().killed) == (1, 1), "and the worker is not reused"
