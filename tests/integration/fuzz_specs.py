@@ -1,11 +1,12 @@
 """Hypothesis strategies for the webhook fuzzer: Rollouts (v1alpha1, v1beta1) and TrafficRoutings.
 
-`valid_ish_*` build objects from realistic pieces — mostly what a user writes, with values on and
-around every boundary the rules draw (replicas and traffic from -20% to 150%, weights -5..160,
-negative grace periods, unknown kinds and class types, empty names, several routings). `hostile`
-then takes such an object and breaks one place in it: a key deleted, or its value replaced by a wrong
-type, a number far beyond int64, a unicode or NUL-bearing string, an empty list or object, or an object
-nested 40 deep. Names are left out: the fuzzer gives each example its own.
+`realistic_v1beta1` is what a user writes for an Ingress canary. `valid_ish_*` build objects from
+pieces — mostly what a user writes, with values on and around every boundary the rules draw (replicas
+and traffic from -20% to 150%, weights -5..160, negative grace periods, unknown kinds and class types,
+empty names, several routings). `hostile` then takes such an object and breaks one place in it: a key
+deleted, or its value replaced by a wrong type, a number far beyond int64, a unicode or NUL-bearing
+string, an empty list or object, or an object nested 40 deep. Names are left out: the fuzzer gives each
+example its own.
 """
 
 from __future__ import annotations
@@ -137,6 +138,36 @@ def valid_ish_v1beta1(draw: st.DrawFn) -> Obj:
 
 
 @st.composite
+def realistic_v1beta1(draw: st.DrawFn) -> Obj:
+    """What a user writes for an nginx or MSE canary: growing replicas and traffic, pauses, a match."""
+    count = draw(st.integers(1, 3))
+    percents = sorted(draw(st.lists(st.integers(1, 100), min_size=count, max_size=count)))
+    steps: list[Obj] = []
+    for index, percent in enumerate(percents):
+        step: Obj = {"replicas": f"{percent}%", "traffic": f"{percent}%"}
+        if index == 0 and draw(st.booleans()):
+            step["matches"] = [{"headers": [{"name": "x-canary", "value": "yes"}]}]
+        step["pause"] = draw(st.one_of(st.just({}), st.fixed_dictionaries({"duration": st.integers(0, 2)})))
+        steps.append(step)
+    routing = {
+        "service": "web",
+        "ingress": {"name": "web", "classType": draw(st.sampled_from(["nginx", "mse"]))},
+        "gracePeriodSeconds": draw(st.integers(0, 1)),
+    }
+    canary = {
+        "steps": steps,
+        "trafficRoutings": [routing],
+        "enableExtraWorkloadForCanary": draw(st.booleans()),
+    }
+    return {
+        "apiVersion": "rollouts.kruise.io/v1beta1",
+        "kind": "Rollout",
+        "metadata": {},
+        "spec": {"workloadRef": dict(_GOOD_WORKLOAD), "strategy": {"canary": canary}},
+    }
+
+
+@st.composite
 def valid_ish_v1alpha1(draw: st.DrawFn) -> Obj:
     canary = draw(
         st.fixed_dictionaries(
@@ -237,7 +268,7 @@ def hostile(draw: st.DrawFn, base: st.SearchStrategy[Obj]) -> Obj:
 
 
 def rollouts() -> st.SearchStrategy[Obj]:
-    valid = st.one_of(valid_ish_v1beta1(), valid_ish_v1alpha1())
+    valid = st.one_of(valid_ish_v1beta1(), valid_ish_v1alpha1(), realistic_v1beta1())
     return st.one_of(valid, valid, valid, hostile(valid))
 
 
