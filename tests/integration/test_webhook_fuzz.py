@@ -1,6 +1,6 @@
 """A fuzzer (hypothesis) of Rollout and TrafficRouting specs through the real API server and webhooks.
 
-Every generated object (tests/integration/fuzz_specs.py: valid-ish, and hostile — wrong types, numbers
+Every generated object (tests/fuzz_specs.py: valid-ish, and hostile — wrong types, numbers
 beyond int64, negative values, missing fields, unicode, deep nesting) is created on the real cluster
 while the real controller serves its webhooks. Each must be answered 4xx with a field path in the
 message, or admitted: never a 5xx, never a timeout. Then what was admitted must not be stuck: the
@@ -31,9 +31,9 @@ from hypothesis import HealthCheck, given, seed, settings
 
 from graylane.kube import resources as r
 from graylane.kube.client import ApiError, KubeClient, Obj
+from tests.fuzz_specs import rollouts, traffic_routings
 from tests.integration.builders import deployment
 from tests.integration.controller_fixtures import ControllerProcess
-from tests.integration.fuzz_specs import rollouts, traffic_routings
 from tests.integration.traffic_fixtures import ingress, service
 
 SEED = int(os.environ.get("GRAYLANE_FUZZ_SEED", "20261204"))
