@@ -113,11 +113,18 @@ class _Worker:
             raise FrameError("the pipe closed")
         return answer
 
-    def kill(self) -> None:
+    def kill_process(self, grace: float = 0.0) -> None:
+        """End the process (after `grace` seconds to end by itself, e.g. when its pipe just closed)."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=grace)
+            return
         with contextlib.suppress(OSError):
             self.proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=10)  # SIGKILL cannot be ignored: this is a reap, not a wait
+
+    def kill(self) -> None:
+        self.kill_process()
         for pipe in (self._stdin, self._stdout):
             with contextlib.suppress(OSError):
                 pipe.close()
@@ -127,10 +134,6 @@ class _Worker:
         if code is None:
             return "it stopped answering"
         return f"it ended with signal {-code}" if code < 0 else f"it exited with code {code}"
-
-
-class _Failure(Exception):
-    """A run that did not produce an outcome: the worker hung, died or broke the protocol."""
 
 
 class ProcessScriptRunner:
@@ -177,14 +180,20 @@ class ProcessScriptRunner:
     # -- life cycle -----------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Kill every worker; later runs fail. Safe to call twice, and from another thread."""
+        """Kill every worker; later runs fail. Safe to call twice, and from another thread.
+
+        A busy worker's pipes stay open for the thread using it: its read ends at once (the process is
+        gone) and that thread closes them, so no descriptor is closed under a running read.
+        """
         with self._lock:
             self._closed = True
-            workers = list(self._live)
+            idle, busy = list(self._idle), [w for w in self._live if w not in self._idle]
             self._live.clear()
             self._idle.clear()
-        for worker in workers:
+        for worker in idle:
             worker.kill()
+        for worker in busy:
+            worker.kill_process()
 
     def __enter__(self) -> ProcessScriptRunner:
         return self
@@ -241,6 +250,7 @@ class ProcessScriptRunner:
                 return Outcome(OutcomeKind.TIMEOUT, text)
             except FrameError as err:
                 self._discard(worker)
+                worker.kill_process(grace=1.0)  # reaped first, so that its exit status can be told
                 return Outcome(OutcomeKind.CRASH, f"its worker process failed: {err} ({worker.exit_text()})")
             outcome = _parse_answer(answer)
             if outcome.kind in (OutcomeKind.CRASH, OutcomeKind.MEMORY):
@@ -285,12 +295,14 @@ class ProcessScriptRunner:
         with self._lock:
             if worker in self._live and not self._closed:
                 self._idle.append(worker)
+                return
+        worker.kill()  # discarded, or the runner closed while it was busy: its pipes are ours to close
 
     def _discard(self, worker: _Worker) -> None:
+        """Never reuse `worker`; `_checkin` kills it and closes its pipes."""
         with self._lock:
             self._live.discard(worker)
             self._stats = dataclasses.replace(self._stats, killed=self._stats.killed + 1)
-        worker.kill()
 
     def _count(self, **increments: int) -> None:
         with self._lock:
