@@ -29,9 +29,17 @@ class TrafficRoutingStatus(KubeModel):
     message: str = ""
 
 
+def _zero_spec() -> TrafficRoutingSpec:
+    return TrafficRoutingSpec(object_ref=[], strategy=TrafficRoutingStrategy())
+
+
 class TrafficRouting(KubeModel):
     api_version: Literal["rollouts.kruise.io/v1alpha1"] = "rollouts.kruise.io/v1alpha1"
     kind: Literal["TrafficRouting"] = "TrafficRouting"
     metadata: dict[str, Any] = Field(default_factory=dict)
-    spec: TrafficRoutingSpec
+    # Kruise's CRD does not require spec (the API server admits a TrafficRouting without one), and its
+    # controller reads Go's zero value; so does this model, so that such an object gets a status like
+    # any other instead of being skipped as malformed (found by the webhook fuzzer). The root level of
+    # a generated schema has no `required`, so the CRD is unchanged.
+    spec: TrafficRoutingSpec = Field(default_factory=_zero_spec)
     status: TrafficRoutingStatus = Field(default_factory=TrafficRoutingStatus)

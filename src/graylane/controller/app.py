@@ -35,6 +35,7 @@ from graylane.kube import resources as r
 from graylane.kube.apimetrics import ApiMetrics
 from graylane.kube.client import ApiError, KubeClient, Obj
 from graylane.planner.changes import CustomKind
+from graylane.scripting.pool import ProcessScriptRunner
 from graylane.telemetry.metrics import RolloutMetrics
 from graylane.telemetry.observer import RolloutObserver
 from graylane.telemetry.routed import ObjectRef
@@ -160,6 +161,12 @@ def _observe(manager: Manager, traffic: TrafficObserver, client: KubeClient) -> 
 
 async def run_controller(options: ControllerOptions) -> int:
     """Run until SIGTERM (0) or until leadership is lost (1)."""
+    # Users' Lua scripts run in worker processes (started at the first script), killed on the way out.
+    with ProcessScriptRunner() as scripts:
+        return await _run(options, scripts)
+
+
+async def _run(options: ControllerOptions, scripts: ProcessScriptRunner) -> int:
     registry = CollectorRegistry()
     metrics = ApiMetrics(registry)  # graylane_api_requests_total on the manager's /metrics
     client = KubeClient.from_kubeconfig(options.kubeconfig, options.context, metrics=metrics)
@@ -175,6 +182,7 @@ async def run_controller(options: ControllerOptions) -> int:
         await discover_http_route(client),
         config_namespace,
         custom=await _watchable_custom_kinds(client, config_namespace),
+        scripts=scripts,
     )
     manager.add(RolloutController(workers=options.rollout_workers, traffic=traffic))
     manager.add(BatchReleaseController(workers=options.rollout_workers))

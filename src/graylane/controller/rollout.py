@@ -7,6 +7,7 @@ plans from fresh state (level-triggered: it never relies on the event that woke 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -132,7 +133,8 @@ class RolloutController:
             traffic=self._traffic.observe(rollout),
             traffic_routing=self._link.observe(rollout),
         )
-        plan = lifecycle.plan(observed)
+        # Off the event loop: a provider may wait on a Lua script's worker process (up to its deadline).
+        plan = await asyncio.to_thread(lifecycle.plan, observed)
         # Timestamps and mirrored fields alone are folded into the next real transition.
         if plan.status is not None and not rollout_status_changed(rollout.status, plan.status, plan.actions):
             plan = type(plan)(actions=plan.actions, status=None, requeue_after=plan.requeue_after)

@@ -34,6 +34,8 @@ from graylane.providers.traffic.lua import (
     CONFIGMAP_NAME,
     CUSTOM_KEY_PREFIX,
     INGRESS_KEY_PREFIX,
+    NO_SCRIPTS,
+    ScriptRunner,
     builtin_custom_kinds,
 )
 from graylane.providers.traffic.registry import router_for
@@ -172,9 +174,13 @@ class TrafficObserver:
         http_route: Resource | None = None,
         config_namespace: str = "kruise-rollout",
         custom: Mapping[CustomKind, Resource] | None = None,
+        *,
+        scripts: ScriptRunner = NO_SCRIPTS,
     ) -> None:
         self.http_route = http_route
         self.config_namespace = config_namespace
+        # Runs the providers' Lua scripts (graylane.scripting's process pool in the controller).
+        self.scripts = scripts
         self.custom_resources: Mapping[CustomKind, Resource] = dict(custom or {})
         self._informers: dict[Kind, Informer] = {}
         self._configmaps: Informer | None = None
@@ -202,7 +208,7 @@ class TrafficObserver:
         )
 
     def observe(self, rollout: Rollout) -> TrafficObserved | None:
-        router = router_for(rollout)
+        router = router_for(rollout, self.scripts)
         if router is None:
             return None
         namespace = rollout.metadata.get("namespace")

@@ -11,6 +11,7 @@ Events on a Service, Ingress, HTTPRoute or custom object re-queue the TrafficRou
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 
@@ -99,9 +100,10 @@ class TrafficRoutingController:
         if loaded is None:
             return None
         raw, tr = loaded
-        router = router_for(tr)
+        router = router_for(tr, self._traffic.scripts)
         observed = planner.TrafficRoutingObserved(tr, self._observe(router, tr) if router else None)
-        plan = planner.plan(observed)
+        # Off the event loop: a provider may wait on a Lua script's worker process (up to its deadline).
+        plan = await asyncio.to_thread(planner.plan, observed)
         try:
             for action in plan.actions:
                 await self._execute(raw, action)

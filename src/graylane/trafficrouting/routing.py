@@ -14,6 +14,7 @@ from typing import Any
 from graylane.api import rollout_v1beta1 as v1beta1
 from graylane.api.trafficrouting import TrafficRouting
 from graylane.providers.traffic.base import RoutingConfig
+from graylane.providers.traffic.lua import ScriptRunner
 from graylane.providers.traffic.registry import provider_for
 from graylane.providers.traffic.router import Router
 
@@ -42,11 +43,11 @@ def routing_config(tr: TrafficRouting, ref: v1beta1.TrafficRoutingRef) -> Routin
     )
 
 
-def router_for(tr: TrafficRouting) -> Router | None:
+def router_for(tr: TrafficRouting, scripts: ScriptRunner) -> Router | None:
     """The Router of `spec.objectRef[0]` (Kruise uses only the first); None without one."""
     if not tr.spec.object_ref:
         return None
     # The v1alpha1 reference has the v1beta1 fields (customNetworkRefs are the same three fields).
     ref = v1beta1.TrafficRoutingRef.from_obj(tr.spec.object_ref[0].to_obj())
     config = routing_config(tr, ref)
-    return Router(config, provider_for(ref, config))
+    return Router(config, provider_for(ref, config, scripts))

@@ -4,12 +4,13 @@
 ``v1beta1``), the other Rollouts of the namespace and upstream's two flags, and returns upstream's field
 errors in upstream's order; ``render_errors`` turns them into the message of upstream's HTTP 422 response.
 The rules live in ``validation_v1beta1`` and ``validation_v1alpha1``; shared pieces in
-``validation_common``; Go-style value printing in ``validation_gofmt``; graylane's own check that the
-traffic provider can route every step in ``validation_traffic``, and of its analysis fields in
-``validation_analysis``.
+``validation_common``; Go-style value printing in ``validation_gofmt``. Then graylane's own checks:
+the other version's rules on the Rollout converted to it, so that nothing is admitted that a later
+write in the other version (graylane's own included) would be refused (``validation_cross``), that
+the traffic providers can route every step (``validation_traffic``), and the analysis fields
+(``validation_analysis``).
 
-Must not: do I/O (the caller lists the siblings), import graylane.api, or validate status (upstream
-accepts any status patch).
+Must not: do I/O (the caller lists the siblings), or validate status (upstream accepts any status patch).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from graylane.webhook.validation_common import (
     is_v1alpha1,
     render_errors,
 )
+from graylane.webhook.validation_cross import validate_converted
 from graylane.webhook.validation_traffic import validate_traffic
 from graylane.webhook.validation_v1alpha1 import validate_v1alpha1
 from graylane.webhook.validation_v1beta1 import validate_v1beta1
@@ -55,5 +57,10 @@ def validate_rollout(
         errors = validate_v1alpha1(obj, old, siblings, options)
     else:
         errors = validate_v1beta1(obj, old, siblings, options)
-    # graylane's rules: steps the traffic provider cannot route, then the analysis fields.
-    return errors or validate_traffic(obj, old) or validate_analysis(obj, old)
+    # graylane: what the other version would refuse, steps no traffic provider can route, analysis fields.
+    return (
+        errors
+        or validate_converted(obj, old, siblings, options)
+        or validate_traffic(obj, old)
+        or validate_analysis(obj, old)
+    )

@@ -1,11 +1,13 @@
-"""Reject steps the Rollout's traffic provider cannot route (graylane's rule; Kruise ignores them silently).
+"""Reject steps that no traffic provider of the Rollout can route (graylane's rule; Kruise routes nothing).
 
 Each provider declares its capabilities (providers/traffic); a step needs a capability for each feature
 it uses: `traffic`/`weight` (weight), each match's headers (a header named `canary-by-cookie` is a
 cookie for the Ingress scripts, a RegularExpression header needs regex support), `queryParams`, `path`,
-and `requestHeaderModifier`. The first unsupported feature is reported as Forbidden at its field path,
-naming the provider, e.g. `Spec.Strategy.Canary.Steps[1].Matches[0].QueryParams: Forbidden: the
-Ingress nginx traffic provider cannot route by query parameter match`.
+and `requestHeaderModifier`. When a routing names several providers (say an Istio VirtualService and an
+nginx Ingress), each does what it can, as in Kruise, so a feature is refused only if none of them can
+route it. The first such feature is reported as Forbidden at its field path, naming the provider(s),
+e.g. `Spec.Strategy.Canary.Steps[1].Matches[0].QueryParams: Forbidden: the Ingress nginx traffic
+provider cannot route by query parameter match`.
 
 Runs after upstream's rules have admitted the Rollout, on the raw object (v1alpha1 or v1beta1).
 Must not do I/O: an Ingress class type with a user script (ConfigMap) is assumed capable of anything.

@@ -6,6 +6,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from tests.unit.inline_scripts import SCRIPTS
+
 from graylane.api.rollout_v1beta1 import TrafficRoutingRef
 from graylane.planner.changes import ObjectKind
 from graylane.planner.observed import TrafficObserved
@@ -122,7 +124,7 @@ def routing(**fields: Any) -> TrafficRoutingRef:
 
 
 def router(ref: TrafficRoutingRef, config: RoutingConfig = CONFIG) -> Router:
-    return Router(config, provider_for(ref, config))
+    return Router(config, provider_for(ref, config, SCRIPTS))
 
 
 def observed(

@@ -125,13 +125,34 @@ def test_finalise_without_the_annotation_changes_nothing() -> None:
 
 
 def test_destination_rule_gains_the_canary_subset_once() -> None:
-    after = step(destination_rule(), ISTIO_DR, RouteIntent(weight=20))
+    after = step(destination_rule(), ISTIO_DR, RouteIntent())
     assert after["spec"]["subsets"] == [
         {"name": "stable", "labels": {"version": "base"}},
         {"name": "canary", "labels": {"istio.service.tag": "gray"}},
     ]
-    assert passes(after, ISTIO_DR, RouteIntent(matches=(HEADER,))) == []
+    assert passes(after, ISTIO_DR, RouteIntent()) == []
     assert finalised(after, ISTIO_DR)["spec"] == destination_rule()["spec"]
+
+
+def test_a_destination_rule_alone_routes_nothing() -> None:
+    """It only adds a subset: a step's weight needs a VirtualService (or another provider) beside it."""
+    with pytest.raises(
+        RoutingError, match=r"the DestinationRule.networking.istio.io Lua script cannot route by weight"
+    ):
+        passes(destination_rule(), ISTIO_DR, RouteIntent(weight=20))
+
+
+def test_beside_a_virtual_service_the_destination_rule_gets_its_subset_whatever_the_step() -> None:
+    vs, dr = istio_virtual_service(), destination_rule()
+    refs = [ref(ISTIO_VS, vs["metadata"]["name"]), ref(ISTIO_DR, dr["metadata"]["name"])]
+    objects = {(ISTIO_VS, vs["metadata"]["name"]): vs, (ISTIO_DR, dr["metadata"]["name"]): dr}
+    obs = observed_custom(refs, objects)
+    changes = obs.router.ensure_routes(RouteIntent(weight=20, matches=(HEADER,)), obs)
+    assert len(changes) == 2
+    assert written(dr, changes[1])["spec"]["subsets"][-1] == {
+        "name": "canary",
+        "labels": {"istio.service.tag": "gray"},
+    }
 
 
 # -- Gloo Edge VirtualService: the two-phase canary --------------------------------------------------
@@ -249,13 +270,15 @@ def test_gloo_refuses_what_it_cannot_route_and_needs_a_canary_service() -> None:
         step(obj, GLOO_VS, RouteIntent(weight=50), config=same)
 
 
-def test_capabilities_are_the_intersection_of_the_kinds() -> None:
+def test_capabilities_are_what_any_of_the_kinds_can_do() -> None:
+    """Each object does what it can (Kruise); a feature none can express is refused."""
     istio = observed_custom([ref(ISTIO_VS, "a"), ref(ISTIO_DR, "b")], {}).router.network
     both = observed_custom([ref(ISTIO_VS, "a"), ref(GLOO_VS, "b")], {}).router.network
     user = observed_custom([ref(CustomKind("apisix.apache.org", "ApisixRoute"), "r")], {}).router.network
     assert Capability.REQUEST_HEADER_MODIFIER in istio.capabilities
-    assert Capability.REQUEST_HEADER_MODIFIER not in both.capabilities
+    assert Capability.REQUEST_HEADER_MODIFIER in both.capabilities, "Istio can, Gloo cannot"
     assert Capability.COOKIE_MATCH not in istio.capabilities
+    assert Capability.COOKIE_MATCH not in both.capabilities
     assert user.capabilities == frozenset(Capability), "a user's script is assumed capable"
     assert (
         both.label == "customNetworkRefs (VirtualService.networking.istio.io, VirtualService.gateway.solo.io)"

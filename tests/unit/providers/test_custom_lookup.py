@@ -40,12 +40,6 @@ def test_custom_script_lookup_configmap_first_then_shipped() -> None:
         lua.custom_script("kuma.io", "TrafficRoute", configured)
 
 
-def test_whole_number_floats_come_back_as_integers() -> None:
-    result = lua.run_script(lua.Script("t", "return {a = 50 * 40 / 100, b = 0.5, c = 7}"), {})
-    assert result == {"a": 20, "b": 0.5, "c": 7}
-    assert isinstance(result["a"], int)
-
-
 def test_custom_kind_from_api_version() -> None:
     assert CustomKind.of("networking.istio.io/v1beta1", "VirtualService") == CustomKind(
         "networking.istio.io", "VirtualService"

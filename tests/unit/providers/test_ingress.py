@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+from tests.unit.inline_scripts import SCRIPTS
 from tests.unit.providers.builders import CONFIG, NS, OWNER, ingress, observed, routing
 
 from graylane.api.gateway import HTTPHeaderFilter
@@ -22,7 +23,7 @@ N = "nginx.ingress.kubernetes.io/"
 def provider(class_type: str = "nginx") -> IngressProvider:
     ref = routing(ingress={"name": "web", "classType": class_type})
     assert ref.ingress is not None
-    return IngressProvider(ref.ingress, CONFIG)
+    return IngressProvider(ref.ingress, CONFIG, SCRIPTS)
 
 
 def matches(*raw: dict[str, Any]) -> tuple[HttpRouteMatch, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tests.unit.inline_scripts import SCRIPTS
 from tests.unit.planner.builders import rollout
 from tests.unit.providers.builders import CONFIG, http_route, ingress, observed, routing, service
 
@@ -34,12 +35,14 @@ def test_kinds_in_kruise_order() -> None:
 
 
 def test_one_provider_alone_several_in_a_composite() -> None:
-    assert isinstance(provider_for(routing(ingress={"name": "web"}), CONFIG), IngressProvider)
-    composite = provider_for(BOTH, CONFIG)
+    assert isinstance(provider_for(routing(ingress={"name": "web"}), CONFIG, SCRIPTS), IngressProvider)
+    composite = provider_for(BOTH, CONFIG, SCRIPTS)
     assert isinstance(composite, CompositeProvider)
     assert [type(p) for p in composite.providers] == [IngressProvider, GatewayProvider]
     assert composite.label == "Ingress nginx + Gateway API HTTPRoute"
-    assert Capability.QUERY_MATCH not in composite.capabilities  # nginx cannot, so the pair cannot
+    assert Capability.QUERY_MATCH in composite.capabilities  # nginx cannot, the HTTPRoute can
+    assert Capability.COOKIE_MATCH in composite.capabilities  # the HTTPRoute cannot, nginx can
+    assert Capability.REQUEST_HEADER_MODIFIER not in composite.capabilities  # neither can
     assert composite.fetches() == [
         (ObjectKind.INGRESS, "web"),
         (ObjectKind.INGRESS, "web-canary"),
@@ -48,7 +51,7 @@ def test_one_provider_alone_several_in_a_composite() -> None:
 
 
 def test_composite_is_done_only_when_every_provider_is() -> None:
-    composite = provider_for(BOTH, CONFIG)
+    composite = provider_for(BOTH, CONFIG, SCRIPTS)
     changes = composite.ensure(observed(BOTH, objects=OBJECTS), RouteIntent(weight=10))
     assert [type(c) for c in changes] == [Create, Patch]
     assert composite.finalise(observed(BOTH, objects={(ObjectKind.INGRESS, "web-canary"): ingress()})) == [
@@ -61,7 +64,7 @@ def test_custom_network_refs_get_the_lua_provider_first_in_a_composite() -> None
         customNetworkRefs=[{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "name": "v"}],
         ingress={"name": "web"},
     )
-    composite = provider_for(ref, CONFIG)
+    composite = provider_for(ref, CONFIG, SCRIPTS)
     assert isinstance(composite, CompositeProvider)
     assert [type(p) for p in composite.providers] == [CustomProvider, IngressProvider]
     assert composite.label == "customNetworkRefs (VirtualService.networking.istio.io) + Ingress nginx"
@@ -97,19 +100,21 @@ def _rollout_with(routings: list[dict[str, object]], **canary: object) -> Rollou
 
 
 def test_router_for_a_rollout() -> None:
-    assert router_for(rollout()) is None
+    assert router_for(rollout(), SCRIPTS) is None
     router = router_for(
         _rollout_with(
             [{"service": "web", "ingress": {"name": "web"}}],
             patchPodTemplateMetadata={"labels": {"app": "x"}},
-        )
+        ),
+        SCRIPTS,
     )
     assert router is not None
     assert router.config.canary_service == "web-canary"
     assert router.config.owner["uid"] == "u-9"
     assert router.config.selector_patch == {"app": "x"}
     disabled = router_for(
-        _rollout_with([{"service": "web", "ingress": {"name": "web"}}], disableGenerateCanaryService=True)
+        _rollout_with([{"service": "web", "ingress": {"name": "web"}}], disableGenerateCanaryService=True),
+        SCRIPTS,
     )
     assert disabled is not None
     assert disabled.config.canary_service == "web"

@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+from tests.unit.inline_scripts import SCRIPTS
 
 from graylane.api.rollout_v1alpha1 import TrafficRoutingStrategy
 from graylane.api.trafficrouting import TrafficRouting
@@ -90,7 +91,7 @@ def stable_ingress() -> dict[str, Any]:
 def observe(
     tr: TrafficRouting, *, ingress: bool = True, canary: dict[str, Any] | None = None
 ) -> TrafficRoutingObserved:
-    router = router_for(tr)
+    router = router_for(tr, SCRIPTS)
     assert router is not None
     objects = {}
     if ingress:
@@ -167,7 +168,7 @@ def test_a_missing_ingress_keeps_it_initial_with_the_reason_and_one_warning() ->
 
 def test_a_missing_stable_service_blocks_initial_too() -> None:
     tr = traffic_routing(phase="Initial", message="TrafficRouting is Initializing")
-    router = router_for(tr)
+    router = router_for(tr, SCRIPTS)
     assert router is not None
     observed = TrafficRoutingObserved(tr, TrafficObserved(router=router, stable_service=None))
     result = planner.plan(observed)

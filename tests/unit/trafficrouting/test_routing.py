@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.unit.inline_scripts import SCRIPTS
+
 from graylane.api.trafficrouting import TrafficRouting
 from graylane.planner.changes import CustomKind, ObjectKind
 from graylane.trafficrouting.controller import object_index
@@ -20,13 +22,13 @@ def tr_obj(object_ref: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_without_object_ref_there_is_no_router() -> None:
-    assert router_for(TrafficRouting.from_obj(tr_obj([]))) is None
+    assert router_for(TrafficRouting.from_obj(tr_obj([])), SCRIPTS) is None
     assert object_index(tr_obj([])) == []
 
 
 def test_the_canary_service_is_the_stable_service_and_the_owner_is_the_traffic_routing() -> None:
     ref = {"service": "web", "gracePeriodSeconds": 5, "ingress": {"classType": "mse", "name": "web-ing"}}
-    router = router_for(TrafficRouting.from_obj(tr_obj([ref, {"service": "ignored"}])))
+    router = router_for(TrafficRouting.from_obj(tr_obj([ref, {"service": "ignored"}])), SCRIPTS)
     assert router is not None
     config = router.config
     assert (config.namespace, config.stable_service, config.canary_service) == ("ns", "web", "web")
@@ -61,7 +63,7 @@ def test_custom_network_refs_are_indexed_and_fetched_by_group_and_kind() -> None
         "ns/VirtualService.networking.istio.io/vs",
         "ns/VirtualService.gateway.solo.io/gloo",
     ]
-    router = router_for(TrafficRouting.from_obj(obj))
+    router = router_for(TrafficRouting.from_obj(obj), SCRIPTS)
     assert router is not None
     assert router.fetches() == [
         (CustomKind("networking.istio.io", "VirtualService"), "vs"),

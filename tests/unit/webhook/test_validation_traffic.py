@@ -68,7 +68,12 @@ def test_query_match_on_nginx_is_refused() -> None:
             "RequestHeaderModifier",
             "request header modifier",
         ),
-        ({**NGINX, **GATEWAY}, QUERY, "Matches[0].QueryParams", "query parameter match"),
+        (
+            {**NGINX, **GATEWAY},
+            {"requestHeaderModifier": {"set": [{"name": "a", "value": "b"}]}},
+            "RequestHeaderModifier",
+            "request header modifier",
+        ),
     ],
 )
 def test_unsupported_features(routing: Obj, step: Obj, field: str, feature: str) -> None:
@@ -124,3 +129,30 @@ def test_updates_that_keep_the_steps_are_admitted() -> None:
     assert render_errors(validate_rollout(new, old, [])) == ""
     edited = beta(NGINX, {"replicas": 1, "traffic": "20%"}, QUERY)
     assert "QueryParams: Forbidden" in render_errors(validate_rollout(edited, old, []))
+
+
+ISTIO = {
+    "customNetworkRefs": [{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "name": "vs"}]
+}
+COOKIE = {"replicas": 1, "matches": [{"headers": [{"name": "canary-by-cookie", "value": "x"}]}]}
+
+
+@pytest.mark.parametrize(
+    ("routing", "step"),
+    [
+        pytest.param({**ISTIO, **NGINX}, QUERY, id="istio-routes-the-query-nginx-ignores-it"),
+        pytest.param({**ISTIO, **NGINX}, COOKIE, id="nginx-routes-the-cookie-istio-ignores-it"),
+        pytest.param({**NGINX, **GATEWAY}, QUERY, id="the-httproute-routes-the-query"),
+    ],
+)
+def test_a_step_one_of_several_providers_can_route_is_admitted(routing: Obj, step: Obj) -> None:
+    """Issue 15 item 7: Kruise admits these and each provider does what it can."""
+    assert errors(beta(routing, step)) == ""
+
+
+def test_a_step_no_provider_can_route_is_still_refused() -> None:
+    step = {"replicas": 1, "requestHeaderModifier": {"set": [{"name": "a", "value": "b"}]}}
+    assert errors(beta({**NGINX, **GATEWAY}, step)) == (
+        "Spec.Strategy.Canary.Steps[0].RequestHeaderModifier: Forbidden: the Ingress nginx + Gateway API "
+        "HTTPRoute traffic provider cannot route by request header modifier"
+    )

@@ -9,9 +9,11 @@ pass found nothing to change. Finalising writes the stored original back and dro
 the object ends as it began.
 
 Scripts: the shipped `lua/custom/<group>/<Kind>.lua` (Istio VirtualService and DestinationRule, Gloo
-Edge VirtualService) first, else the ConfigMap key `lua.traffic.routing.<Kind>.<group>`; 1 s each.
-A step feature the script cannot express is refused here too (the webhook refuses it at admission),
-so a Rollout admitted some other way keeps all traffic on the stable version with a clear reason.
+Edge VirtualService) first, else the ConfigMap key `lua.traffic.routing.<Kind>.<group>`; run by the
+injected `ScriptRunner`. Each object's script gets the route narrowed to what its kind can express; a
+step feature that none of the kinds can express is refused here too (the webhook refuses it at
+admission), so a Rollout admitted some other way keeps all traffic on the stable version with a
+clear reason.
 Pure: no I/O; the observed objects are never mutated.
 """
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from graylane.api.common import ObjectRef
@@ -35,6 +37,8 @@ from graylane.providers.traffic.base import (
     RouteIntent,
     RoutingConfig,
     RoutingError,
+    missing_capability,
+    narrowed,
 )
 
 __all__ = [
@@ -42,7 +46,6 @@ __all__ = [
     "ORIGINAL_SPEC_ANNOTATION",
     "CustomProvider",
     "merge_patch",
-    "needed_capabilities",
 ]
 
 ORIGINAL_SPEC_ANNOTATION = "rollouts.kruise.io/original-spec-configuration"
@@ -51,34 +54,13 @@ _MATCHING = frozenset({C.HEADER_MATCH, C.HEADER_REGEX, C.QUERY_MATCH, C.PATH_MAT
 # What each shipped script can express; a kind with a user script (ConfigMap) declares everything.
 KIND_CAPABILITIES: Mapping[CustomKind, frozenset[Capability]] = {
     CustomKind("networking.istio.io", "VirtualService"): _MATCHING | {C.WEIGHT, C.REQUEST_HEADER_MODIFIER},
-    # A DestinationRule only gains the `canary` subset; whatever the step asks, it has nothing to refuse.
-    CustomKind("networking.istio.io", "DestinationRule"): frozenset(Capability),
+    # A DestinationRule only gains the `canary` subset: it routes nothing itself (the VirtualService does).
+    CustomKind("networking.istio.io", "DestinationRule"): frozenset(),
     CustomKind("gateway.solo.io", "VirtualService"): _MATCHING | {C.WEIGHT},
 }
-_COOKIE_HEADER = "canary-by-cookie"  # the Ingress scripts' cookie convention (webhook: same rule)
 # Shipped scripts that also compute the finalised object (called with obj.finalising = true): routes by
 # pod label must end on the new version's labels, not on the original's. Others get the original back.
 _FINALISED_BY_SCRIPT = frozenset({CustomKind("gateway.solo.io", "VirtualService")})
-
-
-def needed_capabilities(route: RouteIntent) -> Iterator[Capability]:
-    """Every step feature the route uses, in the order the webhook checks them."""
-    if route.weight is not None:
-        yield C.WEIGHT
-    for match in route.matches:
-        for header in match.headers:
-            if header.name == _COOKIE_HEADER:
-                yield C.COOKIE_MATCH
-            elif header.type == "RegularExpression":
-                yield C.HEADER_REGEX
-            else:
-                yield C.HEADER_MATCH
-        if match.query_params:
-            yield C.QUERY_MATCH
-        if match.path is not None:
-            yield C.PATH_MATCH
-    if route.request_header_modifier is not None:
-        yield C.REQUEST_HEADER_MODIFIER
 
 
 def merge_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
@@ -117,6 +99,11 @@ def _current(obj: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _able(target: _Target) -> frozenset[Capability]:
+    # A kind with a user's script (ConfigMap) is assumed able to express everything.
+    return KIND_CAPABILITIES.get(target.kind, frozenset(Capability))
+
+
 @dataclasses.dataclass(frozen=True)
 class _Target:
     """One customNetworkRefs entry, resolved to a kind key and a name."""
@@ -133,6 +120,7 @@ class _Target:
 class CustomProvider:
     refs: tuple[ObjectRef, ...]
     config: RoutingConfig
+    scripts: lua.ScriptRunner
 
     @property
     def targets(self) -> tuple[_Target, ...]:
@@ -145,8 +133,8 @@ class CustomProvider:
 
     @property
     def capabilities(self) -> frozenset[Capability]:
-        sets = [KIND_CAPABILITIES.get(target.kind, frozenset(Capability)) for target in self.targets]
-        return functools.reduce(frozenset.intersection, sets, frozenset(Capability))
+        """What at least one of the objects' scripts can express (each does what it can)."""
+        return functools.reduce(frozenset.union, (_able(target) for target in self.targets), frozenset())
 
     def fetches(self) -> list[ObjectKey]:
         return [(target.kind, target.name) for target in self.targets]
@@ -181,16 +169,14 @@ class CustomProvider:
         script = lua.custom_script(target.kind.group, target.kind.kind, observed.lua_scripts)
         if not script.name.startswith("built-in "):
             return stored
-        return _run(
-            script, {**self._script_input(stored, RouteIntent(), observed), "finalising": True}, target
-        )
+        finalising = {**self._script_input(stored, RouteIntent(), observed), "finalising": True}
+        return _run(self.scripts, script, finalising, target)
 
     def _check_capabilities(self, route: RouteIntent) -> None:
-        for target in self.targets:
-            able = KIND_CAPABILITIES.get(target.kind, frozenset(Capability))
-            missing = next((c for c in needed_capabilities(route) if c not in able), None)
-            if missing is not None:
-                raise RoutingError(f"{target.title}: the {target.kind} Lua script cannot route by {missing}")
+        missing = missing_capability(route, self.capabilities)
+        if missing is not None and self.targets:
+            target = self.targets[0]
+            raise RoutingError(f"{target.title}: the {target.kind} Lua script cannot route by {missing}")
 
     def _ensure_one(self, observed: TrafficObserved, target: _Target, route: RouteIntent) -> Patch | None:
         try:
@@ -200,7 +186,8 @@ class CustomProvider:
         obj = self._require(observed, target)
         stored = _stored(obj, target)
         original = stored if stored is not None else _parts(obj)
-        desired = _run(script, self._script_input(original, route, observed), target)
+        own_route = narrowed(route, _able(target))
+        desired = _run(self.scripts, script, self._script_input(original, own_route, observed), target)
         desired["annotations"][ORIGINAL_SPEC_ANNOTATION] = _encode(original)
         if desired == _current(obj):
             return None
@@ -234,10 +221,12 @@ class CustomProvider:
         }
 
 
-def _run(script: lua.Script, obj: Mapping[str, Any], target: _Target) -> dict[str, Any]:
+def _run(
+    scripts: lua.ScriptRunner, script: lua.Script, obj: Mapping[str, Any], target: _Target
+) -> dict[str, Any]:
     """The script's `{spec, labels, annotations}`, checked the way Kruise's JSON decoding checks it."""
     try:
-        result = lua.run_script(script, obj)
+        result = scripts.run(script, obj)
     except lua.LuaScriptError as err:
         raise RoutingError(f"{target.title}: {err}") from err
     where = f"{target.title}: Lua script {script.name}"

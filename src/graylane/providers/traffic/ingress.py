@@ -108,6 +108,7 @@ def annotations_patch(current: Mapping[str, str], desired: Mapping[str, str]) ->
 class IngressProvider:
     ref: IngressTrafficRouting
     config: RoutingConfig
+    scripts: lua.ScriptRunner
 
     @property
     def class_type(self) -> str:
@@ -154,7 +155,7 @@ class IngressProvider:
     ) -> dict[str, str]:
         try:
             script = lua.ingress_script(self.class_type, observed.lua_scripts)
-            result = lua.run_script(script, self._script_input(canary, route))
+            result = self.scripts.run(script, self._script_input(canary, route))
         except lua.LuaScriptError as err:
             raise RoutingError(str(err)) from err
         return _string_map(result, script.name)

@@ -1,11 +1,10 @@
-"""A sandboxed Lua runtime for traffic-routing scripts (Kruise's contract, run by lupa).
+"""Traffic-routing Lua scripts as the providers see them: where a script comes from, and who runs it.
 
-Each run gets a fresh Lua 5.4 state whose script sees only the `base` functions that cannot reach the
-host, `string`, `table`, `math`, a `json` module (`encode`/`decode`) and the input table `obj` — no
-`os`, `io`, `debug`, `load`, `require` or `coroutine`. A script gets 1 s of CPU (an instruction-count
-hook checks the clock every 1,000 instructions and keeps failing once time is up, even under the
-script's own `pcall`) and 64 MiB of memory. Python objects never reach the script: input and output
-are converted to and from plain Lua tables, and the JSON helpers are wrapped in Lua closures.
+Providers are pure, so they never run a script themselves: they are given a `ScriptRunner` (the
+controller's is `graylane.scripting.pool.ProcessScriptRunner`, which runs scripts in killable worker
+processes under a hard deadline and a memory limit, in Kruise's sandbox: see graylane.scripting) and
+call `run(script, obj)`, which returns the script's result as JSON values or raises `LuaScriptError`
+with a message fit for the Rollout's status.
 
 Scripts are found by key. Ingress class types (`ingress_script`): the ConfigMap
 `kruise-rollout-configuration` in the controller namespace first, then the scripts shipped under
@@ -19,80 +18,31 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 from collections.abc import Mapping
 from importlib import resources
-from typing import Any
-
-import lupa.lua54 as lua
+from typing import Any, Protocol
 
 __all__ = [
     "CONFIGMAP_NAME",
     "CUSTOM_KEY_PREFIX",
     "INGRESS_KEY_PREFIX",
+    "NO_SCRIPTS",
     "LuaScriptError",
     "Script",
+    "ScriptRunner",
     "builtin_custom_kinds",
     "builtin_ingress_types",
     "custom_script",
     "custom_script_key",
     "ingress_script",
-    "run_script",
 ]
 
 CONFIGMAP_NAME = "kruise-rollout-configuration"
 CUSTOM_KEY_PREFIX = "lua.traffic.routing."
 INGRESS_KEY_PREFIX = CUSTOM_KEY_PREFIX + "ingress."
-TIME_LIMIT_SECONDS = 1.0
-MAX_MEMORY_BYTES = 64 * 2**20
 _BUILTIN_PACKAGE = "graylane.providers.traffic"
 _BUILTIN_DIR = ("lua", "trafficrouting_ingress")
 _BUILTIN_CUSTOM_DIR = ("lua", "custom")
-
-_SANDBOX = """
-local clock, sethook, load, pcall, xpcall, error = os.clock, debug.sethook, load, pcall, xpcall, error
-local select, pack, unpack = select, table.pack, table.unpack
-local TIMEOUT = "time limit exceeded"
-
-local function library(source)
-  local copy = {}
-  for key, value in pairs(source) do copy[key] = value end
-  return copy
-end
-
-return function(source, chunkname, obj, encode, decode, seconds)
-  local expired = false
-  local function guard(...)
-    if expired then error(TIMEOUT, 0) end  -- a script's own pcall must not swallow the time limit
-    return ...
-  end
-  local env = {
-    assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, select = select,
-    tonumber = tonumber, tostring = tostring, type = type, unpack = unpack,
-    rawequal = rawequal, rawget = rawget, rawlen = rawlen, rawset = rawset,
-    getmetatable = getmetatable, setmetatable = setmetatable,
-    pcall = function(...) return guard(pcall(...)) end,
-    xpcall = function(...) return guard(xpcall(...)) end,
-    string = library(string), table = library(table), math = library(math),
-    json = {
-      encode = function(value) return encode(value) end,
-      decode = function(text) return decode(text) end,
-    },
-    obj = obj,
-  }
-  env._G = env
-  local chunk, err = load(source, "=" .. chunkname, "t", env)
-  if not chunk then return false, err end
-  local deadline = clock() + seconds
-  sethook(function()
-    if expired or clock() > deadline then expired = true; error(TIMEOUT, 0) end
-  end, "", 1000)
-  local result = pack(pcall(chunk))
-  sethook()
-  if expired then return false, TIMEOUT .. " (" .. seconds .. " s)" end
-  return result[1], result[2]
-end
-"""
 
 
 class LuaScriptError(Exception):
@@ -103,6 +53,25 @@ class LuaScriptError(Exception):
 class Script:
     name: str  # where it came from, for messages
     source: str
+
+
+class ScriptRunner(Protocol):
+    """Runs a script with the global `obj`; see the module docstring."""
+
+    def run(self, script: Script, obj: Mapping[str, Any]) -> Any: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class _NoScripts:
+    """For providers built only to be asked what they can do (the webhook's capability check)."""
+
+    def run(self, script: Script, obj: Mapping[str, Any]) -> Any:
+        raise LuaScriptError(
+            f"Lua script {script.name} was not run: this provider only declares capabilities"
+        )
+
+
+NO_SCRIPTS: ScriptRunner = _NoScripts()
 
 
 def builtin_ingress_types() -> frozenset[str]:
@@ -168,66 +137,3 @@ def ingress_script(class_type: str, configured: Mapping[str, str], configmap: st
         f'no Lua script for Ingress class type "{class_type}": set key {key} in ConfigMap {configmap}'
         f" (built-in types: {', '.join(sorted(builtin_ingress_types()))})"
     )
-
-
-def run_script(script: Script, obj: Mapping[str, Any], *, time_limit: float = TIME_LIMIT_SECONDS) -> Any:
-    """Run `script` with the global `obj`; returns its result converted to Python (tables: dict/list)."""
-    runtime = lua.LuaRuntime(
-        register_eval=False,
-        register_builtins=False,
-        unpack_returned_tuples=False,
-        max_memory=MAX_MEMORY_BYTES,
-        attribute_filter=_no_attributes,
-    )
-    runner = runtime.execute(_SANDBOX)
-
-    def encode(value: Any) -> str:
-        return json.dumps(to_python(value), separators=(",", ":"))
-
-    def decode(text: str) -> Any:
-        return to_lua(runtime, json.loads(text))
-
-    try:
-        ok, result = runner(script.source, "script", to_lua(runtime, obj), encode, decode, time_limit)
-    except lua.LuaError as err:  # e.g. memory exhausted while converting
-        raise LuaScriptError(f"Lua script {script.name} failed: {err}") from err
-    if not ok:
-        raise LuaScriptError(f"Lua script {script.name} failed: {result}")
-    return to_python(result)
-
-
-def _no_attributes(obj: object, name: str, is_setting: bool) -> str:
-    raise AttributeError("Python attributes are not reachable from traffic-routing scripts")
-
-
-def to_lua(runtime: Any, value: Any) -> Any:
-    """Python JSON-like values to Lua: dicts and lists become tables (lists 1-based), None is nil."""
-    if isinstance(value, Mapping):
-        table = runtime.table()
-        for key, item in value.items():
-            if item is not None:
-                table[key] = to_lua(runtime, item)
-        return table
-    if isinstance(value, list | tuple):
-        table = runtime.table()
-        for index, item in enumerate(value, start=1):
-            table[index] = to_lua(runtime, item)
-        return table
-    return value
-
-
-def to_python(value: Any) -> Any:
-    """Lua values to Python: a table with keys 1..n is a list, any other table a dict (empty: dict).
-
-    A whole-number float becomes an int: Kruise's Lua has only float64 numbers, which Go's JSON writes
-    as `50`, and the API server's integer fields refuse `50.0` (e.g. a weight computed with `/`).
-    """
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if lua.lua_type(value) != "table":
-        return value
-    items = [(key, to_python(item)) for key, item in value.items()]
-    keys = [key for key, _ in items]
-    if keys and all(isinstance(k, int) for k in keys) and sorted(keys) == list(range(1, len(keys) + 1)):
-        return [item for _, item in sorted(items, key=lambda pair: pair[0])]
-    return {str(key): item for key, item in items}

@@ -1,7 +1,8 @@
 """Which provider handles which part of a `trafficRoutings` element: an enum-keyed registry.
 
-`provider_for(ref, config)` builds the providers the element names (customNetworkRefs, ingress,
-gateway — Kruise's order) and wraps several in a composite. `router_for(rollout)` derives the
+`provider_for(ref, config, scripts)` builds the providers the element names (customNetworkRefs,
+ingress, gateway — Kruise's order) and wraps several in a composite; the Lua-driven ones run their
+scripts through `scripts` (the controller's runner). `router_for(rollout, scripts)` derives the
 `RoutingConfig` from the Rollout and returns the `Router` the planner uses. Pure: no I/O.
 """
 
@@ -27,6 +28,7 @@ from graylane.providers.traffic.composite import CompositeProvider
 from graylane.providers.traffic.custom import CustomProvider
 from graylane.providers.traffic.gateway_api import GatewayProvider
 from graylane.providers.traffic.ingress import IngressProvider
+from graylane.providers.traffic.lua import NO_SCRIPTS, ScriptRunner
 from graylane.providers.traffic.router import Router
 from graylane.providers.traffic.services import canary_service_name
 
@@ -65,21 +67,22 @@ class UnsupportedProvider:
         return []  # it never changed anything
 
 
-def _ingress(ref: TrafficRoutingRef, config: RoutingConfig) -> TrafficProvider:
+def _ingress(ref: TrafficRoutingRef, config: RoutingConfig, scripts: ScriptRunner) -> TrafficProvider:
     assert ref.ingress is not None
-    return IngressProvider(ref.ingress, config)
+    return IngressProvider(ref.ingress, config, scripts)
 
 
-def _gateway(ref: TrafficRoutingRef, config: RoutingConfig) -> TrafficProvider:
+def _gateway(ref: TrafficRoutingRef, config: RoutingConfig, scripts: ScriptRunner) -> TrafficProvider:
     assert ref.gateway is not None
     return GatewayProvider(ref.gateway, config)
 
 
-def _custom(ref: TrafficRoutingRef, config: RoutingConfig) -> TrafficProvider:
-    return CustomProvider(tuple(ref.custom_network_refs), config)
+def _custom(ref: TrafficRoutingRef, config: RoutingConfig, scripts: ScriptRunner) -> TrafficProvider:
+    return CustomProvider(tuple(ref.custom_network_refs), config, scripts)
 
 
-REGISTRY: Mapping[ProviderKind, Callable[[TrafficRoutingRef, RoutingConfig], TrafficProvider]] = {
+Builder = Callable[[TrafficRoutingRef, RoutingConfig, ScriptRunner], TrafficProvider]
+REGISTRY: Mapping[ProviderKind, Builder] = {
     ProviderKind.CUSTOM: _custom,
     ProviderKind.INGRESS: _ingress,
     ProviderKind.GATEWAY_API: _gateway,
@@ -95,8 +98,8 @@ def kinds_of(ref: TrafficRoutingRef) -> list[ProviderKind]:
     return [kind for kind in ProviderKind if present[kind]]
 
 
-def provider_for(ref: TrafficRoutingRef, config: RoutingConfig) -> TrafficProvider:
-    providers = tuple(REGISTRY[kind](ref, config) for kind in kinds_of(ref))
+def provider_for(ref: TrafficRoutingRef, config: RoutingConfig, scripts: ScriptRunner) -> TrafficProvider:
+    providers = tuple(REGISTRY[kind](ref, config, scripts) for kind in kinds_of(ref))
     if not providers:
         return UnsupportedProvider(
             "none", "the trafficRouting names no ingress, gateway or customNetworkRefs"
@@ -107,13 +110,14 @@ def provider_for(ref: TrafficRoutingRef, config: RoutingConfig) -> TrafficProvid
 def declared_provider(routing: Mapping[str, Any]) -> TrafficProvider | None:
     """The provider a raw `trafficRoutings` element names, for its label and capabilities (webhook).
 
-    None when the element does not parse; its Services and owner are placeholders.
+    None when the element does not parse; its Services and owner are placeholders, and it runs no script.
     """
     try:
         ref = TrafficRoutingRef.model_validate(routing)
     except ValueError:
         return None
-    return provider_for(ref, RoutingConfig(namespace="", stable_service="", canary_service="", owner={}))
+    config = RoutingConfig(namespace="", stable_service="", canary_service="", owner={})
+    return provider_for(ref, config, NO_SCRIPTS)
 
 
 def owner_reference(rollout: Rollout) -> dict[str, Any]:
@@ -142,10 +146,10 @@ def routing_config(rollout: Rollout, ref: TrafficRoutingRef) -> RoutingConfig:
     )
 
 
-def router_for(rollout: Rollout) -> Router | None:
+def router_for(rollout: Rollout, scripts: ScriptRunner) -> Router | None:
     """The Router of the Rollout's first (only) trafficRoutings element; None without one."""
     routings = rollout.spec.strategy.traffic_routings()
     if not routings:
         return None
     config = routing_config(rollout, routings[0])
-    return Router(config, provider_for(routings[0], config))
+    return Router(config, provider_for(routings[0], config, scripts))
