@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from graylane.cluster import build
+from graylane.cluster import build, gateways
 from graylane.cluster.local import ClusterError, LocalCluster
 from graylane.demo.background import BackgroundController
 
@@ -26,9 +26,11 @@ def cluster() -> None:
 
 @cluster.command("build")
 def build_cmd() -> None:
-    """Build the binaries from the Go module proxy into the cache (resumes after an interruption)."""
+    """Build the binaries from the Go module proxy into the cache (resumes after an interruption):
+    the control plane, then the gateways of the traffic tier (Traefik, Contour)."""
     try:
         timings = build.build_all(build.Versions(), out=_echo)
+        timings |= gateways.build_gateways(out=_echo)
     except build.BuildError as err:
         raise click.ClickException(str(err)) from err
     where = build.bin_dir(build.Versions())
