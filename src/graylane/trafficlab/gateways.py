@@ -43,12 +43,12 @@ CONTOUR_GATEWAY = "contour"
 GATEWAY_PORT = 8000  # the Gateways' listener port = Traefik's entryPoint `web`
 NGINX_PORT = 8100  # Traefik's entryPoint for the ingress-nginx provider
 TRAEFIK_PING_PORT = 8190
-ENVOY_PORT = GATEWAY_PORT + 8000  # Contour maps a Gateway listener port below 1024+... to port + 8000
+ENVOY_PORT = GATEWAY_PORT + 8000  # Contour has Envoy listen on a Gateway listener's port + 8000
 CONTOUR_XDS_PORT = 8001
 CONTOUR_METRICS_PORT = 8002
 CONTOUR_HEALTH_PORT = 8003
 CONTOUR_DEBUG_PORT = 8004
-ENVOY_ADMIN_PORT = 9001
+ENVOY_STATS_PORT = 8005  # Envoy's /ready and /stats listener, configured by Contour
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 GATEWAY_CLASS = r.Resource(GATEWAY_GROUP, "v1", "gatewayclasses", "GatewayClass", namespaced=False)
 GATEWAY = r.Resource(GATEWAY_GROUP, "v1", "gateways", "Gateway")
@@ -122,7 +122,7 @@ def traefik_argv(binary: Path, workdir: Path) -> list[str]:
             "kubernetesGateway": {"throttleDuration": "0s"},
             "kubernetesIngressNGINX": {"httpEntryPoint": "nginx", "throttleDuration": "0s"},
         },
-        "log": {"level": "INFO"},
+        "log": {"level": "INFO", "noColor": True},
         "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
     }
     path = workdir / "traefik.yaml"
@@ -138,7 +138,7 @@ def contour_argv(binary: Path, workdir: Path, kubeconfig: Path) -> list[str]:
         str(binary),
         "serve",
         f"--kubeconfig={kubeconfig}",
-        "--incluster=false",
+        "--no-incluster",
         "--insecure",
         "--disable-leader-election",
         f"--config-path={path}",
@@ -148,7 +148,12 @@ def contour_argv(binary: Path, workdir: Path, kubeconfig: Path) -> list[str]:
         f"--http-port={CONTOUR_METRICS_PORT}",
         "--health-address=127.0.0.1",
         f"--health-port={CONTOUR_HEALTH_PORT}",
+        "--debug-http-address=127.0.0.1",
         f"--debug-http-port={CONTOUR_DEBUG_PORT}",
+        "--stats-address=127.0.0.1",
+        f"--stats-port={ENVOY_STATS_PORT}",
+        "--envoy-service-http-address=127.0.0.1",
+        "--envoy-service-https-address=127.0.0.1",
         # The v1.6.1 CRDs no longer serve BackendTLSPolicy v1alpha3, and Contour exits on it.
         "--disable-feature=backendtlspolicies",
         "--disable-feature=tlsroutes",
@@ -164,8 +169,7 @@ def bootstrap_argv(contour: Path, workdir: Path) -> list[str]:
         str(workdir / "envoy.json"),
         "--xds-address=127.0.0.1",
         f"--xds-port={CONTOUR_XDS_PORT}",
-        "--admin-address=127.0.0.1",
-        f"--admin-port={ENVOY_ADMIN_PORT}",
+        f"--admin-address={workdir / 'envoy-admin.sock'}",  # a unix socket: no admin port at all
         f"--resources-dir={workdir / 'envoy-resources'}",
     ]
 

@@ -67,6 +67,13 @@ def kwok_stages(versions: build.Versions, grace_seconds: int) -> list[dict[str, 
     return [*stages, delete]
 
 
+def contour_crds(versions: gwbuild.GatewayVersions | None = None) -> Path:
+    """Contour's own CRDs (HTTPProxy & co., watched even when it serves Gateways), from its module."""
+    versions = versions or gwbuild.GatewayVersions()
+    module = module_dir(f"{gwbuild.CONTOUR_MODULE}@{versions.contour}")
+    return module / "examples" / "contour" / "01-crds.yaml"
+
+
 class TrafficLab:
     def __init__(self, purpose: str, workdir: Path, out: Callable[[str], None] = print) -> None:
         self.purpose = purpose
@@ -147,6 +154,7 @@ class TrafficLab:
         assert self.kube is not None
         names = []
         paths = await asyncio.to_thread(fetch_gateway_api_crds, LAB_GATEWAY_API_VERSION)
+        paths.append(await asyncio.to_thread(contour_crds))
         for path in paths:
             for doc in yaml.safe_load_all(path.read_text()):
                 if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
@@ -204,7 +212,7 @@ class TrafficLab:
         self.run(self._wait_http(traefik, gw.TRAEFIK_PING_PORT, "/ping", 60))
         self.run(self._wait_http(app, APP_METRICS_PORT, "/metrics", 90))
         self.run(self._wait_http(contour, gw.CONTOUR_HEALTH_PORT, "/healthz", 60))
-        self.run(self._wait_http(envoy, gw.ENVOY_ADMIN_PORT, "/ready", 60))
+        self.run(self._wait_http(envoy, gw.ENVOY_STATS_PORT, "/ready", 60))
 
     async def _wait_http(self, child: Child, port: int, path: str, timeout: float) -> None:
         """Until 127.0.0.1:port answers 200 inside the namespace, or the child exits, or `timeout`."""

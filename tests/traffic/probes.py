@@ -1,0 +1,148 @@
+"""Sending requests through the lab's gateways and judging what answered.
+
+A `Door` is one way in: Traefik's ingress-nginx entryPoint, Traefik's Gateway listener, or Envoy's
+(Contour's) Gateway listener. Weighted shares are judged per balancer: Traefik's smooth weighted
+round robin is deterministic (within +-2 of the share over 1,000 requests, the phase depends on
+earlier requests), Envoy picks at random (a 3-sigma binomial band). Match steps are exact.
+Every wait is bounded and says what it waited for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from graylane.kube import resources as r
+from graylane.kube.client import KubeClient, Obj
+from graylane.trafficlab import gateways as gw
+from graylane.trafficlab.client import Tally, send
+
+WEIGHT_REQUESTS = 1_000
+MATCH_REQUESTS = 200
+
+
+@dataclasses.dataclass(frozen=True)
+class Door:
+    name: str
+    port: int
+    deterministic: bool
+    host: str | None = None
+    path: str = "/"
+
+    def headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        return {**({"Host": self.host} if self.host else {}), **(extra or {})}
+
+    async def send(
+        self,
+        n: int,
+        *,
+        headers: Mapping[str, str] | None = None,
+        cookies: Mapping[str, str] | None = None,
+        path: str | None = None,
+    ) -> Tally:
+        return await send(
+            self.port, n, path=path or self.path, headers=self.headers(headers), cookies=cookies
+        )
+
+
+def nginx_door(path: str = "/", host: str | None = None) -> Door:
+    return Door("Traefik ingress-nginx", gw.NGINX_PORT, True, host, path)
+
+
+def route_doors(host: str, path: str = "/") -> list[Door]:
+    return [
+        Door("Traefik HTTPRoute", gw.GATEWAY_PORT, True, host, path),
+        Door("Envoy HTTPRoute", gw.ENVOY_PORT, False, host, path),
+    ]
+
+
+def band(door: Door, n: int, percent: float) -> float:
+    """Allowed distance from n*p: 2 for Traefik's deterministic balancer, 3 sigma for Envoy's."""
+    p = percent / 100
+    return 2.0 if door.deterministic else 3 * math.sqrt(n * p * (1 - p))
+
+
+def judge_weight(door: Door, tally: Tally, new: str, old: str, percent: float) -> str:
+    counts = tally.count()
+    assert set(counts) <= {new, old}, f"{door.name}: unexpected answers {counts}"
+    n = len(tally)
+    got, want = counts.get(new, 0), n * percent / 100
+    allowed = band(door, n, percent)
+    assert abs(got - want) <= allowed, (
+        f"{door.name}: {got} of {n} on {new}, expected {want:.0f} +- {allowed:.0f}"
+    )
+    return f"{door.name} {tally.describe()} (expected {want:.0f} +- {allowed:.0f} on {new})"
+
+
+def judge_all(door: Door, tally: Tally, image: str, what: str) -> str:
+    counts = tally.count()
+    assert counts == {image: len(tally)}, (
+        f"{door.name} {what}: expected every answer from {image}, got {counts}"
+    )
+    return f"{door.name} {what}: {image} {len(tally)}/{len(tally)}"
+
+
+async def until_traffic(
+    door: Door,
+    accept: Callable[[Tally], bool],
+    *,
+    what: str,
+    timeout: float = 60,
+    batch: int = 10,
+    **request: Any,
+) -> float:
+    """Probe in small batches until `accept`; returns time.monotonic() of the first accepted batch."""
+    deadline = time.monotonic() + timeout
+    last: Tally | None = None
+    while time.monotonic() < deadline:
+        last = await door.send(batch, **request)
+        if accept(last):
+            return last.answers[-1].at
+        await asyncio.sleep(0.05)
+    raise AssertionError(
+        f"{door.name}: traffic never showed {what} in {timeout:.0f}s; last: {last and last.count()}"
+    )
+
+
+def only(image: str) -> Callable[[Tally], bool]:
+    return lambda tally: tally.count() == {image: len(tally)}
+
+
+def some(image: str) -> Callable[[Tally], bool]:
+    return lambda tally: image in tally.count() and not tally.failures
+
+
+class StepClock:
+    """Polls the Rollout every 50 ms and remembers when each (step, state) was first seen."""
+
+    def __init__(self, kube: KubeClient, namespace: str, name: str, resource: r.Resource = r.ROLLOUT):
+        self.kube, self.namespace, self.name, self.resource = kube, namespace, name, resource
+        self.first_seen: dict[tuple[int, str], float] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> StepClock:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    async def _run(self, max_seconds: float = 900) -> None:
+        deadline = time.monotonic() + max_seconds
+        while time.monotonic() < deadline:
+            ro: Obj = await self.kube.get(self.resource, self.name, self.namespace)
+            sub = (ro.get("status") or {}).get("canaryStatus") or {}
+            key = (int(sub.get("currentStepIndex") or 0), str(sub.get("currentStepState") or ""))
+            self.first_seen.setdefault(key, time.monotonic())
+            await asyncio.sleep(0.05)
+
+    def routing_started(self, step: int) -> float | None:
+        """When the Rollout first showed `step` past its pod upgrade (its traffic being routed)."""
+        states = ("StepTrafficRouting", "StepMetricsAnalysis", "StepPaused", "StepReady", "Completed")
+        seen = [t for (i, s), t in self.first_seen.items() if i == step and s in states]
+        return min(seen) if seen else None
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
