@@ -1,9 +1,9 @@
-"""A fake application that answers as every pod of the cluster: one listener, the dialled IP names the pod.
+"""A fake application that answers as every pod of the cluster: the dialled IP names the pod.
 
 Run it inside the traffic network namespace (`python -m graylane.trafficlab.app --kubeconfig K`). It
-listens on 0.0.0.0:PORT (the Services' targetPort, 8080 by default) and, for each connection, takes
-`getsockname()` (the pod IP the gateway dialled) to the pod that has it, from a pod watch. A pod that
-is terminating still answers until it is gone, as a container does during its grace period.
+listens on 0.0.0.0:PORT for each --port (the Services' targetPorts; 8080 by default) and, for each
+connection, takes `getsockname()` (the pod IP the gateway dialled) to the pod that has it, from a pod
+watch. A terminating pod still answers until it is gone, as a container does in its grace period.
 
 The contract (tests, the demo and the analysis engine rely on it; keep it stable):
 
@@ -254,7 +254,7 @@ class FakeApp:
             body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
 
-    async def serve(self, port: int, metrics_port: int) -> None:
+    async def serve(self, ports: list[int], metrics_port: int) -> None:
         tasks = [asyncio.create_task(i.run()) for i in (self.pods, self.services)]
         await asyncio.wait_for(
             asyncio.gather(self.pods.has_synced.wait(), self.services.has_synced.wait()), 60
@@ -268,9 +268,10 @@ class FakeApp:
             runners = [web.AppRunner(app, access_log=None), web.AppRunner(metrics, access_log=None)]
             for runner in runners:
                 await runner.setup()
-            await web.SockSite(runners[0], listener(port)).start()
+            for port in ports:
+                await web.SockSite(runners[0], listener(port)).start()
             await web.TCPSite(runners[1], "127.0.0.1", metrics_port).start()
-            print(json.dumps({"ready": True, "port": port, "metrics_port": metrics_port}), flush=True)
+            print(json.dumps({"ready": True, "ports": ports, "metrics_port": metrics_port}), flush=True)
             try:
                 await asyncio.gather(*tasks)
             finally:
@@ -291,13 +292,13 @@ def listener(port: int) -> socket.socket:
 
 async def _run(args: argparse.Namespace) -> None:
     async with KubeClient.from_kubeconfig(args.kubeconfig, agent="graylane-trafficlab") as kube:
-        await FakeApp(kube).serve(args.port, args.metrics_port)
+        await FakeApp(kube).serve(args.port or [8080], args.metrics_port)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m graylane.trafficlab.app", description="fake app")
     parser.add_argument("--kubeconfig", required=True)
-    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--port", type=int, action="append", help="a targetPort to answer on (repeat)")
     parser.add_argument("--metrics-port", type=int, default=9100)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)

@@ -36,10 +36,11 @@ class Answer:
 
 
 def answer_version(answer: Answer) -> str:
-    """`<image>` of the pod that answered (`demo:v2`), or `HTTP <code>` for an error answer."""
+    """The image of the pod that answered without its registry path (`demo:v2`, `version:v1` for
+    `registry.example/x/version:v1`), or `HTTP <code>` for an error answer."""
     if not answer.ok:
         return f"HTTP {answer.status}"
-    return str(answer.body.get("image") or answer.body.get("version") or "?")
+    return str(answer.body.get("image") or "?").rsplit("/", 1)[-1]
 
 
 def lane_versions(answer: Answer) -> str:

@@ -42,7 +42,7 @@ __all__ = ["LAB_GATEWAY_API_VERSION", "POD_GRACE_SECONDS", "LabError", "TrafficL
 T = TypeVar("T")
 LAB_GATEWAY_API_VERSION = "v1.6.1"  # Traefik v3.7 watches TLSRoute v1, first served by v1.6
 POD_GRACE_SECONDS = 5
-APP_PORT = 8080
+APP_PORTS = (8080, 8090)  # the targetPorts the fake app answers on (8090: the KubeVela seed's)
 APP_METRICS_PORT = 9100
 WEBHOOK_PORT = 9876
 HEALTH_PORT = 8081
@@ -199,7 +199,8 @@ class TrafficLab:
         traefik = self._child("traefik", gw.traefik_argv(bins["traefik"], self.workdir), env)
         contour = self._child("contour", gw.contour_argv(bins["contour"], self.workdir, self.kubeconfig))
         app_argv = [sys.executable, "-m", "graylane.trafficlab.app", "--kubeconfig", str(self.kubeconfig)]
-        app = self._child("app", [*app_argv, f"--port={APP_PORT}", f"--metrics-port={APP_METRICS_PORT}"])
+        ports = [f"--port={port}" for port in APP_PORTS]
+        app = self._child("app", [*app_argv, *ports, f"--metrics-port={APP_METRICS_PORT}"])
         boot = Child(
             "contour-bootstrap",
             self._inside(gw.bootstrap_argv(bins["contour"], self.workdir)),
