@@ -78,8 +78,13 @@ async def completed(kube: KubeClient, namespace: str, name: str, *, succeeded: b
     )
 
 
+def _selector(app: str) -> str:
+    """`app=<app>`, or a whole label selector when given one."""
+    return app if "=" in app else f"app={app}"
+
+
 async def live_pods(kube: KubeClient, namespace: str, app: str) -> list[Obj]:
-    listed = await kube.list(r.POD, namespace, label_selector=f"app={app}")
+    listed = await kube.list(r.POD, namespace, label_selector=_selector(app))
     return [p for p in listed["items"] if not p["metadata"].get("deletionTimestamp")]
 
 
