@@ -29,6 +29,7 @@ from graylane.batchrelease.planner import (
     plan,
     pod_label_patches,
 )
+from graylane.controller.workloads import template_revision
 from graylane.planner.polling import safety_poll
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
@@ -535,6 +536,15 @@ def canary(
         "availableReplicas": replicas if ready is None else ready,
     }
     return obj
+
+
+def test_build_canary_writes_no_empty_maps_the_api_server_would_drop() -> None:
+    """Seed 003's lane patches labels only. An `annotations: {}` in the canary's template is gone once
+    created, so the created canary hashed differently from the one asked about, and a lagging cache
+    let a second canary Deployment be created (seen by traffic: two gray pods of spring-cloud-b)."""
+    obj = build_canary(stable(), release(canary_plan()))
+    assert "annotations" not in obj["spec"]["template"]["metadata"]
+    assert obj["spec"]["template"]["metadata"]["labels"]["opensergo.io/canary-gray"] == "gray"
 
 
 def test_build_canary() -> None:
