@@ -204,10 +204,14 @@ class FakeApp:
         live = [p for p in found if not p.terminating] or found
         return live[0] if live else None
 
-    def upstream_pods(self, pod: Pod, service_name: str) -> list[Pod]:
-        service = self.services.get(pod.namespace, service_name)
-        selector = ((service or {}).get("spec") or {}).get("selector") or {}
-        return [Pod(o) for o in self.pods.list(pod.namespace) if matches(selector, Pod(o).labels)]
+    def upstream(self, pod: Pod, service_name: str) -> tuple[list[Pod], int]:
+        """The pods a Service selects and the port to dial them on (its first port's targetPort)."""
+        spec = (self.services.get(pod.namespace, service_name) or {}).get("spec") or {}
+        selector = spec.get("selector") or {}
+        first = (spec.get("ports") or [{}])[0]
+        target = first.get("targetPort", first.get("port", 8080))
+        port = target if isinstance(target, int) else 8080  # named ports: the app answers on 8080
+        return [Pod(o) for o in self.pods.list(pod.namespace) if matches(selector, Pod(o).labels)], port
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()
@@ -236,14 +240,15 @@ class FakeApp:
     async def call_upstream(self, pod: Pod, service: str, request: web.Request) -> tuple[Any, int]:
         header = pod.annotations.get(LANE_HEADER, DEFAULT_LANE_HEADER)
         tag = request.headers.get(header) or pod.gray_tag
-        target = choose_upstream(self.upstream_pods(pod, service), tag, next(self._turns))
+        candidates, port = self.upstream(pod, service)
+        target = choose_upstream(candidates, tag, next(self._turns))
         if target is None:
             return {"error": f"service {service} has no ready pod"}, 502
         headers = {header: tag} if tag else {}
         assert self._session is not None
         try:
             async with self._session.get(
-                f"http://{target.ip}:{request.url.port or 8080}{request.rel_url}", headers=headers
+                f"http://{target.ip}:{port}{request.rel_url}", headers=headers
             ) as resp:
                 return await resp.json(), 200 if resp.status == 200 else 502
         except (aiohttp.ClientError, TimeoutError, ValueError) as err:

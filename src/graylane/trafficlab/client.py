@@ -86,8 +86,8 @@ async def _one(
         return Answer(time.monotonic(), 0, {"error": f"{type(err).__name__}: {err}"})
 
 
-def _url(port: int, path: str) -> str:
-    return f"http://{LOOPBACK}:{port}{path}"
+def _url(port: int, path: str, address: str = LOOPBACK) -> str:
+    return f"http://{address}:{port}{path}"
 
 
 async def send(
@@ -98,10 +98,17 @@ async def send(
     headers: Mapping[str, str] | None = None,
     cookies: Mapping[str, str] | None = None,
     timeout: float = 120,
+    address: str = LOOPBACK,
+    check_route: Callable[[str], None] | None = None,
 ) -> Tally:
-    """`n` requests one after another (at most MAX_REQUESTS, stopping at `timeout` seconds)."""
+    """`n` requests one after another (at most MAX_REQUESTS, stopping at `timeout` seconds) to
+    127.0.0.1, or to `address` once `check_route(address)` (the namespace's route check) has passed."""
     if not 0 < n <= MAX_REQUESTS:
         raise ValueError(f"n={n}: between 1 and {MAX_REQUESTS} requests")
+    if address != LOOPBACK:
+        if check_route is None:
+            raise ValueError(f"{address}: requests to a pod IP need the namespace's route check")
+        check_route(address)
     tally = Tally()
     deadline = time.monotonic() + timeout
     client_timeout = aiohttp.ClientTimeout(total=10)
@@ -109,7 +116,7 @@ async def send(
         for _ in range(n):
             if time.monotonic() > deadline:
                 break
-            tally.answers.append(await _one(session, _url(port, path), headers or {}, cookies or {}))
+            tally.answers.append(await _one(session, _url(port, path, address), headers or {}, cookies or {}))
     return tally
 
 

@@ -29,7 +29,6 @@ from graylane.batchrelease.planner import (
     plan,
     pod_label_patches,
 )
-from graylane.controller.workloads import template_revision
 from graylane.planner.polling import safety_poll
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
