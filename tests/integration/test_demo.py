@@ -48,6 +48,19 @@ def test_demo_runs_unattended_to_its_summary() -> None:
             for line in lines
         )
         assert "- traffic after completion: Ingress no canary Ingress; HTTPRoute demo 1" in lines
+        if os.geteuid() == 0:  # real requests through Traefik in the demo's own network namespace
+            assert (
+                "- requests at step 1: Traefik ingress-nginx 1,000 requests: demo:v1 800, demo:v2 200; "
+                "Traefik HTTPRoute 1,000 requests: demo:v1 800, demo:v2 200" in lines
+            )
+            assert (
+                "- requests at step 2: Traefik ingress-nginx x-canary: beta -> demo:v2 100/100, without it "
+                "-> demo:v1 100/100; Traefik HTTPRoute x-canary: beta -> demo:v2 100/100, without it -> "
+                "demo:v1 100/100" in lines
+            )
+            assert any(line.startswith("- requests after the rollback: ") for line in lines)
+        else:  # it says why it cannot, and shows the objects instead
+            assert any(line.startswith("- note: requests are not sent: ") for line in lines)
         assert any(line.startswith("summary: ") for line in lines)
     finally:
         down = _graylane("cluster", "down", "--name", name, timeout=180)

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import click
 
+from graylane.cli.demo import lab_dir, lab_netns
 from graylane.cluster import build, gateways
 from graylane.cluster.local import ClusterError, LocalCluster
 from graylane.demo.background import BackgroundController
+from graylane.trafficlab.lab import TrafficLab
 
 __all__ = ["cluster"]
 
@@ -64,6 +66,10 @@ def up(name: str, kubeconfig: Path | None, nodes: int) -> None:
 @_kubeconfig
 def down(name: str, kubeconfig: Path | None) -> None:
     """Stop the cluster's processes and delete its state."""
+    if TrafficLab.stop_detached(lab_dir(name)):
+        click.echo("stopped the graylane controller started by the demo, its gateways and fake app")
+        click.echo(f"cluster {name} stopped and deleted, network namespace {lab_netns(name)} deleted")
+        return
     local = LocalCluster(name=name, kubeconfig=kubeconfig)
     state = local.workdir / "clusters" / name / "graylane"
     if BackgroundController(state, local.kubeconfig_path).stop():

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -75,10 +78,22 @@ def contour_crds(versions: gwbuild.GatewayVersions | None = None) -> Path:
 
 
 class TrafficLab:
-    def __init__(self, purpose: str, workdir: Path, out: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        purpose: str,
+        workdir: Path,
+        out: Callable[[str], None] = print,
+        *,
+        netns_name: str | None = None,
+        cluster_name: str | None = None,
+        envoy: bool = True,
+    ) -> None:
         self.purpose = purpose
         self.workdir = workdir
         self.out = out
+        self.netns_name = netns_name
+        self.cluster_name = cluster_name  # default: the namespace's name
+        self.envoy = envoy  # Contour + Envoy too (the tests); the demo needs Traefik only
         self.ns: NetNamespace | None = None
         self.loop: NetnsLoop | None = None
         self.cluster: LocalCluster | None = None
@@ -130,17 +145,18 @@ class TrafficLab:
     def _build(self) -> None:
         build.build_all(build.Versions(), out=self.out)
         gwbuild.build_gateways(out=self.out)
-        gwbuild.envoy_binary()
+        if self.envoy:
+            gwbuild.envoy_binary()
 
     def _namespace(self) -> None:
-        self.ns = NetNamespace.create(self.purpose)
+        self.ns = NetNamespace.create(self.purpose, name=self.netns_name)
         self.loop = NetnsLoop(self.ns)
 
     def _cluster(self) -> None:
         assert self.ns is not None
         versions = build.Versions()
         self.cluster = LocalCluster(
-            name=self.ns.name,
+            name=self.cluster_name or self.ns.name,
             kubeconfig=self.kubeconfig,
             netns=self.ns.name,
             documents=tuple(kwok_stages(versions, POD_GRACE_SECONDS)),
@@ -197,21 +213,25 @@ class TrafficLab:
         bins = gwbuild.gateway_binaries()
         env = {"KUBECONFIG": str(self.kubeconfig)}
         traefik = self._child("traefik", gw.traefik_argv(bins["traefik"], self.workdir), env)
-        contour = self._child("contour", gw.contour_argv(bins["contour"], self.workdir, self.kubeconfig))
         app_argv = [sys.executable, "-m", "graylane.trafficlab.app", "--kubeconfig", str(self.kubeconfig)]
         ports = [f"--port={port}" for port in APP_PORTS]
         app = self._child("app", [*app_argv, *ports, f"--metrics-port={APP_METRICS_PORT}"])
+        self.run(self._wait_http(traefik, gw.TRAEFIK_PING_PORT, "/ping", 60))
+        self.run(self._wait_http(app, APP_METRICS_PORT, "/metrics", 90))
+        if self.envoy:
+            self._contour_and_envoy(bins["contour"])
+
+    def _contour_and_envoy(self, contour_binary: Path) -> None:
+        contour = self._child("contour", gw.contour_argv(contour_binary, self.workdir, self.kubeconfig))
         boot = Child(
             "contour-bootstrap",
-            self._inside(gw.bootstrap_argv(bins["contour"], self.workdir)),
+            self._inside(gw.bootstrap_argv(contour_binary, self.workdir)),
             self.workdir / "logs",
         )
         boot.start()
         if boot.proc is None or boot.proc.wait(60) != 0:
             raise LabError(f"contour bootstrap failed:\n{boot.log_tail()}")
         envoy = self._child("envoy", gw.envoy_argv(gwbuild.envoy_binary(), self.workdir))
-        self.run(self._wait_http(traefik, gw.TRAEFIK_PING_PORT, "/ping", 60))
-        self.run(self._wait_http(app, APP_METRICS_PORT, "/metrics", 90))
         self.run(self._wait_http(contour, gw.CONTOUR_HEALTH_PORT, "/healthz", 60))
         self.run(self._wait_http(envoy, gw.ENVOY_STATS_PORT, "/ready", 60))
 
@@ -252,6 +272,46 @@ class TrafficLab:
         if errors:
             raise LabError("; ".join(errors))
 
+    # -- leaving it running (the demo) ---------------------------------------------------------------
+
+    @property
+    def state_file(self) -> Path:
+        return self.workdir / "lab.json"
+
+    def detach(self) -> None:
+        """Leave everything running and record what `stop_detached` needs to stop it later."""
+        assert self.ns is not None
+        assert self.cluster is not None
+        state = {
+            "netns": self.ns.name,
+            "cluster": self.cluster.name,
+            "kubeconfig": str(self.kubeconfig),
+            "pids": {name: child.pid for name, child in self.children.items() if child.running()},
+        }
+        self.state_file.write_text(json.dumps(state, indent=2))
+        if self.kube is not None:
+            with contextlib.suppress(Exception):
+                self.run(self.kube.close(), 10)
+        if self.loop is not None:
+            self.loop.close()
+
+    @staticmethod
+    def stop_detached(workdir: Path) -> bool:
+        """Stop a lab `detach()` left running: its processes by pid, its cluster, its namespace.
+        False when there is none."""
+        path = workdir / "lab.json"
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return False
+        for pid in state.get("pids", {}).values():
+            _stop_pid(int(pid), str(state["kubeconfig"]))
+        ns = NetNamespace(str(state["netns"]))
+        LocalCluster(name=str(state["cluster"]), kubeconfig=Path(state["kubeconfig"]), netns=ns.name).down()
+        ns.delete()
+        path.unlink()
+        return True
+
     def __enter__(self) -> TrafficLab:
         return self.start()
 
@@ -260,6 +320,24 @@ class TrafficLab:
 
     def dead_children(self) -> list[str]:
         return [why for c in self.children.values() if (why := c.exited()) is not None]
+
+
+def _stop_pid(pid: int, marker: str, timeout: float = 15) -> None:
+    """SIGTERM (then SIGKILL) `pid` if it is still one of ours: its command line names our kubeconfig or
+    our work directory (a recycled pid belongs to someone else and is left alone)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return
+    if marker.encode() not in cmdline and str(Path(marker).parent).encode() not in cmdline:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
 
 
 async def _client(kubeconfig: Path) -> KubeClient:

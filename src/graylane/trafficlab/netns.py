@@ -69,9 +69,10 @@ class NetNamespace:
         self.pod_cidr = pod_cidr
 
     @classmethod
-    def create(cls, purpose: str, pod_cidr: str = POD_CIDR) -> NetNamespace:
+    def create(cls, purpose: str, pod_cidr: str = POD_CIDR, name: str | None = None) -> NetNamespace:
+        """`gl-<purpose>-<pid>` (or `name`), set up; root only."""
         require_root(f"real traffic ({purpose})")
-        ns = cls(f"gl-{purpose}-{os.getpid()}", pod_cidr)
+        ns = cls(name or f"gl-{purpose}-{os.getpid()}", pod_cidr)
         ns.setup()
         return ns
 
