@@ -26,10 +26,16 @@ from graylane.kube import resources as r
 from graylane.trafficlab.lab import TrafficLab
 
 
+# The first test also waits for the session's lab (and builds the gateways if they are missing, ~10 min
+# on 2 cores): more than the suite's 600 s default.
+TIMEOUT_SECONDS = 2400
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/traffic" in str(item.fspath):
             item.add_marker(pytest.mark.traffic)
+            item.add_marker(pytest.mark.timeout(TIMEOUT_SECONDS))
 
 
 _FIGURES = Figures()

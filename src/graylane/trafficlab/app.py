@@ -60,7 +60,7 @@ from graylane.kube import resources as r
 from graylane.kube.client import KubeClient, Obj
 from graylane.kube.informer import EventType, Informer
 
-__all__ = ["FakeApp", "Pod", "choose_upstream", "main", "version_of"]
+__all__ = ["FakeApp", "Pod", "choose_upstream", "fails", "main", "version_of"]
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,13 @@ class Pod:
             "labels": self.labels,
             "headers": dict(headers),
         }
+
+
+def fails(n: int, rate: float) -> bool:
+    """Whether the pod's n-th answer (from 0) is an error at `rate`: errors evenly spread, so any
+    window of answers holds its share (every 10th at 0.1), and a test can count on the figure."""
+    rate = min(1.0, max(0.0, rate))
+    return math.floor((n + 1) * rate) > math.floor(n * rate)
 
 
 def choose_upstream(candidates: list[Pod], tag: str | None, turn: int) -> Pod | None:
@@ -232,10 +239,9 @@ class FakeApp:
         return web.json_response(body, status=status)
 
     def _fails(self, pod: Pod) -> bool:
-        rate = min(1.0, pod.number(ERROR_RATE))
         n = self._served.get(pod.uid, 0)
         self._served[pod.uid] = n + 1
-        return math.floor((n + 1) * rate) > math.floor(n * rate)
+        return fails(n, pod.number(ERROR_RATE))
 
     async def call_upstream(self, pod: Pod, service: str, request: web.Request) -> tuple[Any, int]:
         header = pod.annotations.get(LANE_HEADER, DEFAULT_LANE_HEADER)
