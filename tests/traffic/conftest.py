@@ -25,7 +25,6 @@ from tests.traffic.figures import Figures
 from graylane.kube import resources as r
 from graylane.trafficlab.lab import TrafficLab
 
-
 # The first test also waits for the session's lab (and builds the gateways if they are missing, ~10 min
 # on 2 cores): more than the suite's 600 s default.
 TIMEOUT_SECONDS = 2400

@@ -55,9 +55,8 @@ async def _canary(lab: TrafficLab, namespace: str, figures: Figures) -> None:
     await _given_app(lab, namespace, "004-rollout-canary.yaml", name)
     for step, percent, new_pods in ((1, 10, 1), (2, 30, 2)):
         await paused_at(kube, namespace, name, step)
-        await then_images(
-            kube, namespace, "demo", {V1: 5, V2: new_pods}, f"{new_pods} new pods at step {step}"
-        )
+        pods = {IMAGES[V1]: 5, IMAGES[V2]: new_pods}
+        await then_images(kube, namespace, "demo", pods, f"{new_pods} new pods at step {step}")
         await until_traffic(DOOR, some(V2), what=f"{percent}% on v2", timeout=60)
         tally = await DOOR.send(WEIGHT_REQUESTS)
         verdict = judge_weight(DOOR, tally, V2, V1, percent)
