@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -117,11 +118,15 @@ def some(image: str) -> Callable[[Tally], bool]:
 
 
 class StepClock:
-    """Polls the Rollout every 50 ms and remembers when each (step, state) was first seen."""
+    """Polls the Rollout, the canary Ingress and the HTTPRoute every 50 ms (bounded) and remembers when
+    each (step, state) was first seen and when each routing object last changed, for step-to-traffic
+    latencies."""
 
     def __init__(self, kube: KubeClient, namespace: str, name: str, resource: r.Resource = r.ROLLOUT):
         self.kube, self.namespace, self.name, self.resource = kube, namespace, name, resource
         self.first_seen: dict[tuple[int, str], float] = {}
+        self.changes: dict[str, list[float]] = {"Ingress": [], "HTTPRoute": []}
+        self._signatures: dict[str, str] = {}
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> StepClock:
@@ -135,13 +140,31 @@ class StepClock:
             sub = (ro.get("status") or {}).get("canaryStatus") or {}
             key = (int(sub.get("currentStepIndex") or 0), str(sub.get("currentStepState") or ""))
             self.first_seen.setdefault(key, time.monotonic())
+            ingress = await self.kube.get_or_none(r.INGRESS, f"{self.name}-canary", self.namespace)
+            route = await self.kube.get_or_none(r.HTTPROUTE, self.name, self.namespace)
+            self._note("Ingress", ((ingress or {}).get("metadata") or {}).get("annotations"))
+            self._note("HTTPRoute", ((route or {}).get("spec") or {}).get("rules"))
             await asyncio.sleep(0.05)
+
+    def _note(self, kind: str, content: object) -> None:
+        signature = json.dumps(content, sort_keys=True)
+        if self._signatures.get(kind) != signature:
+            self._signatures[kind] = signature
+            self.changes[kind].append(time.monotonic())
 
     def routing_started(self, step: int) -> float | None:
         """When the Rollout first showed `step` past its pod upgrade (its traffic being routed)."""
         states = ("StepTrafficRouting", "StepMetricsAnalysis", "StepPaused", "StepReady", "Completed")
         seen = [t for (i, s), t in self.first_seen.items() if i == step and s in states]
         return min(seen) if seen else None
+
+    def paused(self, step: int) -> float | None:
+        return self.first_seen.get((step, "StepPaused"))
+
+    def written_before(self, kind: str, at: float) -> float | None:
+        """When `kind` last changed before `at`: the write the traffic seen at `at` follows."""
+        earlier = [t for t in self.changes[kind] if t <= at]
+        return max(earlier) if earlier else None
 
     def stop(self) -> None:
         if self._task is not None:

@@ -8,7 +8,6 @@ two Gateways (Traefik and Envoy/Contour) at once, so each step is measured throu
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 
 from tests.integration.release_dsl import Release
@@ -77,7 +76,7 @@ async def _scenario(lab: TrafficLab, namespace: str, figures: Figures) -> None:
             )
 
         await rel.when_approved()
-        await _follow(figures, clock, 2, doors, only(V1), "header x-canary: beta")
+        await _follow(figures, clock, 2, doors, only(V2), "header x-canary: beta", {"x-canary": "beta"})
         await rel.then_paused_at(2)
         await _judge_match(
             figures, doors, "step 2 header x-canary: beta", {"x-canary": "beta"}, {"x-canary": "alpha"}
@@ -138,22 +137,31 @@ async def _follow(
     doors: list[Door],
     accept: Callable[[Tally], bool],
     what: str,
+    headers: dict[str, str] | None = None,
 ) -> None:
-    """Step-to-traffic latency: from the Rollout showing the step's routing to each door showing it
-    (the doors are probed at the same time)."""
-    seen = await asyncio.gather(*(until_traffic(d, accept, what=what, timeout=120) for d in doors))
-    started = clock.routing_started(step)
-    deadline = time.monotonic() + 60
-    while started is None and time.monotonic() < deadline:  # traffic moved before the status said so
+    """Step-to-traffic latency, per door (probed at the same time): from graylane's write of the
+    gateway object the door reads, from the start of the step's routing (graylane's own grace period
+    included), and where the Rollout's StepPaused fell."""
+    probes = (until_traffic(d, accept, what=what, timeout=120, headers=headers) for d in doors)
+    seen = await asyncio.gather(*probes)
+    for _ in range(1800):  # the status may come after the traffic: wait for it, at most 90 s
+        if clock.paused(step) is not None:
+            break
         await asyncio.sleep(0.05)
-        started = clock.routing_started(step)
+    started, paused = clock.routing_started(step), clock.paused(step)
     assert started is not None, f"the Rollout never showed step {step} routing"
+    assert paused is not None, f"the Rollout never paused at step {step}"
     for door, at in zip(doors, seen, strict=True):
-        latency = at - started
+        kind = "Ingress" if "nginx" in door.name else "HTTPRoute"
+        written = clock.written_before(kind, at)
+        assert written is not None, f"no {kind} change seen before the traffic followed"
         figures.add(
             TEST,
-            f"step {step} ({what}) reached {door.name} {latency:.2f} s after the Rollout routed it",
+            f"step {step} ({what}) reached {door.name} {at - written:.2f} s after graylane wrote the {kind} "
+            f"({at - started:.2f} s after the step's routing began; StepPaused {paused - at:+.2f} s later)",
             step=step,
             door=door.name,
-            latency_seconds=round(latency, 3),
+            after_write_seconds=round(at - written, 3),
+            after_routing_start_seconds=round(at - started, 3),
+            paused_after_traffic_seconds=round(paused - at, 3),
         )
