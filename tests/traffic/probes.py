@@ -24,6 +24,7 @@ from graylane.trafficlab.client import Tally, send
 
 WEIGHT_REQUESTS = 1_000
 MATCH_REQUESTS = 200
+POLL_SLACK = 0.5  # seconds: how late StepClock may see a write
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,7 +163,12 @@ class StepClock:
         return self.first_seen.get((step, "StepPaused"))
 
     def written_before(self, kind: str, at: float) -> float | None:
-        """When `kind` last changed before `at`: the write the traffic seen at `at` follows."""
+        """When graylane wrote the `kind` change that the traffic seen at `at` follows: the last change
+        seen before `at`, or one seen just after it (within POLL_SLACK: a gateway may serve a change
+        before the 50 ms poll, three GETs long, sees it); None if no change was seen."""
+        late = [t for t in self.changes[kind] if at < t <= at + POLL_SLACK]
+        if late:
+            return min(late[0], at)
         earlier = [t for t in self.changes[kind] if t <= at]
         return max(earlier) if earlier else None
 

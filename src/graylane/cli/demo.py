@@ -83,9 +83,8 @@ def _with_traffic(name: str, step: bool) -> None:
     finally:
         lab.detach()
     inside = f"ip netns exec {lab_netns(name)}"
-    click.echo(
-        f"go on by hand:  {inside} kubectl --kubeconfig {lab.kubeconfig} -n graylane-demo get rollouts"
-    )
+    kubectl = f"{build.binaries(build.Versions())['kubectl']} --kubeconfig {lab.kubeconfig}"
+    click.echo(f"go on by hand:  {inside} {kubectl} -n graylane-demo get rollouts")
     click.echo(f"                {inside} curl -s -H 'Host: demo.local' http://127.0.0.1:{gw.NGINX_PORT}/")
 
 
