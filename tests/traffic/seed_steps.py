@@ -15,7 +15,7 @@ from graylane.kube import resources as r
 from graylane.kube.client import KubeClient, Obj
 from graylane.trafficlab.lab import TrafficLab
 
-SEEDS = Path(__file__).parent / "seeds"  # byte-for-byte copies of ../shared/seeds
+SEEDS = Path(__file__).parent.parent / "seeds"  # byte-for-byte copies of ../shared/seeds
 
 
 async def kubectl(lab: TrafficLab, *args: str) -> str:
