@@ -35,7 +35,7 @@ def build_cmd() -> None:
         timings |= gateways.build_gateways(out=_echo)
     except build.BuildError as err:
         raise click.ClickException(str(err)) from err
-    where = build.bin_dir(build.Versions())
+    where = f"{build.bin_dir(build.Versions())} and {gateways.bin_dir(gateways.GatewayVersions())}"
     _echo(f"binaries ready in {where}" + (f" (built: {', '.join(timings)})" if timings else " (cached)"))
 
 
