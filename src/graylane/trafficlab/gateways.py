@@ -15,7 +15,6 @@ weighted round robin; Envoy's is random: tests judge the two differently.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -187,7 +186,3 @@ def envoy_argv(envoy: Path, workdir: Path) -> list[str]:
         "--log-level",
         "warn",
     ]
-
-
-def describe(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, sort_keys=True)
