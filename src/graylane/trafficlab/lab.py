@@ -36,7 +36,7 @@ from graylane.cluster.thirdparty import fetch_gateway_api_crds, module_dir
 from graylane.kube import resources as r
 from graylane.kube.client import ApiError, KubeClient, Obj
 from graylane.trafficlab import gateways as gw
-from graylane.trafficlab.netns import NetNamespace, NetnsLoop
+from graylane.trafficlab.netns import NetNamespace, NetnsLoop, require_root
 from graylane.trafficlab.procs import Child
 from graylane.webhook.install import wait_established
 
@@ -118,6 +118,7 @@ class TrafficLab:
     # -- start / stop -----------------------------------------------------------------------------
 
     def start(self) -> TrafficLab:
+        require_root(f"real traffic ({self.purpose})")  # before a build that would be of no use
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             self._step("build", self._build)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from graylane.trafficlab import netns
 from graylane.trafficlab.client import Answer, Tally, answer_version, lane_versions, send
+from graylane.trafficlab.lab import TrafficLab
 
 
 @pytest.mark.parametrize("name", ["traffic", "gl-", "gl-UPPER", "gl-a b", "gl-" + "x" * 41, "gl-../etc"])
@@ -60,3 +62,13 @@ def test_lane_answers_read_hop_by_hop() -> None:
     answer = _answer("a:v2", pod="a-1", labels={"opensergo.io/canary-gray": "gray"}, upstream=b)
     assert lane_versions(answer) == "a:v2 (gray) -> b:v2 (gray)"
     assert lane_versions(_answer("a:v1", 502, pod="a-1")) == "HTTP 502"
+
+
+def test_the_lab_refuses_to_start_without_root_before_building(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(netns.os, "geteuid", lambda: 1000)
+    lab = TrafficLab("traffic", tmp_path / "lab")
+    monkeypatch.setattr(lab, "_build", lambda: pytest.fail("built without root"))
+    with pytest.raises(netns.NetnsError, match="creating one needs root"):
+        lab.start()
