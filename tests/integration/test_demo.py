@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -48,6 +49,19 @@ def test_demo_runs_unattended_to_its_summary() -> None:
             for line in lines
         )
         assert "- traffic after completion: Ingress no canary Ingress; HTTPRoute demo 1" in lines
+        if os.geteuid() == 0:  # real requests through Traefik in the demo's own network namespace
+            step_one = next(line for line in lines if line.startswith("- requests at step 1: "))
+            shares = [int(n) for n in re.findall(r"demo:v2 (\d+)", step_one)]
+            assert len(shares) == 2, step_one  # both doors; Traefik's balancer is deterministic
+            assert all(abs(n - 200) <= 2 for n in shares), step_one
+            assert (
+                "- requests at step 2: Traefik ingress-nginx x-canary: beta -> demo:v2 100/100, without it "
+                "-> demo:v1 100/100; Traefik HTTPRoute x-canary: beta -> demo:v2 100/100, without it -> "
+                "demo:v1 100/100" in lines
+            )
+            assert any(line.startswith("- requests after the rollback: ") for line in lines)
+        else:  # it says why it cannot, and shows the objects instead
+            assert any(line.startswith("- note: requests are not sent: ") for line in lines)
         assert any(line.startswith("summary: ") for line in lines)
     finally:
         down = _graylane("cluster", "down", "--name", name, timeout=180)

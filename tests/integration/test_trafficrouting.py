@@ -2,8 +2,9 @@
 
 The TrafficRouting `mse-traffic` (match `User-Agent: foo`, header `x-mse-tag: gray`) is shared by the
 Rollouts `rollout-a` and `rollout-b` (v1alpha1 with the annotation, v1beta1 with `trafficRoutingRef`).
-The example's YAML is in tests/integration/data; the Services, Deployments and the MSE Ingress it
-needs are created here (Ingress class `mse`: the Lua script comes from the Rollout's classType).
+The example's YAML is the seed files in tests/seeds, byte for byte; the Services, Deployments and
+the MSE Ingress it needs are created here (Ingress class `mse`: the Lua script comes from the
+Rollout's classType).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ __all__ = [  # fixtures
 ]
 pytestmark = pytest.mark.usefixtures("graylane_controller")
 
-DATA = Path(__file__).parent / "data"
+SEEDS = Path(__file__).parent.parent / "seeds"
 V1, V2 = "demo:v1", "demo:v2"
 GRAY_LABELS = {"alicloud.service.tag": "gray", "opensergo.io/canary-gray": "gray"}
 NGINX = "nginx.ingress.kubernetes.io/"
@@ -55,7 +56,9 @@ APPS = {"rollout-a": "spring-cloud-a", "rollout-b": "spring-cloud-b"}
 
 
 def seed(version: str) -> list[Obj]:
-    return [d for d in yaml.safe_load_all((DATA / f"e2e_canary_seed_{version}.yaml").read_text()) if d]
+    """The page's TrafficRouting and Rollouts files, byte-for-byte copies of the seeds (tests/seeds)."""
+    files = ("003-full-link-trafficrouting.yaml", f"003-full-link-rollouts-{version}.yaml")
+    return [d for f in files for d in yaml.safe_load_all((SEEDS / f).read_text()) if d]
 
 
 def _service(namespace: str, app: str) -> Obj:

@@ -152,6 +152,8 @@ def _traffic_routing_ref(ref: Mapping[str, Any], *, keep_additional: bool) -> Ob
     out = project(ref, _ROUTING_REF)
     if isinstance(ref.get("ingress"), Mapping):
         out["ingress"] = project(child(ref, "ingress"), _INGRESS)
+        if ref.get("type") and not out["ingress"].get("classType"):  # v0.1's `type` (see rollout_v1alpha1)
+            out["ingress"]["classType"] = ref["type"]
     if isinstance(ref.get("gateway"), Mapping):
         out["gateway"] = project(child(ref, "gateway"), (("httpRouteName", GoTag.POINTER, None),))
     put_nonempty(out, "customNetworkRefs", [object_ref(r) for r in children(ref, "customNetworkRefs")])

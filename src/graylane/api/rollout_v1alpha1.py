@@ -42,6 +42,7 @@ __all__ = [
     "RolloutSpec",
     "RolloutStatus",
     "RolloutStrategy",
+    "RolloutTrafficRoutingRef",
     "TrafficRoutingRef",
     "TrafficRoutingStrategy",
     "WorkloadRef",
@@ -58,6 +59,14 @@ class TrafficRoutingRef(KubeModel):
     ingress: IngressTrafficRouting | None = None
     gateway: GatewayTrafficRouting | None = None
     custom_network_refs: list[CustomNetworkRef] = Field(default_factory=list)
+
+
+class RolloutTrafficRoutingRef(TrafficRoutingRef):
+    """A Rollout's trafficRoutings entry, which also accepts Kruise v0.1's provider `type` (gone from its
+    schema since v0.2). Pages written for v0.1 still set `type: nginx` and `kubectl apply` refuses a
+    field the schema lacks; conversion makes it the Ingress classType when that is not set."""
+
+    type: str = ""
 
 
 class HttpRouteMatch(KubeModel):
@@ -86,7 +95,7 @@ class CanaryStep(TrafficRoutingStrategy):
 
 class CanaryStrategy(KubeModel):
     steps: list[CanaryStep] = Field(default_factory=list)
-    traffic_routings: list[TrafficRoutingRef] = Field(default_factory=list)
+    traffic_routings: list[RolloutTrafficRoutingRef] = Field(default_factory=list)
     failure_threshold: Annotated[IntOrString | None, GoTag.POINTER] = None
     patch_pod_template_metadata: PatchPodTemplateMetadata | None = None
     disable_generate_canary_service: bool = False

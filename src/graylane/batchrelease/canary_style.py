@@ -78,8 +78,11 @@ def build_canary(stable: Obj, br: BatchRelease) -> dict[str, Any]:
     spec = copy.deepcopy(dict(stable.get("spec", {})))
     template = spec.setdefault("template", {}).setdefault("metadata", {})
     patch = br.spec.release_plan.patch_pod_template_metadata
-    if patch is not None:
+    # No empty maps: the API server drops them, and the template the controller asks the API about
+    # (`_canary_exists`) must hash like the one it created, or a cache that lags makes a second canary.
+    if patch is not None and patch.labels:
         template["labels"] = {**(template.get("labels") or {}), **patch.labels}
+    if patch is not None and patch.annotations:
         template["annotations"] = {**(template.get("annotations") or {}), **patch.annotations}
     spec["replicas"], spec["paused"] = 0, False
     return {

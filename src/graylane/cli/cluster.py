@@ -8,9 +8,11 @@ from pathlib import Path
 
 import click
 
-from graylane.cluster import build
+from graylane.cli.demo import lab_dir, lab_netns
+from graylane.cluster import build, gateways
 from graylane.cluster.local import ClusterError, LocalCluster
 from graylane.demo.background import BackgroundController
+from graylane.trafficlab.lab import TrafficLab
 
 __all__ = ["cluster"]
 
@@ -26,12 +28,14 @@ def cluster() -> None:
 
 @cluster.command("build")
 def build_cmd() -> None:
-    """Build the binaries from the Go module proxy into the cache (resumes after an interruption)."""
+    """Build the binaries from the Go module proxy into the cache (resumes after an interruption):
+    the control plane, then the gateways of the traffic tier (Traefik, Contour)."""
     try:
         timings = build.build_all(build.Versions(), out=_echo)
+        timings |= gateways.build_gateways(out=_echo)
     except build.BuildError as err:
         raise click.ClickException(str(err)) from err
-    where = build.bin_dir(build.Versions())
+    where = f"{build.bin_dir(build.Versions())} and {gateways.bin_dir(gateways.GatewayVersions())}"
     _echo(f"binaries ready in {where}" + (f" (built: {', '.join(timings)})" if timings else " (cached)"))
 
 
@@ -62,6 +66,10 @@ def up(name: str, kubeconfig: Path | None, nodes: int) -> None:
 @_kubeconfig
 def down(name: str, kubeconfig: Path | None) -> None:
     """Stop the cluster's processes and delete its state."""
+    if TrafficLab.stop_detached(lab_dir(name)):
+        click.echo("stopped the graylane controller started by the demo, its gateways and fake app")
+        click.echo(f"cluster {name} stopped and deleted, network namespace {lab_netns(name)} deleted")
+        return
     local = LocalCluster(name=name, kubeconfig=kubeconfig)
     state = local.workdir / "clusters" / name / "graylane"
     if BackgroundController(state, local.kubeconfig_path).stop():

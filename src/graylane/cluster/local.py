@@ -38,6 +38,10 @@ class LocalCluster:
     name: str = "graylane"
     kubeconfig: Path | None = None
     versions: build.Versions = dataclasses.field(default_factory=build.Versions)
+    # A network namespace (graylane.trafficlab.netns) that every process of the cluster runs in, and
+    # kwokctl configuration documents added to ours (e.g. kwok Stages) when the cluster is created.
+    netns: str | None = None
+    documents: tuple[dict[str, object], ...] = ()
 
     @property
     def workdir(self) -> Path:
@@ -46,6 +50,9 @@ class LocalCluster:
     @property
     def kubeconfig_path(self) -> Path:
         return self.kubeconfig or (self.workdir / "clusters" / self.name / "kubeconfig.yaml")
+
+    def _inside(self, argv: list[str]) -> list[str]:
+        return ["ip", "netns", "exec", self.netns, *argv] if self.netns else argv
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -59,7 +66,7 @@ class LocalCluster:
     ) -> subprocess.CompletedProcess[str]:
         exe = str(build.binaries(self.versions)["kwokctl"])
         proc = subprocess.run(
-            [exe, "--name", self.name, *args],
+            self._inside([exe, "--name", self.name, *args]),
             env=self._env(),
             capture_output=True,
             text=True,
@@ -88,7 +95,7 @@ class LocalCluster:
 
     def _create(self, out: Callable[[str], None]) -> None:
         out(f"starting cluster {self.name} (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
-        self._create_with(kwok_config(self.versions), [])
+        self._create_with([*kwok_config(self.versions), *self.documents], [])
 
     def _create_with(self, documents: list[dict[str, object]], flags: list[str]) -> None:
         """`kwokctl create cluster` with these configuration documents and extra flags (the benchmark's)."""
@@ -141,7 +148,7 @@ class LocalCluster:
     ) -> subprocess.CompletedProcess[str]:
         kubectl = str(build.binaries(self.versions)["kubectl"])
         proc = subprocess.run(
-            [kubectl, "--kubeconfig", str(self.kubeconfig_path), *args],
+            self._inside([kubectl, "--kubeconfig", str(self.kubeconfig_path), *args]),
             input=stdin,
             capture_output=True,
             text=True,

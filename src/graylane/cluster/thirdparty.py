@@ -30,6 +30,7 @@ __all__ = [
     "ISTIO_API_VERSION",
     "fetch_gateway_api_crds",
     "fetch_istio_crds",
+    "module_dir",
     "split_crds",
 ]
 
@@ -94,6 +95,11 @@ def _fetch(project: str, module: str, version: str, extract: Callable[[Path], di
     except OSError:  # another process finished first
         shutil.rmtree(staging, ignore_errors=True)
     return sorted(target.glob("*.yaml"))
+
+
+def module_dir(module: str) -> Path:
+    """Where the Go module cache holds `module@version` (downloaded if missing; read-only files)."""
+    return _download(module)
 
 
 def _download(module: str) -> Path:

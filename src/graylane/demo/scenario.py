@@ -9,7 +9,7 @@ import asyncio
 import collections
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from graylane.kube import resources as r
 from graylane.kube.client import KubeClient, Obj
@@ -41,7 +41,9 @@ def sample_deployment(image: str, replicas: int = 5) -> Obj:
     }
 
 
-def sample_traffic_objects() -> list[tuple[r.Resource, Obj]]:
+def sample_traffic_objects(
+    parent_refs: list[dict[str, str]] | None = None,
+) -> list[tuple[r.Resource, Obj]]:
     """The app's Service, an nginx Ingress and a Gateway API HTTPRoute in front of it."""
     meta = {"name": APP, "namespace": NAMESPACE}
     backend = {"service": {"name": APP, "port": {"number": 80}}}
@@ -49,7 +51,7 @@ def sample_traffic_objects() -> list[tuple[r.Resource, Obj]]:
     service_spec = {"selector": {"app": APP}, "ports": [{"port": 80, "targetPort": 8080}]}
     ingress_spec = {"ingressClassName": "nginx", "rules": [{"host": "demo.local", "http": {"paths": [path]}}]}
     route_spec = {
-        "parentRefs": [{"name": "demo-gateway"}],
+        "parentRefs": parent_refs or [{"name": "demo-gateway"}],
         "hostnames": ["demo.local"],
         "rules": [{"backendRefs": [{"name": APP, "port": 80}]}],
     }
@@ -99,9 +101,41 @@ def sample_rollout() -> Obj:
     }
 
 
+class Requests(Protocol):
+    """Real requests through the gateways (graylane.demo.traffic), one line of counts per call."""
+
+    async def weights(self, shown: Callable[[dict[str, int]], bool]) -> str: ...
+
+    async def header(self, name: str, value: str, image: str) -> str: ...
+
+
 class Scenario:
-    def __init__(self, kube: KubeClient, say: Callable[[str], None], step: Callable[[], Awaitable[None]]):
+    def __init__(
+        self,
+        kube: KubeClient,
+        say: Callable[[str], None],
+        step: Callable[[], Awaitable[None]],
+        requests: Requests | None = None,
+        parent_refs: list[dict[str, str]] | None = None,
+    ):
         self.kube, self.say, self.pause_between = kube, say, step
+        self.requests, self.parent_refs = requests, parent_refs
+
+    async def requests_line(
+        self,
+        when: str,
+        shown: Callable[[dict[str, int]], bool] | None = None,
+        header: tuple[str, str, str] | None = None,
+    ) -> None:
+        """Print what answered real requests (when the demo can send them) once the gateway shows the
+        step (`shown` of a small batch's counts, or the header's requests all on one image)."""
+        if self.requests is None:
+            return
+        if header is not None:
+            line = await self.requests.header(*header)
+        else:
+            line = await self.requests.weights(shown or (lambda _counts: True))
+        self.say(f"requests {when}: {line}")
 
     async def pods(self) -> dict[str, int]:
         listed = await self.kube.list(r.POD, NAMESPACE, label_selector=f"app={APP}")
@@ -135,7 +169,7 @@ class Scenario:
 
     async def deploy(self) -> None:
         await self.kube.create(r.DEPLOYMENT, sample_deployment("demo:v1"))
-        for res, obj in sample_traffic_objects():
+        for res, obj in sample_traffic_objects(self.parent_refs):
             await self.kube.create(res, obj)
         await self.kube.create(r.ROLLOUT, sample_rollout())
         await self.wait_for("the Rollout to be Healthy", lambda ro: _phase(ro) == "Healthy")
@@ -143,6 +177,7 @@ class Scenario:
             "deployed demo:v1 behind Service, Ingress (nginx) and HTTPRoute demo, with a Rollout of 3 steps "
             f"(20% with approval, A/B by header x-canary: beta, all); pods {await self.pods()}"
         )
+        await self.requests_line("before the release", lambda c: set(c) == {"demo:v1"})
 
     async def traffic(self) -> str:
         """What graylane wrote into the gateways, as a user would read it with kubectl."""
@@ -174,15 +209,18 @@ class Scenario:
         ro = await self.wait_for("step 1 to pause", lambda ro: _state(ro) == (1, "StepPaused"))
         self.say(f"step 1/3: {ro['status']['message']}; pods {await self.pods()}")
         self.say(f"traffic at step 1 (weighted canary): {await self.traffic()}")
+        await self.requests_line("at step 1", lambda c: "demo:v2" in c)
         await self.pause_between()
         await self.approve()
         self.say("approved step 1 (status currentStepState StepPaused -> StepReady, as kubectl-kruise does)")
         ro = await self.wait_for("step 2 to pause", lambda ro: _state(ro) == (2, "StepPaused"))
         self.say(f"step 2/3: {ro['status']['message']}; pods {await self.pods()}")
         self.say(f"traffic at step 2 (A/B test by header): {await self.traffic()}")
+        await self.requests_line("at step 2", header=("x-canary", "beta", "demo:v2"))
         ro = await self.wait_for("the release to complete", _completed)
         self.say(f"completed: {ro['status']['message']}; pods {await self.pods()}")
         self.say(f"traffic after completion: {await self.traffic()}")
+        await self.requests_line("after completion", lambda c: set(c) == {"demo:v2"})
 
     async def rollback(self) -> None:
         await self.pause_between()
@@ -190,9 +228,11 @@ class Scenario:
         await self.set_image("demo:v3")
         await self.wait_for("step 1 to pause", lambda ro: _state(ro) == (1, "StepPaused"))
         self.say(f"step 1/3 with demo:v3; pods {await self.pods()}")
+        await self.requests_line("at step 1 with demo:v3", lambda c: "demo:v3" in c)
         await self.set_image("demo:v2")
         ro = await self.wait_for("the rollback to finish", lambda ro: _completed(ro, succeeded="False"))
         self.say(f"rolled back: {ro['status']['message']}; pods {await self.pods()}")
+        await self.requests_line("after the rollback", lambda c: set(c) == {"demo:v2"})
 
 
 def _route_summary(route: Obj) -> str:

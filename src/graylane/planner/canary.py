@@ -13,15 +13,16 @@ from collections.abc import Callable
 from typing import Any
 
 from graylane.api.batchrelease import BatchRelease, ReleaseBatch, ReleasePlan
-from graylane.api.enums import BatchState, FinalisingStep, StepState
+from graylane.api.enums import BatchState, FinalisingStep, RollingStyle, StepState
 from graylane.api.hashing import release_plan_hash
-from graylane.api.rollout_v1beta1 import is_real_partition
+from graylane.api.rollout_v1beta1 import Rollout, is_real_partition
 from graylane.planner import traffic
 from graylane.planner.actions import EnsureBatchRelease, PatchBatchRelease, RecordEvent
 from graylane.planner.context import Pass, next_step_index
+from graylane.planner.trafficrouting_link import linked_name
 from graylane.planner.weights import scale
 
-__all__ = ["desired_release_plan", "run_canary"]
+__all__ = ["desired_release_plan", "rolling_style", "run_canary"]
 
 MAX_STATES_PER_PASS = 16
 S = StepState
@@ -44,13 +45,33 @@ def run_canary(p: Pass) -> None:
             return
 
 
+def rolling_style(rollout: Rollout) -> RollingStyle | None:
+    """Kruise's rolling style, except for a Deployment in an end-to-end lane (it names a TrafficRouting)
+    whose pods get gray labels (patchPodTemplateMetadata): that one runs in canary style. Kruise runs
+    the full-link page's v1beta1 file in partition style, where the new pod is one of the Deployment's
+    own, without the labels, so the lane cannot find it; the page promises a gray Deployment whose pod
+    carries them (and the v1alpha1 file, converted, already gets one)."""
+    style = rollout.spec.strategy.rolling_style()
+    canary = rollout.spec.strategy.canary
+    ref = rollout.spec.workload_ref
+    gray_labels = canary is not None and canary.patch_pod_template_metadata is not None
+    deployment = ref.api_version == "apps/v1" and ref.kind == "Deployment"
+    if style is RollingStyle.PARTITION and gray_labels and deployment and linked_name(rollout):
+        return RollingStyle.CANARY
+    return style
+
+
+def _real_partition(rollout: Rollout) -> bool:
+    return is_real_partition(rollout) and rolling_style(rollout) is not RollingStyle.CANARY
+
+
 def _before_upgrade(p: Pass) -> bool:
     if traffic.has_traffic(p.current_step):
         expected = scale(p.current_step.replicas, p.workload.replicas)
         # ingress-nginx#9635: never leave a stable Service with no backends behind an Ingress.
         if (
             expected >= p.workload.replicas
-            and is_real_partition(p.rollout)
+            and _real_partition(p.rollout)
             and not traffic.task_done(p, FinalisingStep.RESTORE_STABLE_SERVICE)
         ):
             return False
@@ -77,7 +98,7 @@ def _upgrade(p: Pass) -> bool:
     p.sub.pod_template_hash = p.workload.pod_template_hash
     full = scale(p.current_step.replicas, p.workload.replicas) >= p.workload.replicas
     p.sub.current_step_state = (
-        S.STEP_METRICS_ANALYSIS if full and is_real_partition(p.rollout) else S.STEP_TRAFFIC_ROUTING
+        S.STEP_METRICS_ANALYSIS if full and _real_partition(p.rollout) else S.STEP_TRAFFIC_ROUTING
     )
     p.touch()
     return True
@@ -193,7 +214,7 @@ def desired_release_plan(p: Pass, *, batch: int) -> ReleasePlan:
         rollout_id=p.sub.observed_rollout_id,
         failure_threshold=canary.failure_threshold,
         patch_pod_template_metadata=canary.patch_pod_template_metadata,
-        rolling_style=p.rollout.spec.strategy.rolling_style() or "",
+        rolling_style=rolling_style(p.rollout) or "",
         enable_extra_workload_for_canary=canary.enable_extra_workload_for_canary,
     )
 

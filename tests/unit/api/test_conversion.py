@@ -135,6 +135,28 @@ def test_spec_up() -> None:
     assert "enableExtraWorkloadForCanary" not in canary
 
 
+@pytest.mark.parametrize(
+    ("ref", "ingress"),
+    [
+        ({"type": "nginx", "ingress": {"name": "demo"}}, {"classType": "nginx", "name": "demo"}),
+        (
+            {"type": "nginx", "ingress": {"classType": "mse", "name": "demo"}},
+            {"classType": "mse", "name": "demo"},
+        ),
+        ({"ingress": {"name": "demo"}}, {"name": "demo"}),
+    ],
+)
+def test_v0_1_type_up_becomes_the_ingress_class_type(ref: dict[str, Any], ingress: dict[str, Any]) -> None:
+    """Seed 004's `type: nginx` (Kruise v0.1's field): accepted by the schema, not stored as such."""
+    src = alpha({"weight": 10}, trafficRoutings=[{"service": "demo", **ref}])
+    RolloutV1alpha1.model_validate(src)  # the v1alpha1 model (and so the CRD schema) has the field
+
+    out = canary_of(convert(src, V1B))["trafficRoutings"][0]
+
+    assert out["ingress"] == ingress
+    assert "type" not in out
+
+
 def test_status_up_mirrors_the_canary_step() -> None:
     src = alpha({"weight": 5})
     src["status"] = {

@@ -537,6 +537,15 @@ def canary(
     return obj
 
 
+def test_build_canary_writes_no_empty_maps_the_api_server_would_drop() -> None:
+    """Seed 003's lane patches labels only. An `annotations: {}` in the canary's template is gone once
+    created, so the created canary hashed differently from the one asked about, and a lagging cache
+    let a second canary Deployment be created (seen by traffic: two gray pods of spring-cloud-b)."""
+    obj = build_canary(stable(), release(canary_plan()))
+    assert "annotations" not in obj["spec"]["template"]["metadata"]
+    assert obj["spec"]["template"]["metadata"]["labels"]["opensergo.io/canary-gray"] == "gray"
+
+
 def test_build_canary() -> None:
     obj = build_canary(stable(), release(canary_plan()))
     ref: dict[str, Any] = {

@@ -10,6 +10,7 @@ from tests.unit.planner.builders import NOW, rollout, workload
 
 from graylane.api.batchrelease import BatchRelease
 from graylane.api.hashing import release_plan_hash, rollout_hash
+from graylane.api.rollout_v1beta1 import Rollout
 from graylane.planner.actions import (
     DeleteBatchRelease,
     EnsureBatchRelease,
@@ -17,6 +18,7 @@ from graylane.planner.actions import (
     RecordEvent,
     RemoveWorkloadAnnotation,
 )
+from graylane.planner.canary import rolling_style
 from graylane.planner.lifecycle import plan
 from graylane.planner.observed import Observed
 from graylane.planner.polling import safety_poll
@@ -378,3 +380,41 @@ def test_a_finished_finalisation_is_healthy_at_once_unless_the_annotation_is_sti
     conds = {c.type: c for c in result.status.conditions}
     assert (conds["Progressing"].reason, conds["Succeeded"].status) == ("Completed", "True")
     assert result.status.phase == want_phase
+
+
+def _lane_rollout(
+    canary: dict[str, Any], annotations: dict[str, str] | None = None, kind: str = "Deployment"
+) -> Any:
+    return Rollout.from_obj(
+        {
+            "apiVersion": "rollouts.kruise.io/v1beta1",
+            "kind": "Rollout",
+            "metadata": {"name": "rollout-a", "namespace": "default", "annotations": annotations or {}},
+            "spec": {
+                "workloadRef": {"apiVersion": "apps/v1", "kind": kind, "name": "spring-cloud-a"},
+                "strategy": {"canary": {"steps": [{"replicas": 1, "pause": {}}], **canary}},
+            },
+        }
+    )
+
+
+GRAY = {"patchPodTemplateMetadata": {"labels": {"opensergo.io/canary-gray": "gray"}}}
+
+
+@pytest.mark.parametrize(
+    ("canary", "annotations", "kind", "style"),
+    [
+        # Seed 003's v1beta1 file: a lane (trafficRoutingRef) + gray labels -> a gray Deployment.
+        ({**GRAY, "trafficRoutingRef": "mse-traffic"}, None, "Deployment", "Canary"),
+        (GRAY, {"rollouts.kruise.io/trafficrouting": "mse-traffic"}, "Deployment", "Canary"),
+        # Anything else keeps Kruise's style.
+        (GRAY, None, "Deployment", "Partition"),
+        ({"trafficRoutingRef": "mse-traffic"}, None, "Deployment", "Partition"),
+        ({**GRAY, "trafficRoutingRef": "mse-traffic"}, None, "StatefulSet", "Partition"),
+        ({**GRAY, "enableExtraWorkloadForCanary": True}, None, "Deployment", "Canary"),
+    ],
+)
+def test_lane_members_with_gray_labels_release_in_canary_style(
+    canary: dict[str, Any], annotations: dict[str, str] | None, kind: str, style: str
+) -> None:
+    assert rolling_style(_lane_rollout(canary, annotations, kind)) == style

@@ -6,7 +6,6 @@ import pytest
 from tests.unit.providers.builders import http_route, ingress, observed, routing, service
 from tests.unit.providers.custom_builders import ISTIO_VS, istio_virtual_service, match, ref
 
-from graylane.api.gateway import HTTPHeaderFilter
 from graylane.planner.changes import Create, ObjectKind, Patch
 from graylane.planner.routing import RouteIntent
 from graylane.providers.traffic.base import Capability, RoutingError, narrowed
@@ -40,16 +39,24 @@ def test_istio_routes_the_query_match_and_nginx_sends_it_nothing() -> None:
 
 
 def test_a_feature_no_provider_can_route_is_refused_naming_them_all() -> None:
+    ref_ = routing(customNetworkRefs=[ref(ISTIO_VS, "web-vs")], gateway={"httpRouteName": "web-route"})
+    objects = {
+        (ISTIO_VS, "web-vs"): istio_virtual_service(),
+        (ObjectKind.HTTP_ROUTE, "web-route"): http_route(),
+    }
+    obs = observed(ref_, stable=service(), objects=objects)
+    with pytest.raises(RoutingError) as err:
+        obs.router.ensure_routes(RouteIntent(weight=10, matches=(COOKIE,)), obs)
+    assert str(err.value) == (
+        "none of the traffic providers customNetworkRefs (VirtualService.networking.istio.io) + "
+        "Gateway API HTTPRoute can route by cookie match"
+    )
+
+
+def test_each_provider_routes_its_own_match() -> None:
     ref_ = routing(ingress={"name": "web"}, gateway={"httpRouteName": "web-route"})
     objects = {(ObjectKind.INGRESS, "web"): ingress(), (ObjectKind.HTTP_ROUTE, "web-route"): http_route()}
     obs = observed(ref_, stable=service(), objects=objects)
-    modifier = HTTPHeaderFilter.model_validate({"set": [{"name": "x", "value": "y"}]})
-    with pytest.raises(RoutingError) as err:
-        obs.router.ensure_routes(RouteIntent(weight=10, request_header_modifier=modifier), obs)
-    assert str(err.value) == (
-        "none of the traffic providers Ingress nginx + Gateway API HTTPRoute "
-        "can route by request header modifier"
-    )
     assert obs.router.ensure_routes(RouteIntent(matches=(COOKIE, QUERY)), obs), "each routes its own match"
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from tests.unit.providers.builders import CONFIG, ROUTE_RULES, http_route, observed, routing
 
+from graylane.api.gateway import HTTPHeaderFilter
 from graylane.api.rollout_v1beta1 import HttpRouteMatch
 from graylane.planner.changes import ObjectKind, Patch
 from graylane.planner.routing import RouteIntent
@@ -117,6 +118,35 @@ def test_matches_become_canary_rules() -> None:
             "backendRefs": [canary_ref],
         }
     ]
+
+
+MODIFIER = HTTPHeaderFilter.model_validate({"set": [{"name": "x-mse-tag", "value": "gray"}]})
+MODIFIER_FILTER = {
+    "type": "RequestHeaderModifier",
+    "requestHeaderModifier": {"set": [{"name": "x-mse-tag", "value": "gray"}]},
+}
+
+
+def test_a_request_header_modifier_rewrites_only_requests_to_the_canary() -> None:
+    matches = step_matches({"headers": [{"name": "user", "value": "tester"}]})
+    original = http_route()
+    original["spec"]["rules"][0]["filters"] = [
+        {"type": "RequestHeaderModifier", "requestHeaderModifier": {"set": [{"name": "a", "value": "1"}]}},
+        {"type": "ResponseHeaderModifier", "responseHeaderModifier": {"set": [{"name": "b", "value": "2"}]}},
+    ]
+    route = ensure(original, RouteIntent(matches=matches, request_header_modifier=MODIFIER))
+    rules = route["spec"]["rules"]
+    assert rules[0] == original["spec"]["rules"][0]  # the stable rule keeps its own filters
+    # The canary twin: the step's modifier replaces the rule's (one per rule), others are kept.
+    assert rules[-1]["filters"] == [original["spec"]["rules"][0]["filters"][1], MODIFIER_FILTER]
+    assert {r["name"] for r in rules[-1]["backendRefs"]} == {"web-canary"}
+
+
+def test_a_weighted_step_puts_the_modifier_on_the_canary_backend_only() -> None:
+    route = ensure(http_route(), RouteIntent(weight=20, request_header_modifier=MODIFIER))
+    backends = {r["name"]: r for r in route["spec"]["rules"][0]["backendRefs"]}
+    assert backends["web-canary"]["filters"] == [MODIFIER_FILTER]
+    assert "filters" not in backends["web"]
 
 
 def test_header_conditions_are_anded_with_each_rule_match() -> None:

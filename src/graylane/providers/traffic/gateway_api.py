@@ -5,6 +5,9 @@ backendRef (a copy of the stable ref, renamed). Match mode (matches win over a w
 rules stay, and each rule with the stable ref gets a canary twin at the end that sends only to the
 canary Service, whose matches are the rule's matches AND each step match (header/query conditions
 appended); step matches with a `path` become standalone matches of the first twin.
+A step's `requestHeaderModifier` becomes a RequestHeaderModifier filter of the canary twins (match
+mode) or of the canary backendRef (weight mode), so only requests sent to the new version are
+rewritten. (Kruise's provider takes the modifier but drops it.)
 
 Restoring exactly: before the first change the original `spec.rules` are stored as JSON in the
 annotation `graylane.io/original-httproute-rules`; every pass computes the desired rules from that
@@ -28,6 +31,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from graylane.api.gateway import HTTPHeaderFilter
 from graylane.api.rollout_v1beta1 import GatewayTrafficRouting, HttpRouteMatch
 from graylane.planner.observed import TrafficObserved
 from graylane.providers.traffic.base import (
@@ -60,6 +64,7 @@ class BackendRef(_Foreign):
     namespace: str | None = None
     port: int | None = None
     weight: int | None = None
+    filters: list[dict[str, Any]] | None = None
 
     def is_service(self, name: str, namespace: str) -> bool:
         """A core Service of that name in the route's namespace; no `kind` means Service (CRD default)."""
@@ -91,6 +96,7 @@ class RouteMatch(_Foreign):
 class RouteRule(_Foreign):
     name: str | None = None
     matches: list[RouteMatch] | None = None
+    filters: list[dict[str, Any]] | None = None
     backend_refs: list[BackendRef] | None = Field(None, alias="backendRefs")
 
 
@@ -122,25 +128,48 @@ class _Services:
 
 def desired_rules(original: list[RouteRule], route: RouteIntent, services: _Services) -> list[RouteRule]:
     """The rules for a step, computed from the route's original rules."""
+    modifier = _modifier_filter(route.request_header_modifier)
     if route.matches:
-        return _match_rules(original, route.matches, services)
+        return _match_rules(original, route.matches, services, modifier)
     if route.weight is not None:
-        return [_weighted(rule, route.weight, services) for rule in original]
+        return [_weighted(rule, route.weight, services, modifier) for rule in original]
     return list(original)
 
 
-def _weighted(rule: RouteRule, weight: int, services: _Services) -> RouteRule:
+def _modifier_filter(modifier: HTTPHeaderFilter | None) -> dict[str, Any] | None:
+    if modifier is None:
+        return None
+    return {"type": "RequestHeaderModifier", "requestHeaderModifier": modifier.to_obj()}
+
+
+def _with_filter(
+    filters: list[dict[str, Any]] | None, extra: dict[str, Any] | None
+) -> list[dict[str, Any]] | None:
+    """The filters plus the step's modifier; the step's replaces a RequestHeaderModifier already there
+    (Gateway API allows one per rule or backendRef)."""
+    if extra is None:
+        return filters
+    return [*(f for f in filters or [] if f.get("type") != extra["type"]), extra]
+
+
+def _weighted(
+    rule: RouteRule, weight: int, services: _Services, modifier: dict[str, Any] | None = None
+) -> RouteRule:
     stable = services.stable_ref(rule)
     if stable is None:
         return rule
     refs = [ref for ref in rule.backend_refs or [] if not ref.is_service(services.canary, services.namespace)]
     refs = [ref.model_copy(update={"weight": 100 - weight}) if ref is stable else ref for ref in refs]
-    refs.append(stable.model_copy(update={"name": services.canary, "weight": weight}))
+    canary = {"name": services.canary, "weight": weight, "filters": _with_filter(stable.filters, modifier)}
+    refs.append(stable.model_copy(update=canary))
     return rule.model_copy(update={"backend_refs": refs})
 
 
 def _match_rules(
-    original: list[RouteRule], matches: tuple[HttpRouteMatch, ...], services: _Services
+    original: list[RouteRule],
+    matches: tuple[HttpRouteMatch, ...],
+    services: _Services,
+    modifier: dict[str, Any] | None = None,
 ) -> list[RouteRule]:
     kept = [rule for rule in original if not services.has_canary(rule)]
     standalone = [_step_match(m) for m in matches if m.path is not None]
@@ -153,14 +182,21 @@ def _match_rules(
         twin_matches = standalone + [_and(base, m) for base in _rule_matches(rule) for m in plain]
         standalone = []  # path matches go to the first twin only
         if twin_matches:
-            twins.append(_twin(rule, stable, twin_matches, services))
+            twins.append(_twin(rule, stable, twin_matches, services, modifier))
     return kept + twins
 
 
-def _twin(rule: RouteRule, stable: BackendRef, matches: list[RouteMatch], services: _Services) -> RouteRule:
+def _twin(
+    rule: RouteRule,
+    stable: BackendRef,
+    matches: list[RouteMatch],
+    services: _Services,
+    modifier: dict[str, Any] | None,
+) -> RouteRule:
     update: dict[str, Any] = {
         "backend_refs": [stable.model_copy(update={"name": services.canary})],
         "matches": matches,
+        "filters": _with_filter(rule.filters, modifier),
     }
     if rule.name:
         update["name"] = f"{rule.name}-canary"  # rule names must be unique within a route
@@ -240,6 +276,7 @@ class GatewayProvider:
             Capability.HEADER_REGEX,
             Capability.QUERY_MATCH,
             Capability.PATH_MATCH,
+            Capability.REQUEST_HEADER_MODIFIER,
         }
     )
 
