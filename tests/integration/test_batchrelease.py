@@ -15,9 +15,9 @@ import pytest
 from graylane.api import keys
 from graylane.api.batchrelease import ReleasePlan
 from graylane.api.hashing import release_plan_hash
-from graylane.controller.workloads import template_revision
 from graylane.kube import resources as r
 from graylane.kube.client import KubeClient, Obj
+from graylane.observe.workloads import template_revision
 from tests.integration.builders import deployment, set_image_patch
 from tests.integration.controller_fixtures import ControllerProcess
 from tests.integration.waiting import eventually

@@ -11,9 +11,9 @@ import sys
 import click
 
 from graylane.controller.app import ControllerOptions, run_controller, webhook_certs
-from graylane.controller.manager import ManagerOptions
 from graylane.kube.client import KubeClient
 from graylane.kube.logs import setup_logging
+from graylane.runtime.manager import ManagerOptions
 from graylane.webhook.install import install as install_webhooks
 from graylane.webhook.install import uninstall as uninstall_webhooks
 

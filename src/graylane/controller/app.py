@@ -13,18 +13,15 @@ import os
 
 from prometheus_client import CollectorRegistry
 
-from graylane.batchrelease import AdvancedDeploymentController, BatchReleaseController
-from graylane.controller.manager import Manager, ManagerOptions
-from graylane.controller.rollout import RolloutController
-from graylane.controller.traffic_observe import (
-    TrafficObserver,
-    discover_custom_kinds,
-    discover_http_route,
-)
+from graylane.batchrelease import AdvancedDeploymentReconciler, BatchReleaseReconciler
+from graylane.controller.rollout import RolloutReconciler
 from graylane.kube import resources as r
 from graylane.kube.apimetrics import ApiMetrics
 from graylane.kube.client import ApiError, KubeClient
-from graylane.trafficrouting.controller import TrafficRoutingController
+from graylane.observe.traffic import TrafficObserver, discover_custom_kinds, discover_http_route
+from graylane.runtime.loop import ReconcileLoop
+from graylane.runtime.manager import Manager, ManagerOptions
+from graylane.trafficrouting.controller import TrafficRoutingReconciler
 from graylane.webhook.cache import cached_listers
 from graylane.webhook.certs import CertStore
 from graylane.webhook.install import install as install_webhooks
@@ -90,10 +87,10 @@ async def run_controller(options: ControllerOptions) -> int:
         config_namespace,
         custom=await discover_custom_kinds(client, config_namespace),
     )
-    manager.add(RolloutController(workers=options.rollout_workers, traffic=traffic))
-    manager.add(BatchReleaseController(workers=options.rollout_workers))
-    manager.add(AdvancedDeploymentController())
-    manager.add(TrafficRoutingController(traffic))
+    manager.add(ReconcileLoop(RolloutReconciler(workers=options.rollout_workers, traffic=traffic)))
+    manager.add(ReconcileLoop(BatchReleaseReconciler(workers=options.rollout_workers)))
+    manager.add(ReconcileLoop(AdvancedDeploymentReconciler()))
+    manager.add(ReconcileLoop(TrafficRoutingReconciler(traffic)))
     # The webhooks read the controllers' informer caches once synced (BENCHMARKS.md cause 3).
     rollouts, replica_sets = cached_listers(
         manager.informer(r.ROLLOUT), manager.informer(r.REPLICASET), client

@@ -1,8 +1,10 @@
-"""The Rollout controller: fetch from caches → observe → plan → execute → requeue.
+"""The Rollout controller: what it watches, how it observes a Rollout, its pure plan (run by runtime/loop.py).
 
-Every decision is made by `graylane.planner`; this module only gathers the observed state from the
-informers and hands the plan to the executor. A write conflict re-queues the key so the next pass
-plans from fresh state (level-triggered: it never relies on the event that woke it).
+Every decision is made by `graylane.planner`; this module only gathers the frozen snapshot from the
+informers (the Rollout, its workload and ReplicaSets, its BatchRelease, traffic objects and linked
+TrafficRouting) and hands the plan's writes to the executor's table (executor/rollout.py). Conflicts,
+expectations of its own writes and refused writes are the runtime's (level-triggered: a pass never
+relies on the event that woke it).
 """
 
 from __future__ import annotations
@@ -14,27 +16,30 @@ from collections.abc import Callable
 from graylane.api import keys
 from graylane.api.batchrelease import BatchRelease
 from graylane.api.rollout_v1beta1 import Rollout
-from graylane.controller.cached import load_cached
-from graylane.controller.manager import Manager
-from graylane.controller.traffic_observe import TrafficObserver
-from graylane.controller.workloads import deployment_workload
-from graylane.executor.apply import Executor
+from graylane.executor.coalesce import RolloutWrite, coalesce
+from graylane.executor.rollout import RolloutInput, RolloutWrites
 from graylane.executor.traffic import DEFAULT_RESOURCES
 from graylane.kube import resources as r
-from graylane.kube.client import ApiError, Obj
-from graylane.kube.informer import Informer, object_key, split_key
+from graylane.kube.client import Obj
+from graylane.kube.informer import Informer, object_key
 from graylane.kube.resources import Resource
+from graylane.observe.traffic import TrafficObserver
+from graylane.observe.workloads import deployment_workload
 from graylane.planner import lifecycle
 from graylane.planner.changes import Kind, ObjectKind
-from graylane.planner.observed import Observed, Workload
+from graylane.planner.observed import RolloutObserved, Workload
 from graylane.planner.writes import rollout_status_changed
+from graylane.runtime.cache import parse_cached
+from graylane.runtime.errors import REFUSAL_PREFIX
+from graylane.runtime.loop import Decision
+from graylane.runtime.manager import Manager
+from graylane.runtime.writer import Writer
 from graylane.trafficrouting.link import LinkObserver
 
-__all__ = ["RolloutController"]
+__all__ = ["RolloutReconciler", "workload_index"]
 
 log = logging.getLogger(__name__)
 WORKLOAD_INDEX = "workload"
-CONFLICT_REQUEUE = 0.2
 
 
 def _utcnow() -> dt.datetime:
@@ -56,8 +61,10 @@ def _precise(requeue: float | None, now: dt.datetime) -> float | None:
     return max(requeue - now.microsecond / 1_000_000, 0.0)
 
 
-class RolloutController:
+class RolloutReconciler:
     name = "rollout"
+    primary = r.ROLLOUT
+    status_message = True
 
     def __init__(
         self,
@@ -72,11 +79,11 @@ class RolloutController:
         self._rollouts: Informer | None = None
         self._deployments: Informer | None = None
         self._replicasets: Informer | None = None
-        self._executor: Executor | None = None
         self._batch_releases: Informer | None = None
+        self._writes = RolloutWrites()
 
-    def setup(self, manager: Manager) -> None:
-        self._executor = Executor(manager.client, manager.recorder, self._traffic_resources())
+    def setup(self, manager: Manager) -> Informer:
+        self._writes = RolloutWrites(manager.recorder, self._traffic_resources())
         self._batch_releases = manager.watch(self, r.BATCHRELEASE)
         self._rollouts = manager.watch(self, r.ROLLOUT)
         self._rollouts.add_index(WORKLOAD_INDEX, workload_index)
@@ -84,6 +91,7 @@ class RolloutController:
         self._link.setup(manager, self, self._rollouts)
         self._deployments = manager.watch(self, r.DEPLOYMENT, keys=self._rollouts_for_deployment)
         self._replicasets = manager.watch(self, r.REPLICASET, keys=self._rollouts_for_replicaset)
+        return self._rollouts
 
     def _traffic_resources(self) -> dict[Kind, Resource]:
         resources: dict[Kind, Resource] = dict(DEFAULT_RESOURCES.items())
@@ -114,44 +122,51 @@ class RolloutController:
         ]
         return [key for dep in deps for key in self._rollouts_for_deployment(dep)]
 
-    async def reconcile(self, key: str) -> float | None:
-        assert self._rollouts is not None
-        assert self._executor is not None
-        loaded = load_cached(self._rollouts, key, Rollout)
-        if loaded is None:
+    # -- the three stages -------------------------------------------------------------------------
+
+    async def observe(self, obj: Obj) -> RolloutInput | None:
+        rollout = parse_cached(obj, Rollout)
+        if rollout is None:
             return None
-        raw, rollout = loaded
-        namespace, name = split_key(key)
+        stored = rollout.status
+        if stored.message.startswith(REFUSAL_PREFIX):
+            # The runtime's report of a refused write is not the planner's message: plan as without it,
+            # so the next stored status drops it once writes go through again.
+            rollout = rollout.model_copy(update={"status": stored.model_copy(update={"message": ""})})
+        namespace = rollout.metadata.get("namespace")
         now = self._clock()
-        workload = self._observe_workload(rollout)
-        observed = Observed(
+        observed = RolloutObserved(
             rollout=rollout,
-            workload=workload,
+            workload=self._observe_workload(rollout),
             now=now.replace(microsecond=0),  # status times have 1 s resolution
-            batch_release=self._observe_batch_release(namespace, name),
+            batch_release=self._observe_batch_release(namespace, str(rollout.metadata.get("name", ""))),
             traffic=self._traffic.observe(rollout),
             traffic_routing=self._link.observe(rollout),
         )
-        plan = lifecycle.plan(observed)
+        return RolloutInput(obj=obj, observed=observed, stored=stored, now=now)
+
+    def plan(self, inp: RolloutInput) -> Decision[RolloutWrite]:
+        """Pure: the planner's decision, with a status only when it changed beyond what is folded."""
+        plan = lifecycle.plan(inp.observed)
+        status = plan.status
         # Timestamps and mirrored fields alone are folded into the next real transition.
-        if plan.status is not None and not rollout_status_changed(rollout.status, plan.status, plan.actions):
-            plan = type(plan)(actions=plan.actions, status=None, requeue_after=plan.requeue_after)
-        try:
-            await self._executor.execute(raw, workload, plan)
-        except ApiError as err:
-            if err.conflict or err.not_found:
-                return CONFLICT_REQUEUE
-            raise
-        return _precise(plan.requeue_after, now)
+        if status is not None and not rollout_status_changed(inp.stored, status, plan.actions):
+            status = None
+        return Decision(
+            status=status.to_obj() if status is not None else None,
+            actions=coalesce(plan.actions),
+            requeue_after=_precise(plan.requeue_after, inp.now),
+        )
+
+    async def act(self, step: RolloutWrite, inp: RolloutInput, writer: Writer) -> None:
+        await self._writes.act(step, inp, writer)
+
+    # -- observation ------------------------------------------------------------------------------
 
     def _observe_batch_release(self, namespace: str | None, name: str) -> BatchRelease | None:
         assert self._batch_releases is not None
         cached = self._batch_releases.get(namespace, name)
-        try:
-            return BatchRelease.from_obj(cached) if cached is not None else None
-        except ValueError as err:
-            log.error("batchrelease %s/%s is malformed, ignored: %s", namespace, name, err)
-            return None
+        return parse_cached(cached, BatchRelease) if cached is not None else None
 
     def _observe_workload(self, rollout: Rollout) -> Workload | None:
         assert self._deployments is not None

@@ -23,7 +23,6 @@ import logging
 from collections.abc import Callable, Mapping
 
 from graylane.api.rollout_v1beta1 import Rollout
-from graylane.controller.manager import Controller, Manager
 from graylane.kube import resources as r
 from graylane.kube.client import ApiError, KubeClient, Obj
 from graylane.kube.informer import Informer, object_key
@@ -38,6 +37,7 @@ from graylane.providers.traffic.lua import (
 )
 from graylane.providers.traffic.registry import router_for
 from graylane.providers.traffic.router import Router
+from graylane.runtime.manager import Manager, Named
 
 __all__ = [
     "TRAFFIC_INDEX",
@@ -191,7 +191,7 @@ class TrafficObserver:
         kinds.update(self.custom_resources.items())
         return kinds
 
-    def setup(self, manager: Manager, controller: Controller, rollouts: Informer) -> None:
+    def setup(self, manager: Manager, controller: Named, rollouts: Informer) -> None:
         rollouts.add_index(TRAFFIC_INDEX, traffic_index)
         for kind, resource in self.resources().items():
             manager.informer(resource, transform=slim)
