@@ -30,7 +30,6 @@ from graylane.planner.changes import Kind, ObjectKind
 from graylane.planner.observed import RolloutObserved, Workload
 from graylane.planner.writes import rollout_status_changed
 from graylane.runtime.cache import parse_cached
-from graylane.runtime.errors import REFUSAL_PREFIX
 from graylane.runtime.loop import Decision
 from graylane.runtime.manager import Manager
 from graylane.runtime.writer import Writer
@@ -128,11 +127,6 @@ class RolloutReconciler:
         rollout = parse_cached(obj, Rollout)
         if rollout is None:
             return None
-        stored = rollout.status
-        if stored.message.startswith(REFUSAL_PREFIX):
-            # The runtime's report of a refused write is not the planner's message: plan as without it,
-            # so the next stored status drops it once writes go through again.
-            rollout = rollout.model_copy(update={"status": stored.model_copy(update={"message": ""})})
         namespace = rollout.metadata.get("namespace")
         now = self._clock()
         observed = RolloutObserved(
@@ -143,7 +137,7 @@ class RolloutReconciler:
             traffic=self._traffic.observe(rollout),
             traffic_routing=self._link.observe(rollout),
         )
-        return RolloutInput(obj=obj, observed=observed, stored=stored, now=now)
+        return RolloutInput(obj=obj, observed=observed, stored=rollout.status, now=now)
 
     def plan(self, inp: RolloutInput) -> Decision[RolloutWrite]:
         """Pure: the planner's decision, with a status only when it changed beyond what is folded."""

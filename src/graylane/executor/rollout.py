@@ -42,7 +42,7 @@ class RolloutInput:
 
     obj: Obj  # the cached Rollout (shared: never mutated)
     observed: RolloutObserved
-    stored: RolloutStatus  # as stored; the snapshot's copy may have a refusal message cleared
+    stored: RolloutStatus  # as stored: a plan writes its status only when it differs from this
     now: datetime  # not truncated: the requeue is made precise with it
 
     @property

@@ -15,7 +15,10 @@ action → write table (`act`). `ReconcileLoop` does the rest, the same way for 
    half-way is re-planned from the stored decision, whose actions are idempotent;
 4. handles a stale write (409/404, `Stale`) by planning again once the cache has moved, after a short
    requeue, and a refused one (`Refused`) by saying why in the object's status.message (when it has one)
-   and a Warning Event at most once per `REFUSAL_EVENT_INTERVAL` for the same message, then backing off.
+   and a Warning Event at most once per `REFUSAL_EVENT_INTERVAL` for the same message, then holding the
+   key back (1 s, doubling to 5 min) however many watch events ask for it meanwhile: a write that is
+   refused every time must not turn into a loop of retries. The first pass that goes through again
+   clears the message.
 
 What it must not do: know what any resource means, or decide anything a planner decides.
 """
@@ -32,7 +35,7 @@ from graylane.kube.client import ApiError, Obj
 from graylane.kube.events import EventKind
 from graylane.kube.informer import Informer, split_key
 from graylane.kube.resources import Resource
-from graylane.runtime.errors import Refused, Stale
+from graylane.runtime.errors import REFUSAL_PREFIX, Refused, Stale
 from graylane.runtime.manager import Manager
 from graylane.runtime.writer import Writer
 
@@ -42,6 +45,8 @@ log = logging.getLogger(__name__)
 CONFLICT_REQUEUE = 0.1  # after a stale write; the expectation it registered holds the next pass back
 REFUSED_REASON = "WriteRefused"
 REFUSAL_EVENT_INTERVAL = 600.0
+REFUSAL_BACKOFF = 1.0
+REFUSAL_BACKOFF_CAP = 300.0
 _REFUSAL_MEMORY = 4096
 
 A = TypeVar("A")
@@ -89,7 +94,8 @@ class ReconcileLoop(Generic[Obs, A]):
         self.reconciler = reconciler
         self._manager: Manager | None = None
         self._primary: Informer | None = None
-        self._refusals: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._refusals: OrderedDict[tuple[str, str], float] = OrderedDict()  # last Event per message
+        self._held_back: dict[str, tuple[int, float]] = {}  # key -> (refusals in a row, not before)
 
     @property
     def name(self) -> str:
@@ -107,13 +113,14 @@ class ReconcileLoop(Generic[Obs, A]):
         assert self._manager is not None
         assert self._primary is not None
         owner = (self.name, key)
-        wait = self._wait(owner)
+        wait = self._held(key) or self._wait(owner)
         if wait is not None:
             return wait
         namespace, name = split_key(key)
         obj = self._primary.get(namespace, name)
         if obj is None:
             self._manager.expectations.forget(owner)
+            self._held_back.pop(key, None)
             return None
         observed = await self.reconciler.observe(obj)
         if observed is None:
@@ -129,9 +136,27 @@ class ReconcileLoop(Generic[Obs, A]):
             )
             return CONFLICT_REQUEUE
         except Refused as err:
+            self._hold_back(key)
             await self._report(obj, err, writer)
             raise
+        if self._held_back.pop(key, None) is not None or _reported(obj):
+            await self._clear_report(obj, decision, writer)
         return decision.requeue_after
+
+    def _held(self, key: str) -> float | None:
+        """Seconds the key is still held back after a refused write; None: not held."""
+        assert self._manager is not None
+        held = self._held_back.get(key)
+        if held is None:
+            return None
+        remaining = held[1] - self._manager.clock.monotonic()
+        return remaining if remaining > 0 else None
+
+    def _hold_back(self, key: str) -> None:
+        assert self._manager is not None
+        failures = self._held_back.get(key, (0, 0.0))[0]
+        delay = min(REFUSAL_BACKOFF * 2 ** min(failures, 20), REFUSAL_BACKOFF_CAP)
+        self._held_back[key] = (failures + 1, self._manager.clock.monotonic() + delay)
 
     def _wait(self, owner: tuple[str, str]) -> float | None:
         """Seconds to wait while the key's own writes are not in the caches yet; None: go ahead."""
@@ -188,6 +213,15 @@ class ReconcileLoop(Generic[Obs, A]):
         except (Stale, Refused, ApiError) as failed:  # the Event still says it; the next pass retries
             log.warning("could not report a refused write in status", extra={"error": str(failed)})
 
+    async def _clear_report(self, obj: Obj, decision: Decision[A], writer: Writer) -> None:
+        """Writes go through again: drop the refusal from status.message unless the plan set a new one."""
+        if not self.reconciler.status_message or not _reported(obj):
+            return
+        stored = (obj.get("status") or {}).get("message")
+        if decision.status is not None and decision.status.get("message") != stored:
+            return
+        await self._status_message(obj, "", writer)
+
     def _event_due(self, meta: dict[str, Any], message: str) -> bool:
         assert self._manager is not None
         now = self._manager.clock.monotonic()
@@ -200,3 +234,8 @@ class ReconcileLoop(Generic[Obs, A]):
         while len(self._refusals) > _REFUSAL_MEMORY:
             self._refusals.popitem(last=False)
         return True
+
+
+def _reported(obj: Obj) -> bool:
+    """Whether the object's status.message is a report of a refused write of ours."""
+    return str((obj.get("status") or {}).get("message") or "").startswith(REFUSAL_PREFIX)
