@@ -149,7 +149,7 @@ class CanaryStyle:
             body = {"metadata": {"annotations": {keys.BATCH_RELEASE_CONTROL_ANNOTATION: control_info(br)}}}
             actions.append(Patch(DEPLOYMENT, _name(stable), body))
         if find_canary(obs) is not None:
-            return Step(True, tuple(actions))
+            return Step(not actions, tuple(actions))  # done once the claim is seen, too
         # Not done yet: the next pass must see the new canary in the cache before batches start.
         name = canary_name(stable, br)
         stuck = next((c for c in obs.canaries if _name(c) == name), None)

@@ -127,7 +127,8 @@ class PartitionStyle:
             "spec": {"paused": True, "strategy": {"type": "Recreate", "rollingUpdate": None}},
         }
         # Guarded: taking control from a stale view could re-take a Deployment already handed back.
-        return Step(True, (Patch(DEPLOYMENT, _name(dep), body, _version(dep)),))
+        # Done once seen under control: the next status is stored before this patch goes out.
+        return Step(False, (Patch(DEPLOYMENT, _name(dep), body, _version(dep)),))
 
     def upgrade(self, obs: BatchReleaseObserved, batch: int) -> Step:
         dep = obs.workload

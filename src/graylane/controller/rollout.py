@@ -15,12 +15,13 @@ from collections.abc import Callable
 
 from graylane.api import keys
 from graylane.api.batchrelease import BatchRelease
+from graylane.api.enums import RolloutPhase
 from graylane.api.rollout_v1beta1 import Rollout
 from graylane.executor.coalesce import RolloutWrite, coalesce
 from graylane.executor.rollout import RolloutInput, RolloutWrites
 from graylane.executor.traffic import DEFAULT_RESOURCES
 from graylane.kube import resources as r
-from graylane.kube.client import Obj
+from graylane.kube.client import KubeClient, Obj
 from graylane.kube.informer import Informer, object_key
 from graylane.kube.resources import Resource
 from graylane.observe.traffic import TrafficObserver
@@ -80,9 +81,11 @@ class RolloutReconciler:
         self._replicasets: Informer | None = None
         self._batch_releases: Informer | None = None
         self._writes = RolloutWrites()
+        self._client: KubeClient | None = None
 
     def setup(self, manager: Manager) -> Informer:
         self._writes = RolloutWrites(manager.recorder, self._traffic_resources())
+        self._client = manager.client
         self._batch_releases = manager.watch(self, r.BATCHRELEASE)
         self._rollouts = manager.watch(self, r.ROLLOUT)
         self._rollouts.add_index(WORKLOAD_INDEX, workload_index)
@@ -131,7 +134,7 @@ class RolloutReconciler:
         now = self._clock()
         observed = RolloutObserved(
             rollout=rollout,
-            workload=self._observe_workload(rollout),
+            workload=self._observe_workload(rollout, await self._fresh_workload(rollout)),
             now=now.replace(microsecond=0),  # status times have 1 s resolution
             batch_release=self._observe_batch_release(namespace, str(rollout.metadata.get("name", ""))),
             traffic=self._traffic.observe(rollout),
@@ -162,14 +165,30 @@ class RolloutReconciler:
         cached = self._batch_releases.get(namespace, name)
         return parse_cached(cached, BatchRelease) if cached is not None else None
 
-    def _observe_workload(self, rollout: Rollout) -> Workload | None:
+    async def _fresh_workload(self, rollout: Rollout) -> Obj | None:
+        """The workload read from the API, when this pass may be the Rollout's last word on it.
+
+        Removing the finalizer of a deleted Rollout, or going Disabled, hands the workload back for good:
+        nothing would undo the webhook's hold if it was missed. The webhook's pause and in-progressing
+        annotation come from a write the caches may not have shown yet (a Rollout deleted 0.3 s after
+        `kubectl set image`), so these passes read the workload from the API (one GET per such pass).
+        """
+        final = bool(rollout.metadata.get("deletionTimestamp")) or (
+            rollout.spec.disabled and rollout.status.phase != RolloutPhase.DISABLED
+        )
+        ref = rollout.spec.workload_ref
+        if not final or self._client is None or (ref.api_version, ref.kind) != ("apps/v1", "Deployment"):
+            return None
+        return await self._client.get_or_none(r.DEPLOYMENT, ref.name, rollout.metadata.get("namespace"))
+
+    def _observe_workload(self, rollout: Rollout, fresh: Obj | None = None) -> Workload | None:
         assert self._deployments is not None
         assert self._replicasets is not None
         ref = rollout.spec.workload_ref
         namespace = rollout.metadata.get("namespace")
         if (ref.api_version, ref.kind) != ("apps/v1", "Deployment"):
             return None  # other workload kinds are not driven yet; they read as not found
-        dep = self._deployments.get(namespace, ref.name)
+        dep = fresh or self._deployments.get(namespace, ref.name)
         if dep is None:
             return None
         canaries = [  # canary-style release: its extra Deployment (reference §2.7)

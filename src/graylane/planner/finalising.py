@@ -57,24 +57,26 @@ MAX_TASKS_PER_PASS = 8
 
 def finalise(p: Pass, reason: FinaliseReason) -> bool:
     """Advance the finalisation for `reason`; True once every task is done."""
-    held = _release_hold(p)
+    # The decision is stored before its writes go out (runtime/loop.py), so a pass that still had to
+    # act is never the one that says "done": its writes might not land, and nothing would repeat them.
+    acted = _release_hold(p)
     if p.status.canary_status is None:
-        return not held  # the release never started: only the webhook's hold to undo
-    trafficrouting_link.unlink(p)
+        return not acted  # the release never started: only the webhook's hold to undo
+    acted = trafficrouting_link.unlink(p) or acted
     sequence = ROLLBACK_SEQUENCE if reason is FinaliseReason.ROLLBACK else SUCCESS_SEQUENCE
     if not p.sub.finalising_step or p.sub.finalising_step not in (*sequence, F.END):
         p.sub.finalising_step = sequence[0]
         p.touch()
     for _ in range(MAX_TASKS_PER_PASS):
         if p.sub.finalising_step == F.END:
-            return True
+            return not acted
         if not _task(p, F(p.sub.finalising_step), reason):
             # No fixed re-check (Kruise waits 3 s): a traffic task asks for its own grace period, and
             # the BatchRelease tasks are woken by the BatchRelease's status and deletion events.
             return False
         p.sub.finalising_step = _next(sequence, F(p.sub.finalising_step))
         p.touch()
-    return p.sub.finalising_step == F.END
+    return p.sub.finalising_step == F.END and not acted
 
 
 def _next(sequence: tuple[FinalisingStep, ...], task: FinalisingStep) -> FinalisingStep:

@@ -59,7 +59,7 @@ MSG_PROGRESSING = "Rollout is in Progressing"
 def plan(observed: RolloutObserved) -> RolloutPlan:
     """One reconcile's decisions for a Rollout (read as v1beta1)."""
     rollout = observed.rollout
-    if _deleting(rollout) and _terminating_completed(rollout.status):
+    if _deleting(rollout) and _terminating_completed(rollout.status) and not _held(observed.workload):
         return RolloutPlan(actions=_remove_finalizer(rollout))
     actions = prelude_actions(observed)
     status = calculate_status(observed)
@@ -240,6 +240,11 @@ def _workload_type(workload: Workload | None) -> str:
         return ""
     group = workload.api_version.split("/")[0] if "/" in workload.api_version else ""
     return WORKLOAD_TYPES.get((group, workload.kind), "")
+
+
+def _held(workload: Workload | None) -> bool:
+    """The webhook holds the workload for a release (a late admission, after the finalisation ended)."""
+    return workload is not None and keys.IN_PROGRESSING_ANNOTATION in workload.annotations
 
 
 def _deleting(rollout: Rollout) -> bool:

@@ -738,7 +738,7 @@ def partition_obs(
 
 def test_partition_initialize_hands_the_deployment_to_the_advanced_controller() -> None:
     step = PartitionStyle().initialize(partition_obs())
-    assert step.done
+    assert not step.done  # done once it is seen under control (checked below)
     strategy = (
         '{"rollingStyle":"Partition","rollingUpdate":{"maxUnavailable":"25%","maxSurge":"25%"},"partition":0}'
     )

@@ -202,14 +202,14 @@ class FakeApi:
         subresource: str | None = None,
         force: bool = False,
     ) -> Obj:
-        self._record("patch", res, name)
+        self._record("patch", res, name, namespace)
         current = self._current(res, namespace, name)
         patched = json_patch(current, body) if patch_type == "json" else merge_patch(current, body)
         return self._update(res, current, patched, subresource)
 
     async def replace(self, res: Resource, obj: Obj, *, subresource: str | None = None) -> Obj:
         meta = obj["metadata"]
-        self._record("update", res, meta["name"])
+        self._record("update", res, meta["name"], meta.get("namespace"))
         current = self._current(res, meta.get("namespace"), meta["name"])
         patched = copy.deepcopy(obj)
         patched["metadata"] = {**current["metadata"], **obj["metadata"]}
@@ -255,12 +255,19 @@ class FakeApi:
     def _key(self, res: Resource, namespace: str | None, name: str) -> Key:
         return (res.plural, namespace if res.namespaced else None, name)
 
-    def _record(self, verb: str, res: Resource, name: str) -> None:
+    def _record(self, verb: str, res: Resource, name: str, namespace: str | None = None) -> None:
         self.calls.append((verb, res.plural, name))
         for i, (want_verb, plural, err) in enumerate(self._failures):
             if (want_verb, plural) == (verb, res.plural):
                 del self._failures[i]
+                if err.conflict:
+                    self._touch(res, namespace, name)  # a conflict means someone else wrote first
                 raise err
+
+    def _touch(self, res: Resource, namespace: str | None, name: str) -> None:
+        found = self.objects.get(self._key(res, namespace, name))
+        if found is not None:
+            self._store(res, copy.deepcopy(found), "MODIFIED")
 
     def _current(self, res: Resource, namespace: str | None, name: str) -> Obj:
         found = self.objects.get(self._key(res, namespace, name))
