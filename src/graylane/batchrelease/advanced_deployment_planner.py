@@ -139,11 +139,14 @@ def _fenceposts(strategy: DeploymentStrategy, replicas: int) -> tuple[int, int]:
 
 
 def under_control(dep: Obj) -> bool:
-    """IsUnderRolloutControl plus the controlled-by label: only these Deployments are ours to drive."""
+    """Kruise's IsUnderRolloutControl plus a readable deployment-strategy annotation (its NewController
+    gate): control-info, `Recreate`, paused. The controlled-by label is written and removed with the
+    rest, but not required, so a Deployment set up as Kruise documents is driven too (issue 15, item 8).
+    """
     spec = dep.get("spec", {})
     return (
         bool(annotations_of(dep).get(keys.BATCH_RELEASE_CONTROL_ANNOTATION))
-        and labels_of(dep).get(keys.ADVANCED_DEPLOYMENT_CONTROL_LABEL) == "true"
+        and DeploymentStrategy.parse(annotations_of(dep).get(keys.DEPLOYMENT_STRATEGY_ANNOTATION)) is not None
         and spec.get("strategy", {}).get("type") == "Recreate"
         and bool(spec.get("paused"))
     )

@@ -97,8 +97,9 @@ def scales(result: Any) -> dict[str, int]:
     ("change", "want"),
     [
         ({}, True),
-        ({"labels": {}}, False),
+        ({"labels": {}}, True),  # Kruise drives it on the annotations alone (issue 15, item 8)
         ({"annotations": {}}, False),
+        ({"annotations": {keys.BATCH_RELEASE_CONTROL_ANNOTATION: '{"uid":"br"}'}}, False),  # no strategy
         ({"paused": False}, False),
         ({"strategy": {"type": "RollingUpdate"}}, False),
     ],
