@@ -30,7 +30,7 @@ from typing import Any
 from graylane.api import keys
 from graylane.api.common import IntOrString, scaled_int_or_percent
 from graylane.api.enums import RollingStyle
-from graylane.batchrelease.planner import annotations_of, labels_of, spec_replicas, status_int
+from graylane.batchrelease.planner import annotations_of, spec_replicas, status_int
 from graylane.planner.polling import safety_poll
 
 __all__ = [
