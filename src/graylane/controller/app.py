@@ -79,8 +79,8 @@ async def run_controller(options: ControllerOptions) -> int:
         options.kubeconfig, options.context, metrics=metrics, max_connections=LEASE_CONNECTIONS
     )
     manager = Manager(client, options.manager, registry=registry, lease_client=lease_client)
-    # Gateway API is optional: HTTPRoutes are watched only if their CRD exists now (restart to add it).
-    # So are custom kinds: those with a Lua script and a served API now (restart to add one).
+    # Gateway API is optional: HTTPRoutes are watched if their CRD exists now, or once it is established.
+    # So are custom kinds: those with a Lua script and a served API (observe/kinds.py).
     config_namespace = _config_namespace(options)
     traffic = TrafficObserver(
         await discover_http_route(client),

@@ -19,15 +19,12 @@ from graylane.api.enums import RolloutPhase
 from graylane.api.rollout_v1beta1 import Rollout
 from graylane.executor.coalesce import RolloutWrite, coalesce
 from graylane.executor.rollout import RolloutInput, RolloutWrites
-from graylane.executor.traffic import DEFAULT_RESOURCES
 from graylane.kube import resources as r
 from graylane.kube.client import KubeClient, Obj
 from graylane.kube.informer import Informer, object_key
-from graylane.kube.resources import Resource
 from graylane.observe.traffic import TrafficObserver
 from graylane.observe.workloads import deployment_workload
 from graylane.planner import lifecycle
-from graylane.planner.changes import Kind, ObjectKind
 from graylane.planner.observed import RolloutObserved, Workload
 from graylane.planner.writes import rollout_status_changed
 from graylane.runtime.cache import parse_cached
@@ -84,7 +81,7 @@ class RolloutReconciler:
         self._client: KubeClient | None = None
 
     def setup(self, manager: Manager) -> Informer:
-        self._writes = RolloutWrites(manager.recorder, self._traffic_resources())
+        self._writes = RolloutWrites(manager.recorder, self._traffic.resources)
         self._client = manager.client
         self._batch_releases = manager.watch(self, r.BATCHRELEASE)
         self._rollouts = manager.watch(self, r.ROLLOUT)
@@ -94,13 +91,6 @@ class RolloutReconciler:
         self._deployments = manager.watch(self, r.DEPLOYMENT, keys=self._rollouts_for_deployment)
         self._replicasets = manager.watch(self, r.REPLICASET, keys=self._rollouts_for_replicaset)
         return self._rollouts
-
-    def _traffic_resources(self) -> dict[Kind, Resource]:
-        resources: dict[Kind, Resource] = dict(DEFAULT_RESOURCES.items())
-        if self._traffic.http_route is not None:
-            resources[ObjectKind.HTTP_ROUTE] = self._traffic.http_route
-        resources.update(self._traffic.custom_resources.items())
-        return resources
 
     def _rollouts_for_deployment(self, dep: Obj) -> list[str]:
         """The Rollouts of this Deployment, as their workload or as the canary Deployment of it."""

@@ -60,9 +60,13 @@ Handler = Callable[[Any, RolloutInput, Writer], Awaitable[None]]
 class RolloutWrites:
     """Carries out one step of a Rollout's plan; holds no state between reconciles."""
 
-    def __init__(self, recorder: EventRecorder | None = None, traffic: Resources = DEFAULT_RESOURCES) -> None:
+    def __init__(
+        self,
+        recorder: EventRecorder | None = None,
+        traffic: Callable[[], Resources] = lambda: DEFAULT_RESOURCES,
+    ) -> None:
         self.recorder = recorder
-        self.traffic = traffic  # the HTTPRoute version and custom kinds the cluster serves
+        self.traffic = traffic  # the HTTPRoute version and custom kinds the cluster serves (as of now)
         self._table: dict[type, Handler] = {
             RolloutMetadata: self._rollout_metadata,
             WorkloadMetadata: self._workload_metadata,
@@ -123,7 +127,7 @@ class RolloutWrites:
         await writer.delete(r.BATCHRELEASE, inp.name, inp.namespace, uid=uid or None)
 
     async def _apply_change(self, action: ApplyChange, inp: RolloutInput, writer: Writer) -> None:
-        await apply_change(writer, inp.namespace, action.change, self.traffic)
+        await apply_change(writer, inp.namespace, action.change, self.traffic())
 
     async def _traffic_routing_finalizers(
         self, action: SetTrafficRoutingFinalizers, inp: RolloutInput, writer: Writer

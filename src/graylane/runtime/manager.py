@@ -188,6 +188,8 @@ class Manager:
         self._shutdown_requested = False
         self._lost_lease = False
         self._running = False
+        self._informing = False  # informers run: one added from now on starts at once
+        self._required: list[Informer] = []  # the informers readiness waits for: those of start-up
 
     # -- registration (before run) ----------------------------------------------------------
 
@@ -213,8 +215,6 @@ class Manager:
         """The shared informer for this resource/namespace/selector (the first caller's transform wins)."""
         key = (resource, namespace, label_selector)
         if key not in self._informers:
-            if self._running:
-                raise RuntimeError("informers must be registered before run()")
             informer = Informer(
                 self.client, resource, namespace=namespace, label_selector=label_selector, transform=transform
             )
@@ -222,6 +222,9 @@ class Manager:
             labels.set_function(informer.__len__)
             self.expectations.track(informer)
             self._informers[key] = informer
+            if self._informing:  # a kind that appeared after start-up (its CRD was just installed)
+                log.info("informer added", extra={"informer": repr(informer)})
+                self._spawn(informer.run(), f"informer {informer!r}")
         return self._informers[key]
 
     def informers_for(self, resource: Resource, namespace: str | None) -> list[Informer]:
@@ -269,7 +272,8 @@ class Manager:
     # -- state ------------------------------------------------------------------------------
 
     def ready(self) -> bool:
-        return all(informer.has_synced.is_set() for informer in self._informers.values())
+        """Every start-up informer has synced (one added later does not make a running process unready)."""
+        return all(informer.has_synced.is_set() for informer in self._required or self._informers.values())
 
     @property
     def is_leader(self) -> bool:
@@ -299,14 +303,14 @@ class Manager:
         For tools and tests that drive `reconcile` themselves.
         """
         self._running = True
-        tasks = [asyncio.create_task(i.run(), name=f"informer {i!r}") for i in self._informers.values()]
+        self._start_informers()
         try:
             await self._synced()
             yield
         finally:
-            for task in tasks:
+            for task in reversed(self._tasks):
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*self._tasks, return_exceptions=True)
             self.plan_pool.shutdown(wait=False, cancel_futures=True)
 
     async def run(self) -> int:
@@ -325,15 +329,20 @@ class Manager:
 
     async def _start(self) -> None:
         await self._server.start()
-        for informer in self._informers.values():
-            self._spawn(informer.run(), f"informer {informer!r}")
+        self._start_informers()
         if self.options.leader_election:
             self._spawn(self._elector.run(), "leader elector")
         else:
             self._leading.set()
 
+    def _start_informers(self) -> None:
+        self._required = list(self._informers.values())
+        for informer in self._required:
+            self._spawn(informer.run(), f"informer {informer!r}")
+        self._informing = True
+
     async def _synced(self) -> None:
-        await asyncio.gather(*(informer.has_synced.wait() for informer in self._informers.values()))
+        await asyncio.gather(*(informer.has_synced.wait() for informer in self._required))
         log.info("caches synced", extra={"informers": len(self._informers)})
 
     def _start_workers(self) -> None:

@@ -97,7 +97,22 @@ class TrafficRoutingReconciler:
             self._objects[kind] = manager.watch(self, resource, keys=self._routings_of(kind))
         namespace = self._traffic.config_namespace
         self._configmaps = manager.informer(r.CONFIGMAP, namespace=namespace, transform=slim_configmap)
+        self._traffic.subscribe(self._kind_added(manager))
         return self._routings
+
+    def _kind_added(self, manager: Manager) -> Callable[[Kind, Resource], None]:
+        """A kind whose CRD appeared after start-up: watch it too, and look at every TrafficRouting again."""
+
+        def added(kind: Kind, resource: Resource) -> None:
+            assert self._routings is not None
+            self._objects[kind] = manager.watch(self, resource, keys=self._routings_of(kind))
+            queue = manager.queue(self.name)
+            for tr in self._routings.list():
+                key = object_key(tr)
+                if key:
+                    queue.add(key)
+
+        return added
 
     def _routings_of(self, kind: Kind) -> Callable[[Obj], list[str]]:
         def keys(obj: Obj) -> list[str]:
