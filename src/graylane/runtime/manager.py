@@ -6,7 +6,8 @@ pool the pure plans run in (runtime/loop.py).
 
 Order of life: probes and metrics start; every informer starts (standbys keep warm caches, so a
 takeover does not begin with 10,000 cold reads); the leader elector campaigns; once leading and every
-informer has synced, each controller gets `workers` tasks pulling keys from its queue. A reconcile
+informer has synced, each controller gets `workers` tasks pulling keys from its queue (an informer
+registered later, for a kind whose CRD appeared meanwhile, starts at once). A reconcile
 returns seconds until it wants to run again (None: only on the next event); raising an exception
 logs it and retries the key with per-key exponential back-off (a `Backoff` error, e.g. a refused
 write, is logged as one line instead of a traceback).
