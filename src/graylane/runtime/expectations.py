@@ -92,6 +92,7 @@ class Expectations:
         self._by_owner: dict[Owner, list[_Expectation]] = {}
         self._by_object: dict[tuple[int, str], list[_Expectation]] = {}
         self._tracked: set[int] = set()
+        self._relisted: dict[int, float] = {}  # informer -> when a re-list was last asked of it
 
     def __len__(self) -> int:
         return sum(len(found) for found in self._by_owner.values())
@@ -140,10 +141,20 @@ class Expectations:
         if not pending:
             return Verdict()
         now = self._clock.monotonic()
-        late = tuple({id(e.informer): e.informer for e in pending if e.deadline <= now}.values())
+        late = {id(e.informer): e.informer for e in pending if e.deadline <= now}
         if late:
-            return Verdict(waiting=True, retry_in=self.timeout, relist=late)
+            return Verdict(waiting=True, retry_in=self.timeout, relist=self._relists(late, now))
         return Verdict(waiting=True, retry_in=min(e.deadline for e in pending) - now)
+
+    def _relists(self, late: dict[int, Informer], now: float) -> tuple[Informer, ...]:
+        """At most one re-list per informer per `timeout`, however many owners time out on it: under
+        load a lagging watch must not turn into a storm of LISTs of thousands of objects."""
+        due = tuple(
+            i for key, i in late.items() if now - self._relisted.get(key, -self.timeout) >= self.timeout
+        )
+        for informer in due:
+            self._relisted[id(informer)] = now
+        return due
 
     def renew(self, owner: Owner) -> None:
         """Start the wait again after asking for re-lists: a list that starts from now on meets it."""

@@ -121,3 +121,14 @@ async def test_past_the_deadline_the_informer_is_named_for_a_relist_and_the_wait
     rig.expectations.forget(OWNER)
     assert not rig.expectations.check(OWNER).waiting
     assert len(rig.expectations) == 0
+
+
+async def test_many_owners_timing_out_on_one_informer_ask_for_one_relist(rig: Rig) -> None:
+    rig.api.hold("configmaps")
+    for n in range(5):
+        rig.expectations.expect(("ctl", f"ns/{n}"), rig.informer, "ns/a", Want.VERSION, "999999")
+    rig.clock.advance(31)
+    asked = [rig.expectations.check(("ctl", f"ns/{n}")).relist for n in range(5)]
+    assert asked == [(rig.informer,), (), (), (), ()]
+    rig.clock.advance(31)
+    assert rig.expectations.check(("ctl", "ns/1")).relist == (rig.informer,)  # a window later: again
