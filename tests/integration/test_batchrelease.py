@@ -15,9 +15,9 @@ import pytest
 from graylane.api import keys
 from graylane.api.batchrelease import ReleasePlan
 from graylane.api.hashing import release_plan_hash
-from graylane.controller.workloads import template_revision
 from graylane.kube import resources as r
 from graylane.kube.client import KubeClient, Obj
+from graylane.observe.workloads import template_revision
 from tests.integration.builders import deployment, set_image_patch
 from tests.integration.controller_fixtures import ControllerProcess
 from tests.integration.waiting import eventually
@@ -222,3 +222,43 @@ async def test_partition_style_walks_batches_and_the_native_controller_adopts_th
     assert len(v2_sets) == 1  # the native rollout continued from our ReplicaSet instead of creating one
     assert v2_sets[0]["metadata"]["name"] == f"demo-{template_revision(dep['spec']['template'])}"
     assert v2_sets[0]["spec"]["replicas"] == 5
+
+
+async def test_a_deployment_set_up_as_kruise_documents_is_driven_without_the_controlled_by_label(
+    kube: KubeClient, namespace: str, graylane_controller: ControllerProcess
+) -> None:
+    """Issue 15, item 8: Kruise's advanced Deployment controller acts on the deployment-strategy and
+    control-info annotations of a paused Recreate Deployment; graylane also wanted its own label."""
+    await kube.create(r.DEPLOYMENT, deployment("demo", namespace, replicas=5, image=V1))
+    await eventually(lambda: _ready_by_image(kube, namespace), lambda c: c == {V1: 5}, what="5 v1 pods")
+    strategy = (
+        '{"rollingStyle":"Partition","rollingUpdate":{"maxUnavailable":"25%","maxSurge":"25%"},"partition":2}'
+    )
+    control = (
+        '{"apiVersion":"rollouts.kruise.io/v1beta1","kind":"BatchRelease","name":"demo","uid":"by-hand"}'
+    )
+    patch = {
+        "metadata": {
+            "annotations": {
+                keys.DEPLOYMENT_STRATEGY_ANNOTATION: strategy,
+                keys.BATCH_RELEASE_CONTROL_ANNOTATION: control,
+            }
+        },
+        "spec": {
+            "paused": True,
+            "strategy": {"type": "Recreate", "rollingUpdate": None},
+            **set_image_patch(V2)["spec"],
+        },
+    }
+    await kube.patch(r.DEPLOYMENT, "demo", patch, namespace, patch_type="strategic")
+
+    await eventually(
+        lambda: _ready_by_image(kube, namespace),
+        lambda c: c == {V1: 3, V2: 2},
+        what="2 new pods (partition 2)",
+    )
+    dep = await kube.get(r.DEPLOYMENT, "demo", namespace)
+    assert keys.ADVANCED_DEPLOYMENT_CONTROL_LABEL not in (dep["metadata"].get("labels") or {})
+    assert (
+        '"updatedReadyReplicas":2' in dep["metadata"]["annotations"][keys.DEPLOYMENT_EXTRA_STATUS_ANNOTATION]
+    )

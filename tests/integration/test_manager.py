@@ -17,10 +17,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from graylane.controller.manager import Manager, ManagerOptions
 from graylane.kube import resources as r
 from graylane.kube.client import KubeClient, Obj
 from graylane.kube.informer import Informer, split_key
+from graylane.runtime.manager import Manager, ManagerOptions
 
 QUICK_LEASE: dict[str, Any] = {"lease_duration": 3.0, "renew_deadline": 2.0, "retry_period": 0.5}
 

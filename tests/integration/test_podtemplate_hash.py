@@ -19,7 +19,7 @@ import yaml
 
 from graylane.api.podtemplatehash import pod_template_hash
 from graylane.cluster.build import cache_root
-from graylane.controller.workloads import deployment_workload
+from graylane.observe.workloads import deployment_workload
 from graylane.kube import resources as r
 from graylane.kube.client import KubeClient
 from tests.integration.waiting import eventually

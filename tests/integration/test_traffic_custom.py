@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from graylane.controller.traffic_observe import discover_custom_kinds
 from graylane.kube import resources as r
 from graylane.kube.client import ApiError, KubeClient, Obj
+from graylane.observe.traffic import discover_custom_kinds
 from graylane.planner.changes import CustomKind
 from graylane.webhook.install import VALIDATING_CONFIGURATION
 from tests.integration.controller_fixtures import ControllerProcess

@@ -7,6 +7,11 @@ the Deployment controller's own hash, api/podtemplatehash.py, so the native cont
 are the same when it takes the Deployment back), and carries out
 `advanced_deployment_planner.plan`: create the new ReplicaSet, scale ReplicaSets, write the extra status.
 
+Writes: a new ReplicaSet has a fixed name (`<deployment>-<revision>`), so a repeated create finds it
+taken; scaling is guarded by the ReplicaSet's version the sizes were read at; the extra-status
+annotation is a fixed value. The runtime's loop runs the plan and waits for these writes to show in
+the caches before the next decision.
+
 What it must not do: decide anything (the planner does), or write Deployment status (the native
 controller keeps writing it for paused Deployments, from the same ReplicaSets).
 """
@@ -17,23 +22,24 @@ import logging
 
 from graylane.api import keys
 from graylane.batchrelease.advanced_deployment_planner import (
-    Action,
     CreateReplicaSet,
-    ObservedDeployment,
     ScaleReplicaSet,
+    ScalingAction,
+    ScalingObserved,
     plan,
     under_control,
 )
-from graylane.controller.manager import Manager
-from graylane.controller.workloads import owned_by, template_revision
 from graylane.kube import resources as r
-from graylane.kube.client import ApiError, KubeClient, Obj
-from graylane.kube.informer import Informer, object_key, split_key
+from graylane.kube.client import Obj
+from graylane.kube.informer import Informer, object_key
+from graylane.observe.workloads import owned_by, template_revision
+from graylane.runtime.loop import Decision
+from graylane.runtime.manager import Manager
+from graylane.runtime.writer import Writer
 
-__all__ = ["AdvancedDeploymentController"]
+__all__ = ["AdvancedDeploymentReconciler"]
 
 log = logging.getLogger(__name__)
-CONFLICT_REQUEUE = 0.2
 
 
 def _own_key_if_controlled(dep: Obj) -> list[str]:
@@ -41,19 +47,20 @@ def _own_key_if_controlled(dep: Obj) -> list[str]:
     return [key] if key and under_control(dep) else []
 
 
-class AdvancedDeploymentController:
+class AdvancedDeploymentReconciler:
     name = "advanced-deployment"
+    primary = r.DEPLOYMENT
+    status_message = False  # a Deployment has no status.message of ours; refusals go to Events
 
     def __init__(self, workers: int = 3) -> None:
         self.workers = workers
-        self._client: KubeClient | None = None
         self._deployments: Informer | None = None
         self._replicasets: Informer | None = None
 
-    def setup(self, manager: Manager) -> None:
-        self._client = manager.client
+    def setup(self, manager: Manager) -> Informer:
         self._deployments = manager.watch(self, r.DEPLOYMENT, keys=_own_key_if_controlled)
         self._replicasets = manager.watch(self, r.REPLICASET, keys=self._owner_key)
+        return self._deployments
 
     def _owner_key(self, rs: Obj) -> list[str]:
         assert self._deployments is not None
@@ -67,16 +74,15 @@ class AdvancedDeploymentController:
         deps = [self._deployments.get(ns, str(o.get("name"))) for o in owners]
         return [key for dep in deps if dep is not None for key in _own_key_if_controlled(dep)]
 
-    async def reconcile(self, key: str) -> float | None:
-        assert self._deployments is not None
+    async def observe(self, dep: Obj) -> ScalingObserved | None:
         assert self._replicasets is not None
-        namespace, name = split_key(key)
-        dep = self._deployments.get(namespace, name)
-        if dep is None or not under_control(dep):
+        if not under_control(dep):
             return None
         uid = str(dep["metadata"].get("uid", ""))
-        owned = tuple(rs for rs in self._replicasets.list(namespace) if owned_by(rs, uid))
-        observed = ObservedDeployment(
+        owned = tuple(
+            rs for rs in self._replicasets.list(dep["metadata"].get("namespace")) if owned_by(rs, uid)
+        )
+        return ScalingObserved(
             deployment=dep,
             replica_sets=owned,
             revision=template_revision(dep.get("spec", {}).get("template", {})),
@@ -84,28 +90,23 @@ class AdvancedDeploymentController:
                 rs["metadata"]["name"]: template_revision(rs["spec"].get("template", {})) for rs in owned
             },
         )
-        result = plan(observed)
-        try:
-            for action in result.actions:
-                await self._apply(dep, action)
-        except ApiError as err:
-            if err.conflict or err.not_found or err.already_exists:
-                return CONFLICT_REQUEUE  # the caches were behind: plan again from what is there now
-            raise
-        return result.requeue_after
 
-    async def _apply(self, dep: Obj, action: Action) -> None:
-        assert self._client is not None
-        ns, name = dep["metadata"]["namespace"], dep["metadata"]["name"]
+    def plan(self, observed: ScalingObserved) -> Decision[ScalingAction]:
+        result = plan(observed)
+        return Decision(actions=result.actions, requeue_after=result.requeue_after)
+
+    async def act(self, action: ScalingAction, observed: ScalingObserved, writer: Writer) -> None:
+        meta = observed.deployment["metadata"]
+        ns, name = meta["namespace"], meta["name"]
         if isinstance(action, CreateReplicaSet):
             log.info("creating replicaset", extra={"deployment": f"{ns}/{name}"})
-            await self._client.create(r.REPLICASET, dict(action.body), ns)
+            await writer.create(r.REPLICASET, dict(action.body), ns)
         elif isinstance(action, ScaleReplicaSet):
             body = {
                 "metadata": {"annotations": dict(action.annotations)},
                 "spec": {"replicas": action.replicas},
             }
-            await self._client.patch(r.REPLICASET, action.name, body, ns)
+            await writer.patch(r.REPLICASET, action.name, body, ns, guard=action.guard or None)
         else:
             body = {"metadata": {"annotations": {keys.DEPLOYMENT_EXTRA_STATUS_ANNOTATION: action.value}}}
-            await self._client.patch(r.DEPLOYMENT, name, body, ns)
+            await writer.patch(r.DEPLOYMENT, name, body, ns)

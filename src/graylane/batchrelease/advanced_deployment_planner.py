@@ -30,15 +30,15 @@ from typing import Any
 from graylane.api import keys
 from graylane.api.common import IntOrString, scaled_int_or_percent
 from graylane.api.enums import RollingStyle
-from graylane.batchrelease.planner import annotations_of, labels_of, spec_replicas, status_int
+from graylane.batchrelease.planner import annotations_of, spec_replicas, status_int
 from graylane.planner.polling import safety_poll
 
 __all__ = [
     "CreateReplicaSet",
     "DeploymentStrategy",
-    "ObservedDeployment",
-    "Plan",
     "ScaleReplicaSet",
+    "ScalingObserved",
+    "ScalingPlan",
     "SetExtraStatus",
     "new_rs_limit",
     "plan",
@@ -139,11 +139,14 @@ def _fenceposts(strategy: DeploymentStrategy, replicas: int) -> tuple[int, int]:
 
 
 def under_control(dep: Obj) -> bool:
-    """IsUnderRolloutControl plus the controlled-by label: only these Deployments are ours to drive."""
+    """Kruise's IsUnderRolloutControl plus a readable deployment-strategy annotation (its NewController
+    gate): control-info, `Recreate`, paused. The controlled-by label is written and removed with the
+    rest, but not required, so a Deployment set up as Kruise documents is driven too (issue 15, item 8).
+    """
     spec = dep.get("spec", {})
     return (
         bool(annotations_of(dep).get(keys.BATCH_RELEASE_CONTROL_ANNOTATION))
-        and labels_of(dep).get(keys.ADVANCED_DEPLOYMENT_CONTROL_LABEL) == "true"
+        and DeploymentStrategy.parse(annotations_of(dep).get(keys.DEPLOYMENT_STRATEGY_ANNOTATION)) is not None
         and spec.get("strategy", {}).get("type") == "Recreate"
         and bool(spec.get("paused"))
     )
@@ -159,9 +162,12 @@ class CreateReplicaSet:
 
 @dataclasses.dataclass(frozen=True)
 class ScaleReplicaSet:
+    """Scale one ReplicaSet, guarded by the version its size was read at (the sizes are relative)."""
+
     name: str
     replicas: int
     annotations: Mapping[str, str]
+    guard: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,17 +175,17 @@ class SetExtraStatus:
     value: str
 
 
-Action = CreateReplicaSet | ScaleReplicaSet | SetExtraStatus
+ScalingAction = CreateReplicaSet | ScaleReplicaSet | SetExtraStatus
 
 
 @dataclasses.dataclass(frozen=True)
-class Plan:
-    actions: tuple[Action, ...] = ()
+class ScalingPlan:
+    actions: tuple[ScalingAction, ...] = ()
     requeue_after: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
-class ObservedDeployment:
+class ScalingObserved:
     """A Deployment, the ReplicaSets it controls, and graylane revisions of their pod templates."""
 
     deployment: Obj
@@ -197,17 +203,18 @@ class _Rs:
     available: int
     created: str
     revision: int
+    version: str = ""
 
 
-def plan(obs: ObservedDeployment) -> Plan:
+def plan(obs: ScalingObserved) -> ScalingPlan:
     """One pass of the advanced controller: at most one scaling stage, then the extra status."""
     dep = obs.deployment
     strategy = DeploymentStrategy.parse(annotations_of(dep).get(keys.DEPLOYMENT_STRATEGY_ANNOTATION))
     if not under_control(dep) or strategy is None or strategy.rolling_style == RollingStyle.CANARY:
-        return Plan()
+        return ScalingPlan()
     strategy = strategy.with_defaults()
     new_rs, olds = _split(obs)
-    scaling: tuple[Action, ...] = ()
+    scaling: tuple[ScalingAction, ...] = ()
     if not strategy.paused and not dep.get("metadata", {}).get("deletionTimestamp"):
         scaling = _create(obs, strategy, olds) if new_rs is None else _rolling(dep, strategy, new_rs, olds)
     extra = _extra_status(dep, strategy, new_rs)
@@ -215,17 +222,17 @@ def plan(obs: ObservedDeployment) -> Plan:
     # Scaling waits on pods becoming available, which the ReplicaSet status events report (both are
     # watched); the long safety poll only bounds a lost wake-up, instead of Kruise's 2 s polling.
     uid = str(dep.get("metadata", {}).get("uid", ""))
-    return Plan(actions=(*scaling, *extra), requeue_after=None if done else safety_poll(uid))
+    return ScalingPlan(actions=(*scaling, *extra), requeue_after=None if done else safety_poll(uid))
 
 
-def _split(obs: ObservedDeployment) -> tuple[Obj | None, list[Obj]]:
+def _split(obs: ScalingObserved) -> tuple[Obj | None, list[Obj]]:
     """(new ReplicaSet, old ones); among several matching the template the oldest wins, as in KCM."""
     ordered = sorted(obs.replica_sets, key=_created)
     new = next((rs for rs in ordered if obs.rs_revisions.get(_name(rs)) == obs.revision), None)
     return new, [rs for rs in ordered if rs is not new]
 
 
-def _create(obs: ObservedDeployment, strategy: DeploymentStrategy, olds: list[Obj]) -> tuple[Action, ...]:
+def _create(obs: ScalingObserved, strategy: DeploymentStrategy, olds: list[Obj]) -> tuple[ScalingAction, ...]:
     dep = obs.deployment
     replicas = spec_replicas(dep)
     old_rs = [_rs(rs) for rs in olds]
@@ -238,7 +245,7 @@ def _create(obs: ObservedDeployment, strategy: DeploymentStrategy, olds: list[Ob
     return (CreateReplicaSet(body),)
 
 
-def _new_rs_body(obs: ObservedDeployment, strategy: DeploymentStrategy, count: int, revision: int) -> Obj:
+def _new_rs_body(obs: ScalingObserved, strategy: DeploymentStrategy, count: int, revision: int) -> Obj:
     dep, spec = obs.deployment, obs.deployment.get("spec", {})
     template = copy.deepcopy(dict(spec.get("template", {})))
     labels = {
@@ -276,7 +283,9 @@ def _replica_annotations(dep: Obj, strategy: DeploymentStrategy) -> dict[str, st
     return {DESIRED_REPLICAS: str(replicas), MAX_REPLICAS: str(replicas + _fenceposts(strategy, replicas)[0])}
 
 
-def _rolling(dep: Obj, strategy: DeploymentStrategy, new_obj: Obj, olds: list[Obj]) -> tuple[Action, ...]:
+def _rolling(
+    dep: Obj, strategy: DeploymentStrategy, new_obj: Obj, olds: list[Obj]
+) -> tuple[ScalingAction, ...]:
     """rolloutRolling: scale the new ReplicaSet up first; only when it cannot grow, scale old ones down."""
     replicas = spec_replicas(dep)
     new, old = _rs(new_obj), [_rs(rs) for rs in olds]
@@ -345,10 +354,10 @@ def _cleanup_unhealthy(old: list[_Rs], budget: int) -> None:
 
 
 def _scale(dep: Obj, strategy: DeploymentStrategy, rs: _Rs, replicas: int) -> ScaleReplicaSet:
-    return ScaleReplicaSet(rs.name, replicas, _replica_annotations(dep, strategy))
+    return ScaleReplicaSet(rs.name, replicas, _replica_annotations(dep, strategy), rs.version)
 
 
-def _extra_status(dep: Obj, strategy: DeploymentStrategy, new_rs: Obj | None) -> tuple[Action, ...]:
+def _extra_status(dep: Obj, strategy: DeploymentStrategy, new_rs: Obj | None) -> tuple[ScalingAction, ...]:
     """{"updatedReadyReplicas":n,"expectedUpdatedReplicas":m} with Go's omitempty (zeros dropped)."""
     ready = status_int(new_rs, "readyReplicas") if new_rs is not None else 0
     expected = new_rs_limit(strategy.partition, spec_replicas(dep))
@@ -378,6 +387,7 @@ def _rs(obj: Obj) -> _Rs:
         available=status_int(obj, "availableReplicas"),
         created=str(obj.get("metadata", {}).get("creationTimestamp", "")),
         revision=int(revision) if revision.isdigit() else 0,
+        version=str(obj.get("metadata", {}).get("resourceVersion") or ""),
     )
 
 

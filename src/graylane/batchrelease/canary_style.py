@@ -1,16 +1,23 @@
 """Canary style for a Deployment (reference §2.7, `enableExtraWorkloadForCanary`): an extra canary Deployment.
 
 What this module does: the pure `Control` that leaves the stable Deployment paused (as the webhook left
-it) and releases the new version through a second Deployment: `generateName: <stable>-` (a random suffix,
-not `-canary`), label `rollouts.kruise.io/canary-deployment=<stable>`, the control-info annotation, the
+it) and releases the new version through a second Deployment: `generateName: <stable>-` with a name
+derived from the BatchRelease's uid and the template (it looks like Kruise's random suffix, but a
+repeated create finds the name taken instead of making a second canary), label
+`rollouts.kruise.io/canary-deployment=<stable>`, the control-info annotation, the
 `finalizer.rollouts.kruise.io/batch-release` finalizer, controller ownerReference = the BatchRelease,
 spec copied from the stable Deployment with patchPodTemplateMetadata applied to the pod template,
 `replicas: 0` and `paused: false`. Each batch scales it up (never down) to ceil(batch% * stable replicas).
-Finalize removes control-info from the stable Deployment and sets `spec.paused = (batchPartition != nil)`,
-so normally the native RollingUpdate completes the release; with finalizingPolicy WaitResume it waits
-until the stable Deployment is fully updated and available. Then the canary Deployments lose their
+
+Finalize removes control-info from the stable Deployment and, when the workload is handed back
+(batchPartition null, or no release holds it any more), sets `paused: false`, so the native
+RollingUpdate completes the release; with finalizingPolicy WaitResume it waits until the stable
+Deployment is fully updated and available. It never writes `paused: true`: where Kruise writes
+`paused = (batchPartition != nil)` it leaves a held workload as the webhook paused it, so a decision made
+from a stale BatchRelease cannot pause a released workload again. Then the canary Deployments lose their
 finalizer and are deleted (Kruise leaves that to garbage collection of the BatchRelease; deleting here
-means a finished release leaves no extra pods behind even while the BatchRelease is kept).
+means a finished release leaves no extra pods behind even while the BatchRelease is kept). Done only
+once all of that is seen: the stable resumed and observed by its controller, no canary left.
 
 What it must not do: I/O, or change the stable Deployment's template or strategy.
 """
@@ -18,6 +25,8 @@ What it must not do: I/O, or change the stable Deployment's template or strategy
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,10 +36,10 @@ from graylane.api.common import scaled_int_or_percent
 from graylane.api.enums import FinalizingPolicy
 from graylane.batchrelease.partition_style import control_info, controlled_by, owner_reference
 from graylane.batchrelease.planner import (
-    Action,
+    BatchReleaseAction,
+    BatchReleaseObserved,
     CreateCanary,
     Delete,
-    Observed,
     Patch,
     Step,
     WorkloadInfo,
@@ -42,13 +51,17 @@ from graylane.batchrelease.planner import (
 )
 from graylane.planner.weights import canary_style_replicas
 
-__all__ = ["CanaryStyle", "build_canary", "find_canary"]
+__all__ = ["CanaryStyle", "build_canary", "canary_name", "find_canary"]
 
 Obj = Mapping[str, Any]
 DEPLOYMENT = "Deployment"
+# The alphabet and length of the API server's generateName suffixes (no vowels, no look-alikes).
+_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_SUFFIX_LENGTH = 5
+_MAX_GENERATED_BASE = 58  # the API server's limit for a generateName base (63 - 5)
 
 
-def find_canary(obs: Observed) -> Obj | None:
+def find_canary(obs: BatchReleaseObserved) -> Obj | None:
     """Newest live canary whose template is the stable one, ignoring pod-template-hash and patched keys."""
     stable = obs.workload
     if stable is None:
@@ -70,6 +83,18 @@ def _comparable(template: Obj, br: BatchRelease) -> dict[str, Any]:
         annotations = {k: v for k, v in annotations.items() if k not in patch.annotations}
     meta["labels"], meta["annotations"] = labels, annotations
     return clean
+
+
+def canary_name(stable: Obj, br: BatchRelease) -> str:
+    """`<stable>-xxxxx`, the suffix a hash of the BatchRelease uid and the stable template."""
+    template = _comparable(stable.get("spec", {}).get("template", {}), br)
+    text = f"{br.metadata.get('uid', '')}/{json.dumps(template, sort_keys=True, separators=(',', ':'))}"
+    number = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+    suffix = ""
+    for _ in range(_SUFFIX_LENGTH):
+        number, digit = divmod(number, len(_SUFFIX_ALPHABET))
+        suffix += _SUFFIX_ALPHABET[digit]
+    return f"{_name(stable)}-"[:_MAX_GENERATED_BASE] + suffix
 
 
 def build_canary(stable: Obj, br: BatchRelease) -> dict[str, Any]:
@@ -103,7 +128,7 @@ def build_canary(stable: Obj, br: BatchRelease) -> dict[str, Any]:
 class CanaryStyle:
     """The canary-style `Control` for an apps/v1 Deployment with an extra canary Deployment."""
 
-    def info(self, obs: Observed) -> WorkloadInfo | None:
+    def info(self, obs: BatchReleaseObserved) -> WorkloadInfo | None:
         stable = obs.workload
         if stable is None:
             return None
@@ -118,21 +143,29 @@ class CanaryStyle:
             stable_revision=obs.stable_revision,
         )
 
-    def initialize(self, obs: Observed) -> Step:
+    def initialize(self, obs: BatchReleaseObserved) -> Step:
         stable, br = obs.workload, obs.release
         if stable is None:
             return Step(False)
-        actions: list[Action] = []
+        actions: list[BatchReleaseAction] = []
         if not controlled_by(stable, br):
             body = {"metadata": {"annotations": {keys.BATCH_RELEASE_CONTROL_ANNOTATION: control_info(br)}}}
             actions.append(Patch(DEPLOYMENT, _name(stable), body))
         if find_canary(obs) is not None:
-            return Step(True, tuple(actions))
+            return Step(not actions, tuple(actions))  # done once the claim is seen, too
         # Not done yet: the next pass must see the new canary in the cache before batches start.
-        actions.append(CreateCanary(build_canary(stable, br), str(br.metadata.get("uid", "")), _name(stable)))
+        name = canary_name(stable, br)
+        stuck = next((c for c in obs.canaries if _name(c) == name), None)
+        if stuck is not None:
+            # Our earlier canary of this template is being deleted: let it go before creating it again.
+            actions.extend(_unfinalize(stuck))
+            return Step(False, tuple(actions))
+        canary = build_canary(stable, br)
+        canary["metadata"]["name"] = name
+        actions.append(CreateCanary(canary, str(br.metadata.get("uid", "")), _name(stable)))
         return Step(False, tuple(actions))
 
-    def upgrade(self, obs: Observed, batch: int) -> Step:
+    def upgrade(self, obs: BatchReleaseObserved, batch: int) -> Step:
         stable = obs.workload
         if stable is None:
             return Step(False)
@@ -149,7 +182,7 @@ class CanaryStyle:
             return Step(True)  # only ever scaled up: a lower batch never removes canary pods
         return Step(True, (Patch(DEPLOYMENT, _name(canary), {"spec": {"replicas": desired}}),))
 
-    def check(self, obs: Observed, batch: int) -> Step:
+    def check(self, obs: BatchReleaseObserved, batch: int) -> Step:
         stable = obs.workload
         if stable is None:
             return Step(False)
@@ -165,44 +198,53 @@ class CanaryStyle:
         updated, ready = status_int(canary, "replicas"), status_int(canary, "availableReplicas")
         return batch_step(obs, batch, desired=desired, updated=updated, updated_ready=ready)
 
-    def finalize(self, obs: Observed) -> Step:
-        stable, br = obs.workload, obs.release
-        wait = br.spec.release_plan.finalizing_policy == FinalizingPolicy.WAIT_RESUME
+    def finalize(self, obs: BatchReleaseObserved) -> Step:
+        stable = obs.workload
+        wait = obs.release.spec.release_plan.finalizing_policy == FinalizingPolicy.WAIT_RESUME
+        actions: list[BatchReleaseAction] = []
         if stable is not None:
-            resume = _resume(stable, br)
+            resume = _resume(stable, obs.hand_back)
             if resume is not None:
+                actions.append(resume)
+            if wait and obs.hand_back and (resume is not None or not _all_ready(stable)):
                 # Under WaitResume the canary pods keep serving until the resumed rollout is done.
-                return Step(not wait, (resume, *(() if wait else _release_canaries(obs))))
-            if wait and not _all_ready(stable):
-                return Step(False)
-        return Step(True, _release_canaries(obs))
+                return Step(False, tuple(actions))
+        actions.extend(_release_canaries(obs))
+        # Done only when nothing is left to do: the hand-back seen, and seen by the stable's controller.
+        return Step(not actions and (stable is None or generation_observed(stable)), tuple(actions))
 
 
-def _resume(stable: Obj, br: BatchRelease) -> Patch | None:
-    """Remove control-info and set paused = (batchPartition != nil); None when already so."""
-    pause = br.spec.release_plan.batch_partition is not None
-    has_info = bool(annotations_of(stable).get(keys.BATCH_RELEASE_CONTROL_ANNOTATION))
-    if not has_info and bool(stable.get("spec", {}).get("paused")) == pause:
-        return None
-    body = {
-        "metadata": {"annotations": {keys.BATCH_RELEASE_CONTROL_ANNOTATION: None}},
-        "spec": {"paused": pause},
-    }
-    return Patch(DEPLOYMENT, _name(stable), body)
+def _resume(stable: Obj, hand_back: bool) -> Patch | None:
+    """Remove control-info, and resume the stable when handing it back; None when already so.
+
+    Fixed values (idempotent), and never `paused: true`: a held workload stays as the webhook paused it.
+    """
+    body: dict[str, Any] = {}
+    if annotations_of(stable).get(keys.BATCH_RELEASE_CONTROL_ANNOTATION):
+        body["metadata"] = {"annotations": {keys.BATCH_RELEASE_CONTROL_ANNOTATION: None}}
+    if hand_back and stable.get("spec", {}).get("paused"):
+        body["spec"] = {"paused": False}
+    return Patch(DEPLOYMENT, _name(stable), body) if body else None
 
 
-def _release_canaries(obs: Observed) -> tuple[Action, ...]:
+def _unfinalize(canary: Obj) -> tuple[BatchReleaseAction, ...]:
+    meta = canary.get("metadata", {})
+    finalizers = list(meta.get("finalizers") or [])
+    if keys.CANARY_DEPLOYMENT_FINALIZER not in finalizers:
+        return ()
+    kept = [f for f in finalizers if f != keys.CANARY_DEPLOYMENT_FINALIZER]
+    body = {"metadata": {"finalizers": kept, "resourceVersion": meta.get("resourceVersion")}}
+    return (Patch(DEPLOYMENT, str(meta.get("name")), body),)
+
+
+def _release_canaries(obs: BatchReleaseObserved) -> tuple[BatchReleaseAction, ...]:
     """Drop our finalizer from every canary Deployment of this BatchRelease and delete the live ones."""
-    actions: list[Action] = []
+    actions: list[BatchReleaseAction] = []
     for canary in obs.canaries:
         meta = canary.get("metadata", {})
-        finalizers = list(meta.get("finalizers") or [])
-        if keys.CANARY_DEPLOYMENT_FINALIZER in finalizers:
-            kept = [f for f in finalizers if f != keys.CANARY_DEPLOYMENT_FINALIZER]
-            body = {"metadata": {"finalizers": kept, "resourceVersion": meta.get("resourceVersion")}}
-            actions.append(Patch(DEPLOYMENT, str(meta.get("name")), body))
+        actions.extend(_unfinalize(canary))
         if not meta.get("deletionTimestamp"):
-            actions.append(Delete(DEPLOYMENT, str(meta.get("name"))))
+            actions.append(Delete(DEPLOYMENT, str(meta.get("name")), str(meta.get("uid") or "")))
     return tuple(actions)
 
 

@@ -1,11 +1,11 @@
-"""The BatchRelease controller: caches → observe → `planner.plan` → carry out the actions → write status.
+"""The BatchRelease controller: caches → observe → `planner.plan` (pure) → status, then workload writes.
 
 What this module does: picks the rolling style's `Control` (canary style for an apps/v1 Deployment with
 rollingStyle Canary or the deprecated enableExtraWorkloadForCanary, partition style otherwise), builds
-the frozen `Observed` from the informer caches, and applies the plan: finalizer changes first (Kruise's
-handleFinalizer runs before the executor), then the workload actions in order, then one status PUT
-guarded by the resourceVersion the plan was made from, so a concurrent spec or status change makes the
-write fail and the key is planned again from fresh state.
+the frozen `BatchReleaseObserved` from the informer caches, and turns the plan into the runtime's
+`Decision`: the status to store (guarded by the version the plan was made from, written first by the
+loop), the finalizer change, the workload writes in order, and the phase-change Event. Its action
+table says for each write whether it is guarded or idempotent.
 
 Pods are not cached: they are listed (by the workload's selector) only while a rolloutID asks for pod
 batch labels, because a cluster-wide pod cache costs far more memory than the few lists it saves.
@@ -15,41 +15,62 @@ What it must not do: decide anything the planner decides, or keep state between 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable
 
 from graylane.api import keys
-from graylane.api.batchrelease import BatchRelease, BatchReleaseStatus
+from graylane.api.batchrelease import BatchRelease
 from graylane.api.enums import RollingStyle
 from graylane.batchrelease.canary_style import CanaryStyle
 from graylane.batchrelease.partition_style import PartitionStyle
 from graylane.batchrelease.planner import (
-    Action,
+    BatchReleaseAction,
+    BatchReleaseObserved,
     Control,
     CreateCanary,
     Delete,
-    Observed,
     Patch,
-    Plan,
     controller_uid,
 )
 from graylane.batchrelease.planner import plan as plan_release
-from graylane.controller.cached import load_cached
-from graylane.controller.manager import Manager
-from graylane.controller.workloads import deployment_workload, owned_by, template_revision
 from graylane.kube import resources as r
-from graylane.kube.client import ApiError, KubeClient, Obj
+from graylane.kube.client import KubeClient, Obj
 from graylane.kube.events import EventKind, EventRecorder
 from graylane.kube.informer import Informer
+from graylane.observe.workloads import deployment_workload, owned_by, template_revision
+from graylane.planner.actions import RecordEvent
 from graylane.planner.writes import batch_release_status_changed
+from graylane.runtime.cache import parse_cached
+from graylane.runtime.loop import Decision
+from graylane.runtime.manager import Manager
+from graylane.runtime.writer import Writer
 
-__all__ = ["BatchReleaseController", "choose_control"]
+__all__ = ["BatchReleaseInput", "BatchReleaseReconciler", "Finalizers", "choose_control"]
 
 log = logging.getLogger(__name__)
 WORKLOAD_INDEX = "batchrelease-workload"
-CONFLICT_REQUEUE = 0.2
 _RESOURCES = {"Deployment": r.DEPLOYMENT, "Pod": r.POD, "ReplicaSet": r.REPLICASET}
+
+
+@dataclasses.dataclass(frozen=True)
+class Finalizers:
+    """The BatchRelease's new finalizer list (a guarded write: another writer may edit it too)."""
+
+    names: tuple[str, ...]
+
+
+BatchReleaseWrite = BatchReleaseAction | Finalizers | RecordEvent
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchReleaseInput:
+    """One reconcile's reading: the cached object, its style's control (None: not driven), the snapshot."""
+
+    obj: Obj
+    control: Control | None
+    observed: BatchReleaseObserved | None
 
 
 def _utcnow() -> dt.datetime:
@@ -75,8 +96,10 @@ def choose_control(br: BatchRelease) -> Control | None:
     return PartitionStyle() if style in ("", RollingStyle.PARTITION) else None
 
 
-class BatchReleaseController:
+class BatchReleaseReconciler:
     name = "batchrelease"
+    primary = r.BATCHRELEASE
+    status_message = True
 
     def __init__(self, workers: int = 3, clock: Callable[[], dt.datetime] = _utcnow) -> None:
         self.workers = workers
@@ -86,13 +109,16 @@ class BatchReleaseController:
         self._releases: Informer | None = None
         self._deployments: Informer | None = None
         self._replicasets: Informer | None = None
+        self._rollouts: Informer | None = None
 
-    def setup(self, manager: Manager) -> None:
+    def setup(self, manager: Manager) -> Informer:
         self._client, self._recorder = manager.client, manager.recorder
         self._releases = manager.watch(self, r.BATCHRELEASE)
         self._releases.add_index(WORKLOAD_INDEX, workload_index)
         self._deployments = manager.watch(self, r.DEPLOYMENT, keys=self._for_deployment)
         self._replicasets = manager.watch(self, r.REPLICASET, keys=self._for_replicaset)
+        self._rollouts = manager.informer(r.ROLLOUT)  # read only: whether a release still holds one
+        return self._releases
 
     def _for_deployment(self, dep: Obj) -> list[str]:
         """The BatchReleases driving this Deployment, as their workload or as its canary's owner."""
@@ -111,28 +137,55 @@ class BatchReleaseController:
         deps = [self._deployments.get(meta.get("namespace"), str(o.get("name"))) for o in owners]
         return [key for dep in deps if dep is not None for key in self._for_deployment(dep)]
 
-    async def reconcile(self, key: str) -> float | None:
-        assert self._releases is not None
-        loaded = load_cached(self._releases, key, BatchRelease)
-        if loaded is None:
+    # -- the three stages -------------------------------------------------------------------------
+
+    async def observe(self, obj: Obj) -> BatchReleaseInput | None:
+        br = parse_cached(obj, BatchRelease)
+        if br is None:
             return None
-        raw, br = loaded
         control = choose_control(br)
         if control is None:
-            await self._event(raw, EventKind.WARNING, "UnsupportedWorkload", _unsupported(br))
-            return None
-        result = plan_release(await self._observe(br, isinstance(control, CanaryStyle)), control)
-        try:
-            await self._execute(raw, br, result)
-        except ApiError as err:
-            if err.conflict or err.not_found:
-                return CONFLICT_REQUEUE
-            raise
-        return result.requeue_after
+            return BatchReleaseInput(obj, None, None)
+        return BatchReleaseInput(obj, control, await self._observe(br, isinstance(control, CanaryStyle)))
+
+    def plan(self, inp: BatchReleaseInput) -> Decision[BatchReleaseWrite]:
+        """Pure: the planner's decision; the status only when it changed beyond what is folded."""
+        if inp.control is None or inp.observed is None:
+            unsupported = RecordEvent(EventKind.WARNING, "UnsupportedWorkload", _unsupported(inp.obj))
+            return Decision(actions=(unsupported,))
+        br = inp.observed.release
+        result = plan_release(inp.observed, inp.control)
+        actions: list[BatchReleaseWrite] = []
+        if result.finalizers is not None:
+            actions.append(Finalizers(result.finalizers))
+        actions.extend(result.actions)
+        status = result.status
+        if status is None or not batch_release_status_changed(br.status, status):
+            return Decision(actions=tuple(actions), requeue_after=result.requeue_after)
+        if status.phase != br.status.phase:
+            message = f"BatchRelease phase changed from {br.status.phase or 'none'} to {status.phase}"
+            actions.append(RecordEvent(EventKind.NORMAL, status.phase, message))
+        return Decision(status.to_obj(), tuple(actions), result.requeue_after)
+
+    async def act(self, action: BatchReleaseWrite, inp: BatchReleaseInput, writer: Writer) -> None:
+        ns = str(inp.obj["metadata"]["namespace"])
+        if isinstance(action, Patch):
+            # Guarded when the patch follows from what the object looked like (see Patch.guard); the
+            # rest set fixed values. A guard may also be in the body (a canary's finalizer list).
+            guard = action.guard or None
+            await writer.patch(_RESOURCES[action.kind], action.name, action.body, ns, guard=guard)
+        elif isinstance(action, Delete):
+            await writer.delete(_RESOURCES[action.kind], action.name, ns, uid=action.uid or None)
+        elif isinstance(action, CreateCanary):
+            await writer.create(r.DEPLOYMENT, dict(action.body), ns)  # a fixed name: a repeat is a no-op
+        elif isinstance(action, Finalizers):
+            await writer.set_finalizers(r.BATCHRELEASE, inp.obj["metadata"], action.names)
+        elif self._recorder is not None:
+            await self._recorder.event(inp.obj, EventKind(action.type), action.reason, action.message)
 
     # -- observe ----------------------------------------------------------------------------------
 
-    async def _observe(self, br: BatchRelease, canary_style: bool) -> Observed:
+    async def _observe(self, br: BatchRelease, canary_style: bool) -> BatchReleaseObserved:
         assert self._deployments is not None
         assert self._replicasets is not None
         ns = str(br.metadata.get("namespace", ""))
@@ -140,8 +193,11 @@ class BatchReleaseController:
         dep = self._deployments.get(ns, ref.name) if ref is not None else None
         uid = str(br.metadata.get("uid", ""))
         canaries = tuple(d for d in self._deployments.list(ns) if uid and controller_uid(d) == uid)
+        held = self._held(br, dep)
         if dep is None:
-            return Observed(release=br, workload=None, now=self._clock(), canaries=canaries)
+            return BatchReleaseObserved(
+                release=br, workload=None, now=self._clock(), canaries=canaries, release_held=held
+            )
         replica_sets = self._replicasets.list(ns)
         workload = deployment_workload(dep, replica_sets)
         if canary_style:
@@ -153,7 +209,7 @@ class BatchReleaseController:
                 rs for rs in owned if template_revision(rs["spec"]["template"]) == workload.canary_revision
             ]
         pods = await self._updated_pods(br, dep, updated_rs)
-        return Observed(
+        return BatchReleaseObserved(
             release=br,
             workload=dep,
             now=self._clock(),
@@ -161,7 +217,20 @@ class BatchReleaseController:
             stable_revision=workload.stable_revision,
             canaries=canaries,
             pods=pods,
+            release_held=held,
         )
+
+    def _held(self, br: BatchRelease, dep: Obj | None) -> bool:
+        """A Rollout still holds the workload: it is alive and the workload is in its release."""
+        assert self._rollouts is not None
+        if dep is None or keys.IN_PROGRESSING_ANNOTATION not in (dep["metadata"].get("annotations") or {}):
+            return False
+        refs = [o for o in br.metadata.get("ownerReferences") or [] if o.get("kind") == "Rollout"]
+        if not refs:
+            return False  # driven directly, not by a Rollout: nothing else will resume it
+        rollout = self._rollouts.get(br.metadata.get("namespace"), str(refs[0].get("name")))
+        meta = (rollout or {}).get("metadata") or {}
+        return meta.get("uid") == refs[0].get("uid") and not meta.get("deletionTimestamp")
 
     async def _updated_pods(self, br: BatchRelease, dep: Obj, updated_rs: list[Obj]) -> tuple[Obj, ...]:
         if not br.spec.release_plan.rollout_id or not updated_rs:
@@ -173,71 +242,10 @@ class BatchReleaseController:
         uids = {str(rs["metadata"].get("uid")) for rs in updated_rs}
         return tuple(p for p in listed.get("items") or [] if controller_uid(p) in uids)
 
-    # -- execute ----------------------------------------------------------------------------------
 
-    async def _execute(self, raw: Obj, br: BatchRelease, result: Plan) -> None:
-        if result.finalizers is not None:
-            await self._write_finalizers(raw, result.finalizers)
-        for action in result.actions:
-            await self._apply(raw["metadata"]["namespace"], action)
-        # Timestamps and mirrored counts alone are folded into the next real transition.
-        if result.status is not None and batch_release_status_changed(br.status, result.status):
-            await self._write_status(raw, result.status)
-            if result.status.phase != br.status.phase:
-                message = (
-                    f"BatchRelease phase changed from {br.status.phase or 'none'} to {result.status.phase}"
-                )
-                await self._event(raw, EventKind.NORMAL, result.status.phase, message)
-
-    async def _write_finalizers(self, raw: Obj, finalizers: tuple[str, ...]) -> None:
-        assert self._client is not None
-        meta = raw["metadata"]
-        body = {"metadata": {"finalizers": list(finalizers), "resourceVersion": meta["resourceVersion"]}}
-        updated = await self._client.patch(r.BATCHRELEASE, meta["name"], body, meta["namespace"])
-        meta["resourceVersion"] = updated["metadata"]["resourceVersion"]
-
-    async def _write_status(self, raw: Obj, status: BatchReleaseStatus) -> None:
-        """Replace the status subresource, guarded by the resourceVersion the plan was made from."""
-        assert self._client is not None
-        meta = raw["metadata"]
-        body: Obj = {
-            "apiVersion": r.BATCHRELEASE.api_version,
-            "kind": "BatchRelease",
-            "metadata": {k: meta[k] for k in ("name", "namespace", "resourceVersion")},
-            "status": status.to_obj(),
-        }
-        updated = await self._client.replace(r.BATCHRELEASE, body, subresource="status")
-        meta["resourceVersion"] = updated["metadata"]["resourceVersion"]
-
-    async def _apply(self, namespace: str, action: Action) -> None:
-        assert self._client is not None
-        if isinstance(action, Patch):
-            await self._client.patch(_RESOURCES[action.kind], action.name, action.body, namespace)
-        elif isinstance(action, Delete):
-            await self._client.delete(_RESOURCES[action.kind], action.name, namespace)
-        elif not await self._canary_exists(namespace, action):
-            await self._client.create(r.DEPLOYMENT, dict(action.body), namespace)
-
-    async def _canary_exists(self, namespace: str, action: CreateCanary) -> bool:
-        """Asked of the API, not the cache: a canary created a moment ago may not be cached yet."""
-        assert self._client is not None
-        selector = f"{keys.CANARY_DEPLOYMENT_LABEL}={action.stable_name}"
-        listed = await self._client.list(r.DEPLOYMENT, namespace, label_selector=selector)
-        want = template_revision(action.body["spec"]["template"])
-        return any(
-            controller_uid(d) == action.owner_uid
-            and not d["metadata"].get("deletionTimestamp")
-            and template_revision(d["spec"]["template"]) == want
-            for d in listed.get("items") or []
-        )
-
-    async def _event(self, obj: Obj, kind: EventKind, reason: str, message: str) -> None:
-        if self._recorder is not None:
-            await self._recorder.event(obj, kind, reason, message)
-
-
-def _unsupported(br: BatchRelease) -> str:
-    ref = br.spec.workload_ref
-    target = f"{ref.api_version}/{ref.kind}" if ref is not None else "<none>"
-    style = br.spec.release_plan.rolling_style or "Partition"
+def _unsupported(obj: Obj) -> str:
+    spec = obj.get("spec") or {}
+    ref = spec.get("workloadRef") or {}
+    target = f"{ref.get('apiVersion')}/{ref.get('kind')}" if ref else "<none>"
+    style = (spec.get("releasePlan") or {}).get("rollingStyle") or "Partition"
     return f"the workload type '{target}' with rolling style '{style}' is not supported"

@@ -5,9 +5,13 @@ Advanced Deployment controller (label `controlled-by-advanced-deployment-control
 deployment-strategy annotation holding the original rollingUpdate and `partition: 0`, control-info,
 `spec.paused=true`, `strategy: {type: Recreate}` so the native controller stands still); each batch writes
 the batch's `canaryReplicas` as `partition`, the number of NEW pods wanted (stored as written, "20%" or
-1, as Kruise does; the advanced controller scales it). Finalize, once batchPartition is unset, gives the
-Deployment back to the native RollingUpdate (saved rollingUpdate, not paused) and removes every key
-this style added; the native controller then adopts the new ReplicaSet and completes the release.
+1, as Kruise does; the advanced controller scales it). Finalize, once batchPartition is unset (or no
+release holds the Deployment any more), gives it back to the native RollingUpdate (saved rollingUpdate,
+not paused) and removes every key this style added; the native controller then adopts the new
+ReplicaSet and completes the release. With a partition and a release still holding the Deployment (a
+continuous release) it only drops control-info, as Kruise does. Finalize is done only when the
+Deployment is *seen* that way and its controller has observed it: a missing annotation alone proves
+nothing (a pass that dropped only control-info would otherwise read as a finished hand-back).
 
 What it must not do: I/O, or scale ReplicaSets (that is advanced_deployment's job).
 """
@@ -23,7 +27,7 @@ from graylane.api.common import scaled_int_or_percent
 from graylane.api.enums import RollingStyle
 from graylane.batchrelease.advanced_deployment_planner import DeploymentStrategy, under_control
 from graylane.batchrelease.planner import (
-    Observed,
+    BatchReleaseObserved,
     Patch,
     Step,
     WorkloadInfo,
@@ -87,7 +91,7 @@ def _extra_ready(dep: Any) -> int:
 class PartitionStyle:
     """The partition-style `Control` for an apps/v1 Deployment."""
 
-    def info(self, obs: Observed) -> WorkloadInfo | None:
+    def info(self, obs: BatchReleaseObserved) -> WorkloadInfo | None:
         dep = obs.workload
         if dep is None:
             return None
@@ -102,7 +106,7 @@ class PartitionStyle:
             stable_revision=labels_of(dep).get(keys.STABLE_REVISION_LABEL) or obs.stable_revision,
         )
 
-    def initialize(self, obs: Observed) -> Step:
+    def initialize(self, obs: BatchReleaseObserved) -> Step:
         dep = obs.workload
         if dep is None:
             return Step(False)
@@ -122,9 +126,11 @@ class PartitionStyle:
             # Recreate + paused is what keeps the native Deployment controller from rolling pods.
             "spec": {"paused": True, "strategy": {"type": "Recreate", "rollingUpdate": None}},
         }
-        return Step(True, (Patch(DEPLOYMENT, _name(dep), body),))
+        # Guarded: taking control from a stale view could re-take a Deployment already handed back.
+        # Done once seen under control: the next status is stored before this patch goes out.
+        return Step(False, (Patch(DEPLOYMENT, _name(dep), body, _version(dep)),))
 
-    def upgrade(self, obs: Observed, batch: int) -> Step:
+    def upgrade(self, obs: BatchReleaseObserved, batch: int) -> Step:
         dep = obs.workload
         if dep is None:
             return Step(False)
@@ -139,9 +145,10 @@ class PartitionStyle:
             strategy.rolling_style, strategy.rolling_update, strategy.paused, desired
         ).dump()
         body = {"metadata": {"annotations": {keys.DEPLOYMENT_STRATEGY_ANNOTATION: value}}}
-        return Step(True, (Patch(DEPLOYMENT, _name(dep), body), *labels))
+        # Guarded: the partition only grows, judged from the strategy this version holds.
+        return Step(True, (Patch(DEPLOYMENT, _name(dep), body, _version(dep)), *labels))
 
-    def check(self, obs: Observed, batch: int) -> Step:
+    def check(self, obs: BatchReleaseObserved, batch: int) -> Step:
         dep = obs.workload
         if dep is None:
             return Step(False)
@@ -159,30 +166,55 @@ class PartitionStyle:
             updated_ready=_extra_ready(dep),
         )
 
-    def finalize(self, obs: Observed) -> Step:
+    def finalize(self, obs: BatchReleaseObserved) -> Step:
         dep = obs.workload
-        if dep is None or not annotations_of(dep).get(keys.BATCH_RELEASE_CONTROL_ANNOTATION):
+        if dep is None:
             return Step(True)
-        if not dep.get("spec", {}).get("paused"):
-            return Step(True)
-        body: dict[str, Any] = {"metadata": {"annotations": {keys.BATCH_RELEASE_CONTROL_ANNOTATION: None}}}
-        if obs.release.spec.release_plan.batch_partition is None:
-            body = _release_body(dep)
-        return Step(True, (Patch(DEPLOYMENT, _name(dep), body),))
+        body = _release_body(dep) if obs.hand_back else _drop_control_info(dep)
+        if body is not None:
+            return Step(False, (Patch(DEPLOYMENT, _name(dep), body),))
+        return Step(generation_observed(dep))
 
 
-def _release_body(dep: Any) -> dict[str, Any]:
-    """Back to the native controller: resumed, RollingUpdate with the saved settings, our keys gone."""
-    spec: dict[str, Any] = {"paused": False}
-    if dep.get("spec", {}).get("strategy", {}).get("type") == "Recreate":
+def _drop_control_info(dep: Any) -> dict[str, Any] | None:
+    if not annotations_of(dep).get(keys.BATCH_RELEASE_CONTROL_ANNOTATION):
+        return None
+    return {"metadata": {"annotations": {keys.BATCH_RELEASE_CONTROL_ANNOTATION: None}}}
+
+
+def _release_body(dep: Any) -> dict[str, Any] | None:
+    """Back to the native controller: resumed, RollingUpdate with the saved settings, our keys gone.
+
+    Only what still differs (None: handed back); fixed values, so repeating it changes nothing.
+    """
+    annotations, labels = annotations_of(dep), labels_of(dep)
+    ours = (
+        keys.DEPLOYMENT_STRATEGY_ANNOTATION in annotations or keys.ADVANCED_DEPLOYMENT_CONTROL_LABEL in labels
+    )
+    spec: dict[str, Any] = {}
+    if dep.get("spec", {}).get("paused"):
+        spec["paused"] = False
+    if ours and dep.get("spec", {}).get("strategy", {}).get("type") == "Recreate":
         spec["strategy"] = {"type": "RollingUpdate", "rollingUpdate": _strategy(dep).rolling_update}
     gone = (
         keys.BATCH_RELEASE_CONTROL_ANNOTATION,
         keys.DEPLOYMENT_STRATEGY_ANNOTATION,
         keys.DEPLOYMENT_EXTRA_STATUS_ANNOTATION,
     )
-    labels = {keys.STABLE_REVISION_LABEL: None, keys.ADVANCED_DEPLOYMENT_CONTROL_LABEL: None}
-    return {"metadata": {"annotations": dict.fromkeys(gone), "labels": labels}, "spec": spec}
+    meta: dict[str, Any] = {}
+    if any(key in annotations for key in gone):
+        meta["annotations"] = {key: None for key in gone if key in annotations}
+    labelled = (keys.STABLE_REVISION_LABEL, keys.ADVANCED_DEPLOYMENT_CONTROL_LABEL)
+    if any(key in labels for key in labelled):
+        meta["labels"] = {key: None for key in labelled if key in labels}
+    body: dict[str, Any] = {"metadata": meta} if meta else {}
+    if spec:
+        body["spec"] = spec
+    return body or None
+
+
+def _version(obj: Any) -> str:
+    return str(obj.get("metadata", {}).get("resourceVersion") or "")
 
 
 def _scaled(value: int | str) -> int:

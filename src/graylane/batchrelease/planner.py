@@ -32,13 +32,13 @@ from graylane.planner.writes import batch_release_status_changed
 
 __all__ = [
     "POD_LABEL_RECHECK_SECONDS",
-    "Action",
+    "BatchReleaseAction",
+    "BatchReleaseObserved",
+    "BatchReleasePlan",
     "Control",
     "CreateCanary",
     "Delete",
-    "Observed",
     "Patch",
-    "Plan",
     "Step",
     "WorkloadInfo",
     "batch_step",
@@ -59,19 +59,22 @@ POD_LABEL_RECHECK_SECONDS = 1.0
 
 @dataclasses.dataclass(frozen=True)
 class Patch:
-    """JSON merge patch of one object in the BatchRelease's namespace (kind: Deployment, Pod, ...)."""
+    """JSON merge patch of one object in the BatchRelease's namespace (kind: Deployment, Pod, ...).
+
+    `guard`: the resourceVersion the decision read, when the patch follows from that object's state;
+    empty when the patch sets fixed values that are right whatever the object's version (idempotent).
+    """
 
     kind: str
     name: str
     body: Mapping[str, Any]
+    guard: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
 class CreateCanary:
-    """Create the canary Deployment unless one controlled by `owner_uid` exists.
-
-    A `generateName` create is not idempotent, so the executor checks the API (not a cache) first.
-    """
+    """Create the canary Deployment `body` (its name is derived from the BatchRelease and the template,
+    so a repeated create finds the name taken instead of making a second canary)."""
 
     body: Mapping[str, Any]
     owner_uid: str
@@ -80,15 +83,18 @@ class CreateCanary:
 
 @dataclasses.dataclass(frozen=True)
 class Delete:
+    """Delete one object; `uid` (when known) makes sure it is the incarnation that was observed."""
+
     kind: str
     name: str
+    uid: str = ""
 
 
-Action = Patch | CreateCanary | Delete
+BatchReleaseAction = Patch | CreateCanary | Delete
 
 
 @dataclasses.dataclass(frozen=True)
-class Observed:
+class BatchReleaseObserved:
     """One BatchRelease and its workload, from the caches. `workload` None: the Deployment is gone."""
 
     release: BatchRelease
@@ -98,6 +104,17 @@ class Observed:
     stable_revision: str = ""  # pod-template-hash of the stable ReplicaSet
     canaries: tuple[Obj, ...] = ()  # Deployments whose controller is this BatchRelease
     pods: tuple[Obj, ...] = ()  # pods on the update revision; listed only when a rolloutID is set
+    # The workload is still held for a release: its Rollout is alive and it carries the in-progressing
+    # annotation (a continuous release deletes this BatchRelease to start another one). Finalizing with
+    # batchPartition set then keeps the workload paused for the next BatchRelease, as Kruise does;
+    # otherwise (batchPartition null, a BatchRelease deleted on its own or with its Rollout) it is
+    # handed back to its native controller.
+    release_held: bool = True
+
+    @property
+    def hand_back(self) -> bool:
+        """Whether finalizing gives the workload back to its native controller (resumed, restored)."""
+        return self.release.spec.release_plan.batch_partition is None or not self.release_held
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,28 +135,28 @@ class Step:
     """Outcome of one control call: whether the step is done, and what to do to get there."""
 
     done: bool
-    actions: tuple[Action, ...] = ()
+    actions: tuple[BatchReleaseAction, ...] = ()
 
 
 class Control(Protocol):
     """How one rolling style drives one workload kind; every method is pure."""
 
-    def info(self, obs: Observed) -> WorkloadInfo | None: ...
+    def info(self, obs: BatchReleaseObserved) -> WorkloadInfo | None: ...
 
-    def initialize(self, obs: Observed) -> Step: ...
+    def initialize(self, obs: BatchReleaseObserved) -> Step: ...
 
-    def upgrade(self, obs: Observed, batch: int) -> Step: ...
+    def upgrade(self, obs: BatchReleaseObserved, batch: int) -> Step: ...
 
-    def check(self, obs: Observed, batch: int) -> Step: ...
+    def check(self, obs: BatchReleaseObserved, batch: int) -> Step: ...
 
-    def finalize(self, obs: Observed) -> Step: ...
+    def finalize(self, obs: BatchReleaseObserved) -> Step: ...
 
 
 @dataclasses.dataclass(frozen=True)
-class Plan:
+class BatchReleasePlan:
     """Ordered actions, the status to write (None: keep), and when to look again (None: on events)."""
 
-    actions: tuple[Action, ...] = ()
+    actions: tuple[BatchReleaseAction, ...] = ()
     status: BatchReleaseStatus | None = None
     requeue_after: float | None = None
     finalizers: tuple[str, ...] | None = None  # the BatchRelease's new finalizer list, if it changes
@@ -148,12 +165,12 @@ class Plan:
 # --- the state machine ----------------------------------------------------------------------------
 
 
-def plan(obs: Observed, control: Control) -> Plan:
+def plan(obs: BatchReleaseObserved, control: Control) -> BatchReleasePlan:
     """One reconcile of a BatchRelease."""
     br = obs.release
     finalizers = _finalizers(br)
     if _deleting(br.metadata) and br.status.phase == BatchReleasePhase.COMPLETED:
-        return Plan(finalizers=finalizers)
+        return BatchReleasePlan(finalizers=finalizers)
     # Kruise skips reading the workload of a BatchRelease being deleted: it only finalizes.
     info = None if _deleting(br.metadata) else control.info(obs)
     status, stop = _special_cases(obs, _initialized(br.status), info)
@@ -161,14 +178,18 @@ def plan(obs: Observed, control: Control) -> Plan:
     if stop or batch_release_status_changed(br.status, status):
         # Persist the special case first: the state machine must only ever run on a stored status.
         # The status write (or the workload event a stop waits for) wakes the next pass.
-        return Plan(status=_finish(br, status), requeue_after=_idle(br, status), finalizers=finalizers)
+        return BatchReleasePlan(
+            status=_finish(br, status), requeue_after=_idle(br, status), finalizers=finalizers
+        )
     handler = _PHASES.get(status.phase, _prepare)
     actions = handler(obs, control, status)
     if handler is _prepare and status.phase == BatchReleasePhase.PROGRESSING:
         # Start the first batch in the same pass (Kruise waits a reconcile): one status write less.
         actions = (*actions, *_progress(obs, control, status))
     requeue = POD_LABEL_RECHECK_SECONDS if _labels_pods(actions) else _idle(br, status)
-    return Plan(actions=actions, status=_finish(br, status), requeue_after=requeue, finalizers=finalizers)
+    return BatchReleasePlan(
+        actions=actions, status=_finish(br, status), requeue_after=requeue, finalizers=finalizers
+    )
 
 
 def _idle(br: BatchRelease, status: BatchReleaseStatus) -> float | None:
@@ -179,7 +200,7 @@ def _idle(br: BatchRelease, status: BatchReleaseStatus) -> float | None:
     return safety_poll(str(br.metadata.get("uid", "")))
 
 
-def _labels_pods(actions: Iterable[Action]) -> bool:
+def _labels_pods(actions: Iterable[BatchReleaseAction]) -> bool:
     return any(isinstance(a, Patch) and a.kind == "Pod" for a in actions)
 
 
@@ -206,7 +227,7 @@ def _reset(status: BatchReleaseStatus) -> BatchReleaseStatus:
 
 
 def _special_cases(
-    obs: Observed, status: BatchReleaseStatus, info: WorkloadInfo | None
+    obs: BatchReleaseObserved, status: BatchReleaseStatus, info: WorkloadInfo | None
 ) -> tuple[BatchReleaseStatus, bool]:
     """Kruise's ordered special cases: (new status, True when this round must stop after writing it)."""
     br, old = obs.release, obs.release.status
@@ -224,7 +245,7 @@ def _special_cases(
     return status, _workload_cases(obs, status, info)
 
 
-def _workload_cases(obs: Observed, status: BatchReleaseStatus, info: WorkloadInfo | None) -> bool:
+def _workload_cases(obs: BatchReleaseObserved, status: BatchReleaseStatus, info: WorkloadInfo | None) -> bool:
     old = obs.release.status
     if info is None:
         if old.phase not in ("", "Initial"):
@@ -274,7 +295,9 @@ def _finish(br: BatchRelease, status: BatchReleaseStatus) -> BatchReleaseStatus:
     return status
 
 
-def _prepare(obs: Observed, control: Control, status: BatchReleaseStatus) -> tuple[Action, ...]:
+def _prepare(
+    obs: BatchReleaseObserved, control: Control, status: BatchReleaseStatus
+) -> tuple[BatchReleaseAction, ...]:
     status.phase = BatchReleasePhase.PREPARING
     step = control.initialize(obs)
     info = control.info(obs)
@@ -286,13 +309,17 @@ def _prepare(obs: Observed, control: Control, status: BatchReleaseStatus) -> tup
     return step.actions
 
 
-def _progress(obs: Observed, control: Control, status: BatchReleaseStatus) -> tuple[Action, ...]:
+def _progress(
+    obs: BatchReleaseObserved, control: Control, status: BatchReleaseStatus
+) -> tuple[BatchReleaseAction, ...]:
     batch = status.canary_status
     state = batch.batch_state if batch.batch_state in _BATCH_STATES else BatchState.UPGRADING
     return _BATCH_STATES[state](obs, control, status)
 
 
-def _upgrading(obs: Observed, control: Control, status: BatchReleaseStatus) -> tuple[Action, ...]:
+def _upgrading(
+    obs: BatchReleaseObserved, control: Control, status: BatchReleaseStatus
+) -> tuple[BatchReleaseAction, ...]:
     batch = status.canary_status
     batch.batch_state = BatchState.UPGRADING
     step = control.upgrade(obs, batch.current_batch)
@@ -302,7 +329,9 @@ def _upgrading(obs: Observed, control: Control, status: BatchReleaseStatus) -> t
     return step.actions
 
 
-def _verifying(obs: Observed, control: Control, status: BatchReleaseStatus) -> tuple[Action, ...]:
+def _verifying(
+    obs: BatchReleaseObserved, control: Control, status: BatchReleaseStatus
+) -> tuple[BatchReleaseAction, ...]:
     batch = status.canary_status
     step = control.check(obs, batch.current_batch)
     if step.done:
@@ -319,7 +348,9 @@ def _verifying(obs: Observed, control: Control, status: BatchReleaseStatus) -> t
     return step.actions
 
 
-def _ready(obs: Observed, control: Control, status: BatchReleaseStatus) -> tuple[Action, ...]:
+def _ready(
+    obs: BatchReleaseObserved, control: Control, status: BatchReleaseStatus
+) -> tuple[BatchReleaseAction, ...]:
     """A Ready batch is re-checked every pass; it moves on once batchPartition allows the next one."""
     batch = status.canary_status
     step = control.check(obs, batch.current_batch)
@@ -336,14 +367,16 @@ def _ready(obs: Observed, control: Control, status: BatchReleaseStatus) -> tuple
     return step.actions
 
 
-def _finalizing(obs: Observed, control: Control, status: BatchReleaseStatus) -> tuple[Action, ...]:
+def _finalizing(
+    obs: BatchReleaseObserved, control: Control, status: BatchReleaseStatus
+) -> tuple[BatchReleaseAction, ...]:
     step = control.finalize(obs)
     if step.done:
         status.phase = BatchReleasePhase.COMPLETED
     return step.actions
 
 
-Handler = Callable[[Observed, Control, BatchReleaseStatus], tuple[Action, ...]]
+Handler = Callable[[BatchReleaseObserved, Control, BatchReleaseStatus], tuple[BatchReleaseAction, ...]]
 _PHASES: dict[str, Handler] = {
     BatchReleasePhase.PREPARING: _prepare,
     BatchReleasePhase.PROGRESSING: _progress,
@@ -360,7 +393,9 @@ _BATCH_STATES: dict[str, Handler] = {
 # --- batch readiness and pod labels (shared by the rolling styles) --------------------------------
 
 
-def batch_step(obs: Observed, batch: int, *, desired: int, updated: int, updated_ready: int) -> Step:
+def batch_step(
+    obs: BatchReleaseObserved, batch: int, *, desired: int, updated: int, updated_ready: int
+) -> Step:
     """Kruise's IsBatchReady plus the pod batch labels: done when enough updated pods are ready
     (within failureThreshold) and, with a rolloutID, enough of them carry it."""
     plan_ = obs.release.spec.release_plan

@@ -118,7 +118,7 @@ def controller(
 ) -> None:
     """Run the controller: Rollout reconciler, webhooks, leader election, health and metrics."""
     from graylane.controller.app import ControllerOptions, WebhookMode, run_controller
-    from graylane.controller.manager import ManagerOptions
+    from graylane.runtime.manager import ManagerOptions
     from graylane.kube.logs import setup_logging
 
     gates = parse_feature_gates(feature_gates)

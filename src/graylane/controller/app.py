@@ -23,23 +23,20 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from graylane.batchrelease import AdvancedDeploymentController, BatchReleaseController
-from graylane.controller.manager import Manager, ManagerOptions
-from graylane.controller.rollout import RolloutController
-from graylane.controller.traffic_observe import (
-    TrafficObserver,
-    discover_custom_kinds,
-    discover_http_route,
-)
+from graylane.batchrelease import AdvancedDeploymentReconciler, BatchReleaseReconciler
+from graylane.controller.rollout import RolloutReconciler
 from graylane.kube import resources as r
 from graylane.kube.apimetrics import ApiMetrics
 from graylane.kube.client import ApiError, KubeClient, Obj
+from graylane.observe.traffic import TrafficObserver, discover_custom_kinds, discover_http_route
 from graylane.planner.changes import CustomKind
+from graylane.runtime.loop import ReconcileLoop
+from graylane.runtime.manager import Manager, ManagerOptions
 from graylane.scripting.pool import ProcessScriptRunner
 from graylane.telemetry.metrics import RolloutMetrics
 from graylane.telemetry.observer import RolloutObserver
 from graylane.telemetry.routed import ObjectRef
-from graylane.trafficrouting.controller import TrafficRoutingController
+from graylane.trafficrouting.controller import TrafficRoutingReconciler
 from graylane.webhook.cache import cached_listers
 from graylane.webhook.cert_secret import SecretCertSource, service_dns_names
 from graylane.webhook.certs import CertSource, CertStore, LocalCertSource
@@ -175,8 +172,8 @@ async def _run(options: ControllerOptions, scripts: ProcessScriptRunner) -> int:
         options.kubeconfig, options.context, metrics=metrics, max_connections=LEASE_CONNECTIONS
     )
     manager = Manager(client, options.manager, registry=registry, lease_client=lease_client)
-    # Gateway API is optional: HTTPRoutes are watched only if their CRD exists now (restart to add it).
-    # So are custom kinds: those with a Lua script and a served API now (restart to add one).
+    # Gateway API is optional: HTTPRoutes are watched if their CRD exists now, or once it is established.
+    # So are custom kinds: those with a Lua script and a served API (observe/kinds.py).
     config_namespace = _config_namespace(options)
     traffic = TrafficObserver(
         await discover_http_route(client),
@@ -184,11 +181,11 @@ async def _run(options: ControllerOptions, scripts: ProcessScriptRunner) -> int:
         custom=await _watchable_custom_kinds(client, config_namespace),
         scripts=scripts,
     )
-    manager.add(RolloutController(workers=options.rollout_workers, traffic=traffic))
-    manager.add(BatchReleaseController(workers=options.rollout_workers))
+    manager.add(ReconcileLoop(RolloutReconciler(workers=options.rollout_workers, traffic=traffic)))
+    manager.add(ReconcileLoop(BatchReleaseReconciler(workers=options.rollout_workers)))
     if options.advanced_deployment:
-        manager.add(AdvancedDeploymentController())
-    manager.add(TrafficRoutingController(traffic))
+        manager.add(ReconcileLoop(AdvancedDeploymentReconciler()))
+    manager.add(ReconcileLoop(TrafficRoutingReconciler(traffic)))
     observer = _observe(manager, traffic, client)
     # The webhooks read the controllers' informer caches once synced (BENCHMARKS.md cause 3).
     rollouts, replica_sets = cached_listers(

@@ -1,8 +1,10 @@
-"""The Rollout controller: fetch from caches → observe → plan → execute → requeue.
+"""The Rollout controller: what it watches, how it observes a Rollout, its pure plan (run by runtime/loop.py).
 
-Every decision is made by `graylane.planner`; this module only gathers the observed state from the
-informers and hands the plan to the executor. A write conflict re-queues the key so the next pass
-plans from fresh state (level-triggered: it never relies on the event that woke it).
+Every decision is made by `graylane.planner`; this module only gathers the frozen snapshot from the
+informers (the Rollout, its workload and ReplicaSets, its BatchRelease, traffic objects and linked
+TrafficRouting) and hands the plan's writes to the executor's table (executor/rollout.py). Conflicts,
+expectations of its own writes and refused writes are the runtime's (level-triggered: a pass never
+relies on the event that woke it).
 """
 
 from __future__ import annotations
@@ -14,28 +16,28 @@ from collections.abc import Callable
 
 from graylane.api import keys
 from graylane.api.batchrelease import BatchRelease
+from graylane.api.enums import RolloutPhase
 from graylane.api.rollout_v1beta1 import Rollout
-from graylane.controller.cached import load_cached
-from graylane.controller.manager import Manager
-from graylane.controller.traffic_observe import TrafficObserver
-from graylane.controller.workloads import deployment_workload
-from graylane.executor.apply import Executor
-from graylane.executor.traffic import DEFAULT_RESOURCES
+from graylane.executor.coalesce import RolloutWrite, coalesce
+from graylane.executor.rollout import RolloutInput, RolloutWrites
 from graylane.kube import resources as r
-from graylane.kube.client import ApiError, Obj
-from graylane.kube.informer import Informer, object_key, split_key
-from graylane.kube.resources import Resource
+from graylane.kube.client import KubeClient, Obj
+from graylane.kube.informer import Informer, object_key
+from graylane.observe.traffic import TrafficObserver
+from graylane.observe.workloads import deployment_workload
 from graylane.planner import lifecycle
-from graylane.planner.changes import Kind, ObjectKind
-from graylane.planner.observed import Observed, Workload
+from graylane.planner.observed import RolloutObserved, Workload
 from graylane.planner.writes import rollout_status_changed
+from graylane.runtime.cache import parse_cached
+from graylane.runtime.loop import Decision
+from graylane.runtime.manager import Manager
+from graylane.runtime.writer import Writer
 from graylane.trafficrouting.link import LinkObserver
 
-__all__ = ["RolloutController"]
+__all__ = ["RolloutReconciler", "workload_index"]
 
 log = logging.getLogger(__name__)
 WORKLOAD_INDEX = "workload"
-CONFLICT_REQUEUE = 0.2
 
 
 def _utcnow() -> dt.datetime:
@@ -57,8 +59,10 @@ def _precise(requeue: float | None, now: dt.datetime) -> float | None:
     return max(requeue - now.microsecond / 1_000_000, 0.0)
 
 
-class RolloutController:
+class RolloutReconciler:
     name = "rollout"
+    primary = r.ROLLOUT
+    status_message = True
 
     def __init__(
         self,
@@ -73,11 +77,13 @@ class RolloutController:
         self._rollouts: Informer | None = None
         self._deployments: Informer | None = None
         self._replicasets: Informer | None = None
-        self._executor: Executor | None = None
         self._batch_releases: Informer | None = None
+        self._writes = RolloutWrites()
+        self._client: KubeClient | None = None
 
-    def setup(self, manager: Manager) -> None:
-        self._executor = Executor(manager.client, manager.recorder, self._traffic_resources())
+    def setup(self, manager: Manager) -> Informer:
+        self._writes = RolloutWrites(manager.recorder, self._traffic.resources)
+        self._client = manager.client
         self._batch_releases = manager.watch(self, r.BATCHRELEASE)
         self._rollouts = manager.watch(self, r.ROLLOUT)
         self._rollouts.add_index(WORKLOAD_INDEX, workload_index)
@@ -85,13 +91,7 @@ class RolloutController:
         self._link.setup(manager, self, self._rollouts)
         self._deployments = manager.watch(self, r.DEPLOYMENT, keys=self._rollouts_for_deployment)
         self._replicasets = manager.watch(self, r.REPLICASET, keys=self._rollouts_for_replicaset)
-
-    def _traffic_resources(self) -> dict[Kind, Resource]:
-        resources: dict[Kind, Resource] = dict(DEFAULT_RESOURCES.items())
-        if self._traffic.http_route is not None:
-            resources[ObjectKind.HTTP_ROUTE] = self._traffic.http_route
-        resources.update(self._traffic.custom_resources.items())
-        return resources
+        return self._rollouts
 
     def _rollouts_for_deployment(self, dep: Obj) -> list[str]:
         """The Rollouts of this Deployment, as their workload or as the canary Deployment of it."""
@@ -115,54 +115,71 @@ class RolloutController:
         ]
         return [key for dep in deps for key in self._rollouts_for_deployment(dep)]
 
-    async def reconcile(self, key: str) -> float | None:
-        assert self._rollouts is not None
-        assert self._executor is not None
-        loaded = load_cached(self._rollouts, key, Rollout)
-        if loaded is None:
+    # -- the three stages -------------------------------------------------------------------------
+
+    async def observe(self, obj: Obj) -> RolloutInput | None:
+        rollout = parse_cached(obj, Rollout)
+        if rollout is None:
             return None
-        raw, rollout = loaded
-        namespace, name = split_key(key)
+        namespace = rollout.metadata.get("namespace")
         now = self._clock()
-        workload = self._observe_workload(rollout)
-        observed = Observed(
+        observed = RolloutObserved(
             rollout=rollout,
-            workload=workload,
+            workload=self._observe_workload(rollout, await self._fresh_workload(rollout)),
             now=now.replace(microsecond=0),  # status times have 1 s resolution
-            batch_release=self._observe_batch_release(namespace, name),
+            batch_release=self._observe_batch_release(namespace, str(rollout.metadata.get("name", ""))),
             traffic=self._traffic.observe(rollout),
             traffic_routing=self._link.observe(rollout),
         )
-        # Off the event loop: a provider may wait on a Lua script's worker process (up to its deadline).
-        plan = await asyncio.to_thread(lifecycle.plan, observed)
+        return RolloutInput(obj=obj, observed=observed, stored=rollout.status, now=now)
+
+    def plan(self, inp: RolloutInput) -> Decision[RolloutWrite]:
+        """Pure: the planner's decision, with a status only when it changed beyond what is folded."""
+        plan = lifecycle.plan(inp.observed)
+        status = plan.status
         # Timestamps and mirrored fields alone are folded into the next real transition.
-        if plan.status is not None and not rollout_status_changed(rollout.status, plan.status, plan.actions):
-            plan = type(plan)(actions=plan.actions, status=None, requeue_after=plan.requeue_after)
-        try:
-            await self._executor.execute(raw, workload, plan)
-        except ApiError as err:
-            if err.conflict or err.not_found:
-                return CONFLICT_REQUEUE
-            raise
-        return _precise(plan.requeue_after, now)
+        if status is not None and not rollout_status_changed(inp.stored, status, plan.actions):
+            status = None
+        return Decision(
+            status=status.to_obj() if status is not None else None,
+            actions=coalesce(plan.actions),
+            requeue_after=_precise(plan.requeue_after, inp.now),
+        )
+
+    async def act(self, step: RolloutWrite, inp: RolloutInput, writer: Writer) -> None:
+        await self._writes.act(step, inp, writer)
+
+    # -- observation ------------------------------------------------------------------------------
 
     def _observe_batch_release(self, namespace: str | None, name: str) -> BatchRelease | None:
         assert self._batch_releases is not None
         cached = self._batch_releases.get(namespace, name)
-        try:
-            return BatchRelease.from_obj(cached) if cached is not None else None
-        except ValueError as err:
-            log.error("batchrelease %s/%s is malformed, ignored: %s", namespace, name, err)
-            return None
+        return parse_cached(cached, BatchRelease) if cached is not None else None
 
-    def _observe_workload(self, rollout: Rollout) -> Workload | None:
+    async def _fresh_workload(self, rollout: Rollout) -> Obj | None:
+        """The workload read from the API, when this pass may be the Rollout's last word on it.
+
+        Removing the finalizer of a deleted Rollout, or going Disabled, hands the workload back for good:
+        nothing would undo the webhook's hold if it was missed. The webhook's pause and in-progressing
+        annotation come from a write the caches may not have shown yet (a Rollout deleted 0.3 s after
+        `kubectl set image`), so these passes read the workload from the API (one GET per such pass).
+        """
+        final = bool(rollout.metadata.get("deletionTimestamp")) or (
+            rollout.spec.disabled and rollout.status.phase != RolloutPhase.DISABLED
+        )
+        ref = rollout.spec.workload_ref
+        if not final or self._client is None or (ref.api_version, ref.kind) != ("apps/v1", "Deployment"):
+            return None
+        return await self._client.get_or_none(r.DEPLOYMENT, ref.name, rollout.metadata.get("namespace"))
+
+    def _observe_workload(self, rollout: Rollout, fresh: Obj | None = None) -> Workload | None:
         assert self._deployments is not None
         assert self._replicasets is not None
         ref = rollout.spec.workload_ref
         namespace = rollout.metadata.get("namespace")
         if (ref.api_version, ref.kind) != ("apps/v1", "Deployment"):
             return None  # other workload kinds are not driven yet; they read as not found
-        dep = self._deployments.get(namespace, ref.name)
+        dep = fresh or self._deployments.get(namespace, ref.name)
         if dep is None:
             return None
         canaries = [  # canary-style release: its extra Deployment (reference §2.7)

@@ -15,23 +15,25 @@ import dataclasses
 from collections.abc import Iterable
 
 from graylane.planner.actions import (
-    Action,
     AddRolloutFinalizer,
     LabelWorkload,
     RemoveRolloutFinalizer,
     RemoveWorkloadAnnotation,
+    RolloutAction,
     SetRolloutAnnotation,
+    UnpauseWorkload,
 )
 
-__all__ = ["RolloutMetadata", "WorkloadMetadata", "coalesce"]
+__all__ = ["RolloutMetadata", "RolloutWrite", "WorkloadMetadata", "coalesce"]
 
 
 @dataclasses.dataclass(frozen=True)
 class WorkloadMetadata:
-    """One merge patch of the workload's labels and annotations (None removes a key)."""
+    """One merge patch of the workload's labels and annotations (None removes a key), and `unpause`."""
 
     labels: dict[str, str | None] = dataclasses.field(default_factory=dict)
     annotations: dict[str, str | None] = dataclasses.field(default_factory=dict)
+    unpause: bool = False
 
     def body(self) -> dict[str, object]:
         meta: dict[str, object] = {}
@@ -39,7 +41,16 @@ class WorkloadMetadata:
             meta["labels"] = dict(self.labels)
         if self.annotations:
             meta["annotations"] = dict(self.annotations)
-        return {"metadata": meta}
+        body: dict[str, object] = {"metadata": meta}
+        if self.unpause:
+            body["spec"] = {"paused": False}
+        return body
+
+    @property
+    def guarded(self) -> bool:
+        """Labels alone are set to fixed values (idempotent); removing the in-progressing annotation or
+        unpausing follows from what was observed of the workload, so it waits on that version."""
+        return self.unpause or bool(self.annotations)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,16 +69,16 @@ class RolloutMetadata:
         return [*kept, *(f for f in self.add if f not in kept)]
 
 
-Step = Action | WorkloadMetadata | RolloutMetadata
-_WORKLOAD = (LabelWorkload, RemoveWorkloadAnnotation)
+RolloutWrite = RolloutAction | WorkloadMetadata | RolloutMetadata
+_WORKLOAD = (LabelWorkload, RemoveWorkloadAnnotation, UnpauseWorkload)
 _ROLLOUT = (AddRolloutFinalizer, RemoveRolloutFinalizer, SetRolloutAnnotation)
 
 
-def coalesce(actions: Iterable[Action]) -> tuple[Step, ...]:
+def coalesce(actions: Iterable[RolloutAction]) -> tuple[RolloutWrite, ...]:
     """The actions with every workload and every Rollout metadata action merged into one step each."""
     actions = tuple(actions)
     workload, rollout = _workload(actions), _rollout(actions)
-    steps: list[Step] = []
+    steps: list[RolloutWrite] = []
     for action in actions:
         if isinstance(action, _WORKLOAD):
             if workload is not None:
@@ -82,17 +93,18 @@ def coalesce(actions: Iterable[Action]) -> tuple[Step, ...]:
     return tuple(steps)
 
 
-def _workload(actions: tuple[Action, ...]) -> WorkloadMetadata | None:
-    merged = WorkloadMetadata()
+def _workload(actions: tuple[RolloutAction, ...]) -> WorkloadMetadata | None:
+    unpause = any(isinstance(action, UnpauseWorkload) for action in actions)
+    merged = WorkloadMetadata(unpause=unpause)
     for action in actions:
         if isinstance(action, LabelWorkload):
             merged.labels[action.key] = action.value
         elif isinstance(action, RemoveWorkloadAnnotation):
             merged.annotations[action.key] = None
-    return merged if merged.labels or merged.annotations else None
+    return merged if merged.labels or merged.annotations or unpause else None
 
 
-def _rollout(actions: tuple[Action, ...]) -> RolloutMetadata | None:
+def _rollout(actions: tuple[RolloutAction, ...]) -> RolloutMetadata | None:
     add = tuple(a.finalizer for a in actions if isinstance(a, AddRolloutFinalizer))
     remove = tuple(a.finalizer for a in actions if isinstance(a, RemoveRolloutFinalizer))
     annotations = {a.key: a.value for a in actions if isinstance(a, SetRolloutAnnotation)}

@@ -253,14 +253,30 @@ class KubeClient:
         propagation: str | None = "Background",
     ) -> bool:
         """Delete; returns False when it was already gone."""
-        body = {"propagationPolicy": propagation} if propagation else None
+        return await self.remove(res, name, namespace, propagation=propagation) is not None
+
+    async def remove(
+        self,
+        res: Resource,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation: str | None = "Background",
+        preconditions: Mapping[str, str] | None = None,
+    ) -> Obj | None:
+        """Delete; the server's answer (the object, marked for deletion while finalizers hold it, or a
+        Status once it is gone), or None when it was already gone. `preconditions` (uid and/or
+        resourceVersion) make the delete fail with a conflict if the object is not the one meant."""
+        body: dict[str, Any] = {"propagationPolicy": propagation} if propagation else {}
+        if preconditions:
+            body["preconditions"] = dict(preconditions)
         try:
-            await self.request("DELETE", res.path(namespace, name), body=body)
+            answer = await self.request("DELETE", res.path(namespace, name), body=body or None)
         except ApiError as err:
             if err.not_found:
-                return False
+                return None
             raise
-        return True
+        return answer if isinstance(answer, dict) else {}
 
     async def watch(
         self,

@@ -3,8 +3,9 @@
 `Store` and `diff` are pure (no I/O, no clock) so the tricky parts, synthesising events from a re-list
 and keeping secondary indexes right, are unit-tested without a cluster. `Informer` adds the I/O:
 paginated LIST, WATCH from the list's resourceVersion with bookmarks, re-watch from the last seen
-resourceVersion after a dropped stream, and a full re-LIST only when the server says 410 Gone (no
-periodic resync: at 10,000 Rollouts a resync costs more than it finds).
+resourceVersion after a dropped stream, and a full re-LIST when the server says 410 Gone or a caller asks
+for one (`request_relist`, e.g. when a write the runtime expects never shows up); no periodic resync:
+at 10,000 Rollouts a resync costs more than it finds.
 
 Stored objects are shared with handlers and readers, never copied: callers must not mutate them.
 This module must not decide what an event means; handlers (usually "enqueue a key") do.
@@ -32,6 +33,7 @@ __all__ = [
     "IndexFunc",
     "Informer",
     "ListWatcher",
+    "RelistHandler",
     "Store",
     "diff",
     "object_key",
@@ -52,6 +54,8 @@ class EventType(enum.StrEnum):
 
 
 Handler = Callable[[EventType, Obj | None, Obj | None], None]
+# Called once a LIST has replaced the store, with the number that list got when it started.
+RelistHandler = Callable[[int], None]
 IndexFunc = Callable[[Obj], Iterable[str]]
 
 
@@ -251,9 +255,14 @@ class Informer:
         self._api_version = resource.api_version  # one shared string, not one per object
         self._store = Store()
         self._handlers: builtins.list[Handler] = []
+        self._relist_handlers: builtins.list[RelistHandler] = []
         self._version: str | None = None  # where the next watch starts; None = re-list first
+        self._relist_requested = asyncio.Event()
         self.has_synced = asyncio.Event()
         self.relists = 0
+        # Lists are numbered as they start: a list numbered above N began after moment N, so its result
+        # includes every write that had completed by then (a LIST without resourceVersion is consistent).
+        self.lists_started = 0
 
     def __len__(self) -> int:
         return len(self._store)
@@ -275,6 +284,18 @@ class Informer:
     def by_index(self, name: str, value: str) -> builtins.list[Obj]:
         return self._store.by_index(name, value)
 
+    def version_of(self, namespace: str | None, name: str) -> str | None:
+        """The cached object's resourceVersion, or None when it is not cached."""
+        found = self.get(namespace, name)
+        return None if found is None else str((found.get("metadata") or {}).get("resourceVersion", ""))
+
+    def on_relist(self, fn: RelistHandler) -> None:
+        self._relist_handlers.append(fn)
+
+    def request_relist(self) -> None:
+        """Drop the watch and LIST again soon (the cache is suspected to be behind the server)."""
+        self._relist_requested.set()
+
     def on_event(self, fn: Handler) -> None:
         """Register a handler; objects already cached are replayed to it as ADDED (as client-go does)."""
         self._handlers.append(fn)
@@ -289,7 +310,7 @@ class Informer:
             try:
                 if self._version is None:
                     self._version = await self._relist()
-                await self._watch()
+                await self._watch_unless_relist()
                 self._backoff.reset()
             except ApiError as err:
                 if err.gone:  # our version was compacted away: only a re-list can tell what we missed
@@ -311,10 +332,15 @@ class Informer:
 
     async def _relist(self) -> str:
         """LIST everything, diff it against the store, emit the differences; returns the list's version."""
+        self._relist_requested.clear()
+        self.lists_started += 1
+        number = self.lists_started
         listed, version = await self._list_all()
         changes = self._store.replace(listed)
         self.relists += 1
         self._dispatch(changes)
+        for fn in self._relist_handlers:
+            fn(number)
         self.has_synced.set()
         log.debug("listed", extra={"informer": repr(self), "objects": len(listed), "changes": len(changes)})
         return version
@@ -351,6 +377,22 @@ class Informer:
         obj.setdefault("apiVersion", self._api_version)  # list items come without them
         obj.setdefault("kind", self.resource.kind)
         return obj
+
+    async def _watch_unless_relist(self) -> None:
+        """Watch until the stream ends, or until a re-list is requested (then the next pass lists)."""
+        watch = asyncio.ensure_future(self._watch())
+        relist = asyncio.ensure_future(self._relist_requested.wait())
+        try:
+            done, _ = await asyncio.wait({watch, relist}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (watch, relist):
+                task.cancel()
+            await asyncio.gather(watch, relist, return_exceptions=True)
+        if watch in done:
+            watch.result()  # the stream ended first: its error, if any, goes to run()'s handling
+            return
+        log.info("re-list requested", extra={"informer": repr(self)})
+        self._version = None
 
     async def _watch(self) -> None:
         """Apply watch events until the server ends the stream, remembering the last version seen."""

@@ -14,19 +14,20 @@ from graylane.api.rollout_v1beta1 import RolloutStatus
 from graylane.planner.changes import Change
 
 __all__ = [
-    "Action",
     "AddRolloutFinalizer",
     "ApplyChange",
     "DeleteBatchRelease",
     "EnsureBatchRelease",
     "LabelWorkload",
     "PatchBatchRelease",
-    "Plan",
     "RecordEvent",
     "RemoveRolloutFinalizer",
     "RemoveWorkloadAnnotation",
+    "RolloutAction",
+    "RolloutPlan",
     "SetRolloutAnnotation",
     "SetTrafficRoutingFinalizers",
+    "UnpauseWorkload",
 ]
 
 
@@ -57,6 +58,12 @@ class LabelWorkload:
 @dataclasses.dataclass(frozen=True)
 class RemoveWorkloadAnnotation:
     key: str
+
+
+@dataclasses.dataclass(frozen=True)
+class UnpauseWorkload:
+    """Hand the workload back to its native controller (`spec.paused: false`): a release held it paused
+    and no BatchRelease is left to do so. Sent with the other workload metadata in one guarded patch."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,12 +115,13 @@ class RecordEvent:
     message: str
 
 
-Action = (
+RolloutAction = (
     AddRolloutFinalizer
     | RemoveRolloutFinalizer
     | SetRolloutAnnotation
     | LabelWorkload
     | RemoveWorkloadAnnotation
+    | UnpauseWorkload
     | EnsureBatchRelease
     | PatchBatchRelease
     | DeleteBatchRelease
@@ -124,9 +132,9 @@ Action = (
 
 
 @dataclasses.dataclass(frozen=True)
-class Plan:
+class RolloutPlan:
     """One reconcile's decisions: ordered actions, the status to write (None: keep), when to look again."""
 
-    actions: tuple[Action, ...] = ()
+    actions: tuple[RolloutAction, ...] = ()
     status: RolloutStatus | None = None
     requeue_after: float | None = None

@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 
 from graylane.api.rollout_v1beta1 import CanaryStatus, CanaryStep, Rollout, RolloutStatus
-from graylane.planner.actions import Action
-from graylane.planner.observed import Observed, Workload
+from graylane.planner.actions import RolloutAction
+from graylane.planner.observed import RolloutObserved, Workload
 
 __all__ = ["Pass", "next_step_index"]
 
@@ -22,9 +22,9 @@ def next_step_index(rollout: Rollout, current: int) -> int:
 
 @dataclasses.dataclass
 class Pass:
-    observed: Observed
+    observed: RolloutObserved
     status: RolloutStatus  # a private copy; handlers edit it
-    actions: list[Action] = dataclasses.field(default_factory=list)
+    actions: list[RolloutAction] = dataclasses.field(default_factory=list)
     requeue: float | None = None
 
     @property
@@ -50,7 +50,7 @@ class Pass:
         index = min(max(self.sub.current_step_index, 1), len(self.steps))
         return self.steps[index - 1]
 
-    def act(self, *actions: Action) -> None:
+    def act(self, *actions: RolloutAction) -> None:
         self.actions.extend(actions)
 
     def wait(self, seconds: float) -> None:

@@ -2,6 +2,14 @@
 
 The task in progress is recorded in `finalisingStep`, so a crash resumes at the same task. Tasks that
 need nothing done complete in the same pass; a task that had to act is checked on the next pass.
+
+Finalisation ends in a checked state, not in an absence: the workload must be *seen* handed back. The
+first pass removes the in-progressing annotation (as Kruise does, so the webhook stops holding the
+workload) and, when no BatchRelease is left that will resume it (none yet: deleted 0.3 s after the
+release began; or one that already completed), unpauses it in the same guarded patch: once the
+annotation is gone nothing else would say the pause was ours. ResumeWorkload is done only when the
+BatchRelease reports Completed (which it does only after seeing the workload handed back) and the
+workload is seen unpaused; ReleaseWorkloadControl only when the BatchRelease is seen gone.
 Pure: no I/O.
 """
 
@@ -9,9 +17,21 @@ from __future__ import annotations
 
 from graylane.api import keys
 from graylane.api.batchrelease import BatchRelease
-from graylane.api.enums import BatchReleasePhase, FinaliseReason, FinalisingStep, FinalizingPolicy
-from graylane.planner import traffic, trafficrouting_link
-from graylane.planner.actions import DeleteBatchRelease, PatchBatchRelease, RemoveWorkloadAnnotation
+from graylane.api.enums import (
+    BatchReleasePhase,
+    ConditionType,
+    FinaliseReason,
+    FinalisingStep,
+    FinalizingPolicy,
+    ProgressingReason,
+)
+from graylane.planner import conditions, traffic, trafficrouting_link
+from graylane.planner.actions import (
+    DeleteBatchRelease,
+    PatchBatchRelease,
+    RemoveWorkloadAnnotation,
+    UnpauseWorkload,
+)
 from graylane.planner.context import Pass
 
 __all__ = ["ROLLBACK_SEQUENCE", "SUCCESS_SEQUENCE", "finalise"]
@@ -37,25 +57,26 @@ MAX_TASKS_PER_PASS = 8
 
 def finalise(p: Pass, reason: FinaliseReason) -> bool:
     """Advance the finalisation for `reason`; True once every task is done."""
+    # The decision is stored before its writes go out (runtime/loop.py), so a pass that still had to
+    # act is never the one that says "done": its writes might not land, and nothing would repeat them.
+    acted = _release_hold(p)
     if p.status.canary_status is None:
-        return True  # the release never started: nothing to undo
-    if keys.IN_PROGRESSING_ANNOTATION in p.workload.annotations:
-        p.act(RemoveWorkloadAnnotation(keys.IN_PROGRESSING_ANNOTATION))
-    trafficrouting_link.unlink(p)
+        return not acted  # the release never started: only the webhook's hold to undo
+    acted = trafficrouting_link.unlink(p) or acted
     sequence = ROLLBACK_SEQUENCE if reason is FinaliseReason.ROLLBACK else SUCCESS_SEQUENCE
     if not p.sub.finalising_step or p.sub.finalising_step not in (*sequence, F.END):
         p.sub.finalising_step = sequence[0]
         p.touch()
     for _ in range(MAX_TASKS_PER_PASS):
         if p.sub.finalising_step == F.END:
-            return True
+            return not acted
         if not _task(p, F(p.sub.finalising_step), reason):
             # No fixed re-check (Kruise waits 3 s): a traffic task asks for its own grace period, and
             # the BatchRelease tasks are woken by the BatchRelease's status and deletion events.
             return False
         p.sub.finalising_step = _next(sequence, F(p.sub.finalising_step))
         p.touch()
-    return p.sub.finalising_step == F.END
+    return p.sub.finalising_step == F.END and not acted
 
 
 def _next(sequence: tuple[FinalisingStep, ...], task: FinalisingStep) -> FinalisingStep:
@@ -71,14 +92,39 @@ def _task(p: Pass, task: FinalisingStep, reason: FinaliseReason) -> bool:
     return traffic.task_done(p, task)
 
 
+def _release_hold(p: Pass) -> bool:
+    """Remove the in-progressing annotation; unpause too when no BatchRelease will. True if it acted."""
+    if keys.IN_PROGRESSING_ANNOTATION not in p.workload.annotations:
+        return False
+    p.act(RemoveWorkloadAnnotation(keys.IN_PROGRESSING_ANNOTATION))
+    br = p.observed.batch_release
+    if p.workload.paused and (br is None or br.status.phase == BatchReleasePhase.COMPLETED):
+        p.act(UnpauseWorkload())
+    return True
+
+
+def _unpaused(p: Pass) -> bool:
+    """The workload is seen unpaused (or was not held by a release in flight: a person's pause stays)."""
+    if not p.workload.paused or not _in_flight(p):
+        return True
+    p.act(UnpauseWorkload())
+    return False
+
+
+def _in_flight(p: Pass) -> bool:
+    progressing = conditions.get_condition(p.status.conditions, ConditionType.PROGRESSING)
+    return progressing is not None and progressing.reason != ProgressingReason.COMPLETED
+
+
 def _resume_workload(p: Pass, *, wait_ready: bool) -> bool:
-    """Hand the workload back: batchPartition null; done when the BatchRelease reports Completed."""
+    """Hand the workload back: batchPartition null; done when the BatchRelease reports Completed and
+    the workload is seen unpaused."""
     br = p.observed.batch_release
     if br is None:
-        return True
+        return _unpaused(p)
     plan = br.spec.release_plan
     if plan.batch_partition is None and br.status.phase == BatchReleasePhase.COMPLETED:
-        return True
+        return _unpaused(p)
     policy = FinalizingPolicy.WAIT_RESUME if wait_ready else FinalizingPolicy.IMMEDIATE
     if plan.batch_partition is None and plan.finalizing_policy == policy:
         return False  # already asked; wait for the BatchRelease controller

@@ -23,16 +23,16 @@ from graylane.api.hashing import rollout_hash
 from graylane.api.rollout_v1beta1 import CanaryStatus, Rollout, RolloutStatus
 from graylane.planner import conditions as cond
 from graylane.planner.actions import (
-    Action,
     AddRolloutFinalizer,
     LabelWorkload,
-    Plan,
     RemoveRolloutFinalizer,
+    RolloutAction,
+    RolloutPlan,
     SetRolloutAnnotation,
 )
 from graylane.planner.context import Pass, next_step_index
 from graylane.planner.finalising import finalise
-from graylane.planner.observed import Observed, Workload
+from graylane.planner.observed import RolloutObserved, Workload
 from graylane.planner.polling import safety_poll
 from graylane.planner.progressing import progressing
 
@@ -57,19 +57,19 @@ MSG_TERMINATING = "Rollout is in terminating"
 MSG_PROGRESSING = "Rollout is in Progressing"
 
 
-def plan(observed: Observed) -> Plan:
+def plan(observed: RolloutObserved) -> RolloutPlan:
     """One reconcile's decisions for a Rollout (read as v1beta1)."""
     rollout = observed.rollout
-    if _deleting(rollout) and _terminating_completed(rollout.status):
-        return Plan(actions=_remove_finalizer(rollout))
+    if _deleting(rollout) and _terminating_completed(rollout.status) and not _held(observed.workload):
+        return RolloutPlan(actions=_remove_finalizer(rollout))
     actions = prelude_actions(observed)
     status = calculate_status(observed)
     if status is None:
         # The workload's controller has not observed its latest generation: the Deployment status
         # update that says it has is watched and wakes this Rollout (Kruise re-checks every 3 s).
-        return Plan(actions=actions, requeue_after=_safety_poll(rollout, rollout.status.phase))
+        return RolloutPlan(actions=actions, requeue_after=_safety_poll(rollout, rollout.status.phase))
     status, requeue, more = _by_phase(observed, status)
-    return Plan(
+    return RolloutPlan(
         actions=(*actions, *more),
         status=status,
         requeue_after=_earliest(requeue, _safety_poll(rollout, status.phase)),
@@ -85,10 +85,10 @@ def _earliest(*delays: float | None) -> float | None:
     return min(present) if present else None
 
 
-def prelude_actions(observed: Observed) -> tuple[Action, ...]:
+def prelude_actions(observed: RolloutObserved) -> tuple[RolloutAction, ...]:
     """Finalizer, the workload label the mutating webhook selects on, and the plan-hash annotation."""
     rollout, workload = observed.rollout, observed.workload
-    actions: list[Action] = []
+    actions: list[RolloutAction] = []
     if not _deleting(rollout) and keys.ROLLOUT_FINALIZER not in _finalizers(rollout):
         actions.append(AddRolloutFinalizer(keys.ROLLOUT_FINALIZER))
     type_label = _workload_type(workload)
@@ -101,7 +101,7 @@ def prelude_actions(observed: Observed) -> tuple[Action, ...]:
     return tuple(actions)
 
 
-def calculate_status(observed: Observed) -> RolloutStatus | None:
+def calculate_status(observed: RolloutObserved) -> RolloutStatus | None:
     """Kruise's calculateRolloutStatus: the new status, or None while the workload's status lags."""
     rollout, workload, now = observed.rollout, observed.workload, observed.now
     status = rollout.status.model_copy(deep=True)
@@ -150,7 +150,7 @@ def _refresh_observed_workload(status: RolloutStatus, workload: Workload) -> Non
         sub.observed_workload_generation = workload.generation
 
 
-def _move_phase(observed: Observed, status: RolloutStatus, workload: Workload) -> None:
+def _move_phase(observed: RolloutObserved, status: RolloutStatus, workload: Workload) -> None:
     rollout, now = observed.rollout, observed.now
     if status.phase == RolloutPhase.INITIAL:
         status.phase, status.message = RolloutPhase.HEALTHY, MSG_HEALTHY
@@ -193,7 +193,9 @@ def _completed_sub_status(rollout: Rollout, workload: Workload) -> CanaryStatus:
     )
 
 
-def _by_phase(observed: Observed, status: RolloutStatus) -> tuple[RolloutStatus, float | None, list[Action]]:
+def _by_phase(
+    observed: RolloutObserved, status: RolloutStatus
+) -> tuple[RolloutStatus, float | None, list[RolloutAction]]:
     """Phase handlers: Progressing runs the release; Terminating and Disabling undo it first."""
     p = Pass(observed=observed, status=status)
     if status.phase == RolloutPhase.PROGRESSING:
@@ -207,8 +209,10 @@ def _by_phase(observed: Observed, status: RolloutStatus) -> tuple[RolloutStatus,
 
 
 def _finalised(p: Pass, reason: FinaliseReason) -> bool:
-    if p.status.canary_status is None or p.observed.workload is None:
+    if p.observed.workload is None:
         return True
+    # Also without a sub-status: a Rollout deleted before it ever saw the release still has to undo
+    # the webhook's hold on the workload.
     return finalise(p, reason)
 
 
@@ -228,7 +232,7 @@ def _mirror_step(status: RolloutStatus) -> None:
         status.current_step_state = sub.current_step_state
 
 
-def _remove_finalizer(rollout: Rollout) -> tuple[Action, ...]:
+def _remove_finalizer(rollout: Rollout) -> tuple[RolloutAction, ...]:
     if keys.ROLLOUT_FINALIZER in _finalizers(rollout):
         return (RemoveRolloutFinalizer(keys.ROLLOUT_FINALIZER),)
     return ()
@@ -244,6 +248,11 @@ def _workload_type(workload: Workload | None) -> str:
         return ""
     group = workload.api_version.split("/")[0] if "/" in workload.api_version else ""
     return WORKLOAD_TYPES.get((group, workload.kind), "")
+
+
+def _held(workload: Workload | None) -> bool:
+    """The webhook holds the workload for a release (a late admission, after the finalisation ended)."""
+    return workload is not None and keys.IN_PROGRESSING_ANNOTATION in workload.annotations
 
 
 def _deleting(rollout: Rollout) -> bool:

@@ -16,7 +16,7 @@ from graylane.api.rollout_v1beta1 import Rollout
 from graylane.planner.changes import Kind, ObjectKind
 from graylane.planner.routing import TrafficRouter
 
-__all__ = ["LinkedTrafficRouting", "Observed", "TrafficObserved", "Workload"]
+__all__ = ["LinkedTrafficRouting", "RolloutObserved", "TrafficObserved", "Workload"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +33,8 @@ class Workload:
     labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
     annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
     in_rollout_progressing: bool = False
+    paused: bool = False  # spec.paused: held by the webhook or a BatchRelease (or a person)
+    resource_version: str = ""  # what a guarded write to the workload is conditioned on
     stable_revision: str = ""
     canary_revision: str = ""
     pod_template_hash: str = ""
@@ -97,7 +99,7 @@ class LinkedTrafficRouting:
 
 
 @dataclasses.dataclass(frozen=True)
-class Observed:
+class RolloutObserved:
     rollout: Rollout
     workload: Workload | None
     now: datetime

@@ -59,15 +59,19 @@ def link_ready(p: Pass) -> bool:
     return False
 
 
-def unlink(p: Pass) -> None:
-    """Finalising: take our progressing finalizer off the TrafficRouting (before any other task)."""
+def unlink(p: Pass) -> bool:
+    """Finalising: take our progressing finalizer off the TrafficRouting (before any other task).
+
+    True when it had to (then finalisation is not done in this pass: it must see the finalizer gone)."""
     link = p.observed.traffic_routing
     if link is None or not link.found:
-        return
+        return False
     finalizer = keys.progressing_rollout_finalizer(str(p.rollout.metadata.get("name", "")))
-    if finalizer in link.finalizers:
-        kept = tuple(f for f in link.finalizers if f != finalizer)
-        p.act(SetTrafficRoutingFinalizers(link.name, kept, link.resource_version))
+    if finalizer not in link.finalizers:
+        return False
+    kept = tuple(f for f in link.finalizers if f != finalizer)
+    p.act(SetTrafficRoutingFinalizers(link.name, kept, link.resource_version))
+    return True
 
 
 def _not_ready(link: LinkedTrafficRouting) -> str:

@@ -29,7 +29,7 @@ from typing import Any
 from graylane.api.batchrelease import BatchReleaseStatus
 from graylane.api.enums import BatchState, RolloutPhase, StepState
 from graylane.api.rollout_v1beta1 import RolloutStatus
-from graylane.planner.actions import Action, RecordEvent
+from graylane.planner.actions import RecordEvent, RolloutAction
 
 __all__ = ["batch_release_status_changed", "rollout_status_changed"]
 
@@ -42,7 +42,9 @@ _ROLLOUT_MIRROR_WAITING = frozenset({"message", "canaryReplicas", "canaryReadyRe
 _BATCH_MIRROR = frozenset({"updatedReplicas", "updatedReadyReplicas"})
 
 
-def rollout_status_changed(old: RolloutStatus, new: RolloutStatus, actions: Iterable[Action] = ()) -> bool:
+def rollout_status_changed(
+    old: RolloutStatus, new: RolloutStatus, actions: Iterable[RolloutAction] = ()
+) -> bool:
     """True when `new` differs from the stored `old` in a way that must be written now."""
     before, after = old.to_obj(), new.to_obj()
     if before == after:

@@ -1,44 +1,57 @@
-"""The TrafficRouting controller: fetch from caches → observe → plan (trafficrouting/planner.py) → execute.
+"""The TrafficRouting controller: caches → observe → plan (trafficrouting/planner.py) → status, then writes.
 
 Thin: it builds the TrafficRouting's router (routing.py), reads the objects the router names from the
 informers the Rollout controller shares (Services, Ingresses, HTTPRoutes, the customNetworkRefs kinds
 the Rollout controller's TrafficObserver discovered at start-up, all with the same slim transform, and
-the Lua ConfigMap), and carries out the plan: finalizer patches guarded by the resourceVersion the
-plan was made from, traffic changes, Events, and one status write. A conflict or a vanished object
-re-queues the key so the next pass plans from fresh state.
-Events on a Service, Ingress, HTTPRoute or custom object re-queue the TrafficRoutings that name it.
+the Lua ConfigMap), and hands the runtime's loop a `Decision`: the status (written first, guarded by
+the version the plan was made from), then finalizer patches (guarded), traffic changes (see
+executor/traffic.py for their guards) and Events. Conflicts and its own writes' expectations are the
+runtime's. Events on a Service, Ingress, HTTPRoute or custom object re-queue the TrafficRoutings that
+name it.
 """
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 
-from graylane.api.trafficrouting import TrafficRouting, TrafficRoutingStatus
-from graylane.controller.cached import load_cached
-from graylane.controller.manager import Manager
-from graylane.controller.traffic_observe import TrafficObserver, observe_router, slim, slim_configmap
+from graylane.api.trafficrouting import TrafficRouting
 from graylane.executor.traffic import apply_change
 from graylane.kube import resources as r
-from graylane.kube.client import ApiError, KubeClient, Obj
+from graylane.kube.client import Obj
 from graylane.kube.events import EventKind, EventRecorder
 from graylane.kube.informer import Informer, object_key
 from graylane.kube.resources import Resource
+from graylane.observe.traffic import TrafficObserver, observe_router, slim, slim_configmap
 from graylane.planner.actions import ApplyChange, RecordEvent
 from graylane.planner.changes import CustomKind, Kind, ObjectKind
 from graylane.planner.observed import TrafficObserved
 from graylane.providers.traffic.lua import CONFIGMAP_NAME
 from graylane.providers.traffic.router import Router
+from graylane.runtime.cache import parse_cached
+from graylane.runtime.loop import Decision
+from graylane.runtime.manager import Manager
+from graylane.runtime.writer import Writer
 from graylane.trafficrouting import planner
-from graylane.trafficrouting.planner import AddFinalizer, RemoveFinalizer, TrafficRoutingAction
+from graylane.trafficrouting.planner import (
+    AddFinalizer,
+    RemoveFinalizer,
+    TrafficRoutingAction,
+    TrafficRoutingObserved,
+)
 from graylane.trafficrouting.routing import router_for
 
-__all__ = ["TrafficRoutingController", "object_index"]
+__all__ = ["TrafficRoutingInput", "TrafficRoutingReconciler", "object_index"]
 
 log = logging.getLogger(__name__)
 OBJECT_INDEX = "objects"
-CONFLICT_REQUEUE = 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class TrafficRoutingInput:
+    obj: Obj  # the cached TrafficRouting (shared: never mutated)
+    observed: TrafficRoutingObserved
 
 
 def object_index(tr: Obj) -> list[str]:
@@ -59,8 +72,10 @@ def object_index(tr: Obj) -> list[str]:
     return values
 
 
-class TrafficRoutingController:
+class TrafficRoutingReconciler:
     name = "trafficrouting"
+    primary = r.TRAFFICROUTING
+    status_message = True
 
     def __init__(self, traffic: TrafficObserver | None = None, workers: int = 3) -> None:
         self.workers = workers  # Kruise's --trafficrouting-workers default
@@ -68,14 +83,13 @@ class TrafficRoutingController:
         self._routings: Informer | None = None
         self._objects: dict[Kind, Informer] = {}
         self._configmaps: Informer | None = None
-        self._client: KubeClient | None = None
         self._recorder: EventRecorder | None = None
 
     def _resources(self) -> dict[Kind, Resource]:
         return self._traffic.resources()  # as the Rollout controller watches them (same discovery)
 
-    def setup(self, manager: Manager) -> None:
-        self._client, self._recorder = manager.client, manager.recorder
+    def setup(self, manager: Manager) -> Informer:
+        self._recorder = manager.recorder
         self._routings = manager.watch(self, r.TRAFFICROUTING)
         self._routings.add_index(OBJECT_INDEX, object_index)
         for kind, resource in self._resources().items():
@@ -83,6 +97,22 @@ class TrafficRoutingController:
             self._objects[kind] = manager.watch(self, resource, keys=self._routings_of(kind))
         namespace = self._traffic.config_namespace
         self._configmaps = manager.informer(r.CONFIGMAP, namespace=namespace, transform=slim_configmap)
+        self._traffic.subscribe(self._kind_added(manager))
+        return self._routings
+
+    def _kind_added(self, manager: Manager) -> Callable[[Kind, Resource], None]:
+        """A kind whose CRD appeared after start-up: watch it too, and look at every TrafficRouting again."""
+
+        def added(kind: Kind, resource: Resource) -> None:
+            assert self._routings is not None
+            self._objects[kind] = manager.watch(self, resource, keys=self._routings_of(kind))
+            queue = manager.queue(self.name)
+            for tr in self._routings.list():
+                key = object_key(tr)
+                if key:
+                    queue.add(key)
+
+        return added
 
     def _routings_of(self, kind: Kind) -> Callable[[Obj], list[str]]:
         def keys(obj: Obj) -> list[str]:
@@ -94,26 +124,35 @@ class TrafficRoutingController:
 
         return keys
 
-    async def reconcile(self, key: str) -> float | None:
-        assert self._routings is not None
-        loaded = load_cached(self._routings, key, TrafficRouting)
-        if loaded is None:
+    # -- the three stages -------------------------------------------------------------------------
+
+    async def observe(self, obj: Obj) -> TrafficRoutingInput | None:
+        tr = parse_cached(obj, TrafficRouting)
+        if tr is None:
             return None
-        raw, tr = loaded
         router = router_for(tr, self._traffic.scripts)
-        observed = planner.TrafficRoutingObserved(tr, self._observe(router, tr) if router else None)
-        # Off the event loop: a provider may wait on a Lua script's worker process (up to its deadline).
-        plan = await asyncio.to_thread(planner.plan, observed)
-        try:
-            for action in plan.actions:
-                await self._execute(raw, action)
-            if plan.status is not None:
-                await self._write_status(raw, plan.status)
-        except ApiError as err:
-            if err.conflict or err.not_found:
-                return CONFLICT_REQUEUE
-            raise
-        return plan.requeue_after
+        traffic = self._observe(router, tr) if router else None
+        return TrafficRoutingInput(obj, TrafficRoutingObserved(tr, traffic))
+
+    def plan(self, inp: TrafficRoutingInput) -> Decision[TrafficRoutingAction]:
+        result = planner.plan(inp.observed)
+        status = result.status.to_obj() if result.status is not None else None
+        return Decision(status, result.actions, result.requeue_after)
+
+    async def act(self, action: TrafficRoutingAction, inp: TrafficRoutingInput, writer: Writer) -> None:
+        meta = inp.obj["metadata"]
+        if isinstance(action, AddFinalizer | RemoveFinalizer):
+            current = list(meta.get("finalizers") or [])
+            if isinstance(action, AddFinalizer):
+                wanted = [*current, action.finalizer]
+            else:
+                wanted = [f for f in current if f != action.finalizer]
+            await writer.set_finalizers(r.TRAFFICROUTING, meta, wanted)  # guarded: Rollouts edit it too
+        elif isinstance(action, ApplyChange):
+            await apply_change(writer, meta["namespace"], action.change, self._resources())
+        elif isinstance(action, RecordEvent) and self._recorder is not None:
+            kind = EventKind.WARNING if action.type == "Warning" else EventKind.NORMAL
+            await self._recorder.event(inp.obj, kind, action.reason, action.message)
 
     def _observe(self, router: Router, tr: TrafficRouting) -> TrafficObserved:
         ns = tr.metadata.get("namespace")
@@ -130,37 +169,3 @@ class TrafficRoutingController:
         namespace = self._traffic.config_namespace
         found = self._configmaps.get(namespace, CONFIGMAP_NAME) if self._configmaps else None
         return dict((found or {}).get("data") or {})
-
-    async def _execute(self, raw: Obj, action: TrafficRoutingAction) -> None:
-        assert self._client is not None
-        meta = raw["metadata"]
-        if isinstance(action, AddFinalizer | RemoveFinalizer):
-            await self._finalizers(raw, action)
-        elif isinstance(action, ApplyChange):
-            await apply_change(self._client, meta["namespace"], action.change, self._resources())
-        elif isinstance(action, RecordEvent) and self._recorder is not None:
-            kind = EventKind.WARNING if action.type == "Warning" else EventKind.NORMAL
-            await self._recorder.event(raw, kind, action.reason, action.message)
-
-    async def _finalizers(self, raw: Obj, action: AddFinalizer | RemoveFinalizer) -> None:
-        assert self._client is not None
-        meta = raw["metadata"]
-        current = list(meta.get("finalizers") or [])
-        if isinstance(action, AddFinalizer):
-            wanted = [*current, action.finalizer]
-        else:
-            wanted = [f for f in current if f != action.finalizer]
-        body = {"metadata": {"finalizers": wanted, "resourceVersion": meta["resourceVersion"]}}
-        updated = await self._client.patch(r.TRAFFICROUTING, meta["name"], body, meta["namespace"])
-        meta["resourceVersion"] = updated["metadata"]["resourceVersion"]
-        meta["finalizers"] = wanted
-
-    async def _write_status(self, raw: Obj, status: TrafficRoutingStatus) -> None:
-        assert self._client is not None
-        body = {
-            "apiVersion": r.TRAFFICROUTING.api_version,
-            "kind": "TrafficRouting",
-            "metadata": {k: raw["metadata"][k] for k in ("name", "namespace", "resourceVersion")},
-            "status": status.to_obj(),
-        }
-        await self._client.replace(r.TRAFFICROUTING, body, subresource="status")

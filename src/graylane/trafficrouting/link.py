@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from graylane.api import keys
 from graylane.api.rollout_v1beta1 import Rollout
-from graylane.controller.manager import Controller, Manager
 from graylane.kube import resources as r
 from graylane.kube.client import Obj
 from graylane.kube.informer import Informer, object_key
 from graylane.planner.observed import LinkedTrafficRouting
 from graylane.planner.trafficrouting_link import linked_name
+from graylane.runtime.manager import Manager, Named
 
 __all__ = ["LINK_INDEX", "LinkObserver", "link_index"]
 
@@ -36,7 +36,7 @@ class LinkObserver:
     def __init__(self) -> None:
         self._routings: Informer | None = None
 
-    def setup(self, manager: Manager, controller: Controller, rollouts: Informer) -> None:
+    def setup(self, manager: Manager, controller: Named, rollouts: Informer) -> None:
         rollouts.add_index(LINK_INDEX, link_index)
 
         def keys_of(tr: Obj) -> list[str]:

@@ -32,9 +32,9 @@ from typing import Any, Final, Protocol
 from graylane.api import keys
 from graylane.api.enums import RollingStyle
 from graylane.batchrelease.advanced_deployment_planner import DeploymentStrategy
-from graylane.controller.workloads import owned_by
 from graylane.kube import resources as r
 from graylane.kube.client import KubeClient
+from graylane.observe.workloads import owned_by
 from graylane.webhook import admission as adm
 from graylane.webhook.server import KubeRolloutLister, MutationRejected, RolloutLister
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from graylane.api.podtemplatehash import UnsupportedTemplate, pod_template_hash, spew_pod_template, type_graph
-from graylane.controller.workloads import template_revision
+from graylane.observe.workloads import template_revision
 
 
 def _spew(template: dict[str, Any]) -> str:

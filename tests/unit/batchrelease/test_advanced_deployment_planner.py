@@ -10,8 +10,8 @@ import pytest
 from graylane.api import keys
 from graylane.batchrelease.advanced_deployment_planner import (
     CreateReplicaSet,
-    ObservedDeployment,
     ScaleReplicaSet,
+    ScalingObserved,
     SetExtraStatus,
     plan,
     under_control,
@@ -81,11 +81,9 @@ def rs(
     }
 
 
-def observe(dep: dict[str, Any], *sets: dict[str, Any], new: str = "") -> ObservedDeployment:
+def observe(dep: dict[str, Any], *sets: dict[str, Any], new: str = "") -> ScalingObserved:
     revisions = {s["metadata"]["name"]: ("rev" if s["metadata"]["name"] == new else "old") for s in sets}
-    return ObservedDeployment(
-        deployment=dep, replica_sets=tuple(sets), revision="rev", rs_revisions=revisions
-    )
+    return ScalingObserved(deployment=dep, replica_sets=tuple(sets), revision="rev", rs_revisions=revisions)
 
 
 def scales(result: Any) -> dict[str, int]:
@@ -99,8 +97,9 @@ def scales(result: Any) -> dict[str, int]:
     ("change", "want"),
     [
         ({}, True),
-        ({"labels": {}}, False),
+        ({"labels": {}}, True),  # Kruise drives it on the annotations alone (issue 15, item 8)
         ({"annotations": {}}, False),
+        ({"annotations": {keys.BATCH_RELEASE_CONTROL_ANNOTATION: '{"uid":"br"}'}}, False),  # no strategy
         ({"paused": False}, False),
         ({"strategy": {"type": "RollingUpdate"}}, False),
     ],

@@ -20,9 +20,9 @@ from graylane.batchrelease.canary_style import CanaryStyle, build_canary, find_c
 from graylane.batchrelease.partition_style import PartitionStyle, control_info
 from graylane.batchrelease.planner import (
     POD_LABEL_RECHECK_SECONDS,
+    BatchReleaseObserved,
     CreateCanary,
     Delete,
-    Observed,
     Patch,
     Step,
     WorkloadInfo,
@@ -103,24 +103,24 @@ class Scripted:
         self.calls.append(name)
         return Step(self.done, actions)
 
-    def info(self, obs: Observed) -> WorkloadInfo | None:
+    def info(self, obs: BatchReleaseObserved) -> WorkloadInfo | None:
         return self.info_
 
-    def initialize(self, obs: Observed) -> Step:
+    def initialize(self, obs: BatchReleaseObserved) -> Step:
         return self._step("initialize")
 
-    def upgrade(self, obs: Observed, batch: int) -> Step:
+    def upgrade(self, obs: BatchReleaseObserved, batch: int) -> Step:
         return self._step(f"upgrade:{batch}", self.upgrade_actions)
 
-    def check(self, obs: Observed, batch: int) -> Step:
+    def check(self, obs: BatchReleaseObserved, batch: int) -> Step:
         return self._step(f"check:{batch}")
 
-    def finalize(self, obs: Observed) -> Step:
+    def finalize(self, obs: BatchReleaseObserved) -> Step:
         return self._step("finalize")
 
 
-def observed(br: BatchRelease, **kwargs: Any) -> Observed:
-    return Observed(
+def observed(br: BatchRelease, **kwargs: Any) -> BatchReleaseObserved:
+    return BatchReleaseObserved(
         release=br, workload={"metadata": {"name": "demo"}, "spec": {"replicas": 5}}, now=NOW, **kwargs
     )
 
@@ -216,7 +216,7 @@ def test_pod_labels_are_looked_at_again_soon() -> None:
 
     @dataclasses.dataclass
     class Labelling(Scripted):
-        def check(self, obs: Observed, batch: int) -> Step:
+        def check(self, obs: BatchReleaseObserved, batch: int) -> Step:
             return self._step(f"check:{batch}", (POD_LABEL,))
 
     result = plan(observed(br), Labelling(done=False, upgrade_actions=()))
@@ -510,9 +510,9 @@ def canary_obs(
     plan_obj: dict[str, Any] | None = None,
     workload: dict[str, Any] | None = None,
     canaries: tuple[Any, ...] = (),
-) -> Observed:
+) -> BatchReleaseObserved:
     br = release(plan_obj or canary_plan())
-    return Observed(
+    return BatchReleaseObserved(
         release=br, workload=workload or stable(), now=NOW, update_revision="update", canaries=canaries
     )
 
@@ -654,7 +654,7 @@ def test_canary_finalize_immediate_resumes_the_stable_and_removes_the_canary() -
     claimed["metadata"]["annotations"] = {keys.BATCH_RELEASE_CONTROL_ANNOTATION: "x"}
     live = canary(5, resourceVersion="7")
     step = CanaryStyle().finalize(canary_obs(canary_plan(batchPartition=None), claimed, (live,)))
-    assert step.done
+    assert not step.done  # asked for, not yet seen: done is a checked end state (issue 10)
     resume = {
         "metadata": {"annotations": {keys.BATCH_RELEASE_CONTROL_ANNOTATION: None}},
         "spec": {"paused": False},
@@ -663,7 +663,11 @@ def test_canary_finalize_immediate_resumes_the_stable_and_removes_the_canary() -
     assert step.actions == (
         Patch("Deployment", "demo", resume),
         Patch("Deployment", "demo-abcde", unfinalize),
-        Delete("Deployment", "demo-abcde"),
+        Delete("Deployment", "demo-abcde", "demo-abcde-uid"),
+    )
+    # Seen handed back (resumed, control-info gone, observed by its controller) and the canary gone.
+    assert CanaryStyle().finalize(canary_obs(canary_plan(batchPartition=None), stable(paused=False))) == Step(
+        True
     )
 
 
@@ -688,15 +692,16 @@ def test_canary_finalize_wait_resume_keeps_the_canary_until_the_stable_is_done()
 
     rolling["status"] |= {"replicas": 5, "updatedReplicas": 5, "availableReplicas": 4}  # 4 + 1 >= 5
     step = CanaryStyle().finalize(canary_obs(plan_obj, rolling, (canary(5),)))
-    assert step.done
-    assert Delete("Deployment", "demo-abcde") in step.actions
+    assert not step.done  # the canary is asked to go; done once it is seen gone
+    assert Delete("Deployment", "demo-abcde", "demo-abcde-uid") in step.actions
+    assert CanaryStyle().finalize(canary_obs(plan_obj, rolling)).done
 
 
 def test_canary_finalize_with_the_workload_gone_only_releases_canaries() -> None:
     br = release(canary_plan(batchPartition=None))
     gone = canary(5, deletionTimestamp="x")
-    step = CanaryStyle().finalize(Observed(release=br, workload=None, now=NOW, canaries=(gone,)))
-    assert step.done
+    step = CanaryStyle().finalize(BatchReleaseObserved(release=br, workload=None, now=NOW, canaries=(gone,)))
+    assert not step.done  # done once the canary is seen gone
     assert step.actions == (
         Patch("Deployment", "demo-abcde", {"metadata": {"finalizers": [], "resourceVersion": None}}),
     )
@@ -731,16 +736,18 @@ def deployment(*, controlled: bool = False, partition: Any = 0, **status: int) -
     return dep
 
 
-def partition_obs(plan_obj: dict[str, Any] | None = None, workload: dict[str, Any] | None = None) -> Observed:
+def partition_obs(
+    plan_obj: dict[str, Any] | None = None, workload: dict[str, Any] | None = None
+) -> BatchReleaseObserved:
     br = release(plan_obj or release_plan(rollingStyle="Partition"))
-    return Observed(
+    return BatchReleaseObserved(
         release=br, workload=workload or deployment(), now=NOW, update_revision="u1", stable_revision="s0"
     )
 
 
 def test_partition_initialize_hands_the_deployment_to_the_advanced_controller() -> None:
     step = PartitionStyle().initialize(partition_obs())
-    assert step.done
+    assert not step.done  # done once it is seen under control (checked below)
     strategy = (
         '{"rollingStyle":"Partition","rollingUpdate":{"maxUnavailable":"25%","maxSurge":"25%"},"partition":0}'
     )
@@ -841,9 +848,11 @@ def test_partition_finalize_with_a_partition_only_drops_control_info() -> None:
 
 
 def test_partition_finalize_has_nothing_to_do_for_a_released_or_missing_deployment() -> None:
-    assert PartitionStyle().finalize(partition_obs(release_plan(batchPartition=None))) == Step(True)
+    released = deployment()
+    released["spec"]["paused"] = False  # released: resumed (a paused one is handed back first, below)
+    assert PartitionStyle().finalize(partition_obs(release_plan(batchPartition=None), released)) == Step(True)
     br = release(release_plan(batchPartition=None))
-    assert PartitionStyle().finalize(Observed(release=br, workload=None, now=NOW)) == Step(True)
+    assert PartitionStyle().finalize(BatchReleaseObserved(release=br, workload=None, now=NOW)) == Step(True)
 
 
 # --- both styles: edges -----------------------------------------------------------------------------
@@ -851,14 +860,14 @@ def test_partition_finalize_has_nothing_to_do_for_a_released_or_missing_deployme
 
 @pytest.mark.parametrize("style", [CanaryStyle(), PartitionStyle()])
 def test_a_missing_workload_is_never_acted_on(style: CanaryStyle | PartitionStyle) -> None:
-    obs = Observed(release=release(canary_plan()), workload=None, now=NOW)
+    obs = BatchReleaseObserved(release=release(canary_plan()), workload=None, now=NOW)
     assert style.info(obs) is None
     assert (style.initialize(obs), style.upgrade(obs, 0), style.check(obs, 0)) == (Step(False),) * 3
 
 
 @pytest.mark.parametrize("style", [CanaryStyle(), PartitionStyle()])
 def test_a_workload_scaled_to_zero_has_nothing_to_release(style: CanaryStyle | PartitionStyle) -> None:
-    obs = Observed(
+    obs = BatchReleaseObserved(
         release=release(canary_plan()),
         workload=deployment(controlled=True) | {"spec": {"replicas": 0}},
         now=NOW,
@@ -869,7 +878,7 @@ def test_a_workload_scaled_to_zero_has_nothing_to_release(style: CanaryStyle | P
 def test_a_batch_with_a_rollout_id_also_waits_for_the_pod_labels() -> None:
     plan_obj = release_plan(rollingStyle="Partition", rolloutID="r1")
     dep = deployment(controlled=True, updatedReplicas=1, ready=1)
-    unlabelled = Observed(release=release(plan_obj), workload=dep, now=NOW, pods=(pod("a", "1"),))
+    unlabelled = BatchReleaseObserved(release=release(plan_obj), workload=dep, now=NOW, pods=(pod("a", "1"),))
     step = PartitionStyle().check(unlabelled, 0)
     assert not step.done
     assert [p.name for p in step.actions if isinstance(p, Patch)] == ["a"]
@@ -891,10 +900,17 @@ def test_unreadable_annotations_read_as_absent() -> None:
     assert isinstance(claim, Patch)  # control-info that cannot be read is not ours: claim it again
 
 
-def test_partition_finalize_of_a_deployment_already_resumed_does_nothing() -> None:
+def test_partition_finalize_of_a_deployment_already_resumed_still_removes_what_the_style_added() -> None:
+    # Issue 10: "not paused" was read as "finalised", leaving Recreate and our keys behind.
     dep = deployment(controlled=True)
     dep["spec"]["paused"] = False
-    assert PartitionStyle().finalize(partition_obs(release_plan(batchPartition=None), dep)) == Step(True)
+    step = PartitionStyle().finalize(partition_obs(release_plan(batchPartition=None), dep))
+    assert not step.done
+    (patch,) = step.actions
+    assert isinstance(patch, Patch)
+    assert "paused" not in patch.body["spec"]
+    assert patch.body["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert keys.DEPLOYMENT_STRATEGY_ANNOTATION in patch.body["metadata"]["annotations"]
 
 
 def test_canary_wait_resume_with_a_recreate_stable_tolerates_no_unavailable_pod() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from graylane.controller.traffic_observe import ANY_INGRESS, slim, slim_configmap, traffic_index
-from graylane.controller.workloads import canary_pod_template_hash, deployment_workload
+from graylane.observe.traffic import ANY_INGRESS, slim, slim_configmap, traffic_index
+from graylane.observe.workloads import canary_pod_template_hash, deployment_workload
 
 
 def test_traffic_index_lists_every_object_a_rollout_reads() -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from graylane.api.rollout_v1beta1 import Rollout
-from graylane.planner.observed import Observed, Workload
+from graylane.planner.observed import RolloutObserved, Workload
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 
@@ -49,5 +49,5 @@ def workload(**overrides: Any) -> Workload:
     return Workload(**fields)
 
 
-def observed(r: Rollout, w: Workload | None) -> Observed:
-    return Observed(rollout=r, workload=w, now=NOW)
+def observed(r: Rollout, w: Workload | None) -> RolloutObserved:
+    return RolloutObserved(rollout=r, workload=w, now=NOW)

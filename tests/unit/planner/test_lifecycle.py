@@ -12,7 +12,9 @@ from graylane.planner.actions import (
     AddRolloutFinalizer,
     LabelWorkload,
     RemoveRolloutFinalizer,
+    RemoveWorkloadAnnotation,
     SetRolloutAnnotation,
+    UnpauseWorkload,
 )
 from graylane.planner.lifecycle import plan
 from graylane.planner.polling import safety_poll
@@ -155,6 +157,19 @@ def test_inconsistent_workload_in_flight_keeps_only_a_safety_poll() -> None:
     result = plan(observed(r, workload(status_consistent=False)))
     assert result.status is None
     assert result.requeue_after == safety_poll("u1")  # 30 s ± 20 %, not Kruise's 3 s re-check
+
+
+def test_a_workload_held_again_after_termination_completed_is_handed_back_before_the_finalizer_goes() -> None:
+    # The webhook's Rollout lister is a cache: an admission right after the deletion may still hold the
+    # workload. The Rollout is the only one that would ever release it, so it does that first.
+    meta = {**_settled(), "deletionTimestamp": "2026-11-22T12:00:00Z"}
+    first = plan(observed(rollout(status={"phase": "Healthy"}, metadata=meta), workload()))
+    assert first.status is not None
+    held = workload(paused=True, annotations={"rollouts.kruise.io/in-progressing": "{}"})
+    again = plan(observed(rollout(status=first.status.to_obj(), metadata=meta), held))
+    assert RemoveRolloutFinalizer(FIN) not in again.actions
+    assert RemoveWorkloadAnnotation("rollouts.kruise.io/in-progressing") in again.actions
+    assert UnpauseWorkload() in again.actions
 
 
 @pytest.mark.parametrize(("extra_workload", "stable"), [(True, "oldest"), (False, "s1")])

@@ -11,10 +11,10 @@ from tests.unit.planner.builders import NOW, workload
 
 from graylane.api.hashing import rollout_hash
 from graylane.api.rollout_v1beta1 import Rollout
-from graylane.planner.actions import ApplyChange, EnsureBatchRelease, Plan, RecordEvent
+from graylane.planner.actions import ApplyChange, EnsureBatchRelease, RecordEvent, RolloutPlan
 from graylane.planner.changes import Change, Delete, ObjectKind, Patch
 from graylane.planner.lifecycle import plan
-from graylane.planner.observed import Observed, TrafficObserved
+from graylane.planner.observed import RolloutObserved, TrafficObserved
 from graylane.planner.routing import Revisions, RouteIntent, RoutingError, ServiceTask
 
 SVC, ING = ObjectKind.SERVICE, ObjectKind.INGRESS
@@ -107,19 +107,19 @@ def _status(
     return {"phase": "Progressing", "canaryStatus": canary, "conditions": [cond]}
 
 
-def _plan(status: dict[str, Any], router: FakeRouter, *, grace: int = 3, **overrides: Any) -> Plan:
+def _plan(status: dict[str, Any], router: FakeRouter, *, grace: int = 3, **overrides: Any) -> RolloutPlan:
     r = _rollout(status, grace=grace)
     r.status.canary_status.rollout_hash = rollout_hash(r.spec.strategy)  # type: ignore[union-attr]
     fields = {"in_rollout_progressing": True, "annotations": {"rollouts.kruise.io/in-progressing": "{}"}}
     wl = workload(**{**fields, **overrides})
-    return plan(Observed(rollout=r, workload=wl, now=NOW, traffic=TrafficObserved(router=router)))
+    return plan(RolloutObserved(rollout=r, workload=wl, now=NOW, traffic=TrafficObserved(router=router)))
 
 
-def _applied(result: Plan) -> list[Change]:
+def _applied(result: RolloutPlan) -> list[Change]:
     return [a.change for a in result.actions if isinstance(a, ApplyChange)]
 
 
-def _state(result: Plan) -> tuple[int, str]:
+def _state(result: RolloutPlan) -> tuple[int, str]:
     sub = result.status.canary_status  # type: ignore[union-attr]
     return sub.current_step_index, sub.current_step_state
 
@@ -252,5 +252,5 @@ def test_without_traffic_routings_every_task_is_done_at_once() -> None:
     )
     bare = Rollout.from_obj(raw)
     bare.status.canary_status.rollout_hash = rollout_hash(bare.spec.strategy)  # type: ignore[union-attr]
-    result = plan(Observed(rollout=bare, workload=workload(in_rollout_progressing=True), now=NOW))
+    result = plan(RolloutObserved(rollout=bare, workload=workload(in_rollout_progressing=True), now=NOW))
     assert _state(result) == (1, "StepPaused")

@@ -374,7 +374,7 @@ def test_a_missing_object_or_an_unwatched_kind_is_named() -> None:
         _error(APISIX, None, scripts, watched={APISIX}) == "ApisixRoute.apisix.apache.org web-route not found"
     )
     assert (
-        "cannot be read: the controller watches a custom kind only if its CRD and a Lua script existed"
+        "cannot be read: graylane watches a custom kind once its CRD is established and a Lua script exists"
         in (_error(APISIX, None, scripts, watched=frozenset()))
     )
 

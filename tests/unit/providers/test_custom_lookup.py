@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from graylane.cluster.thirdparty import split_crds
-from graylane.controller.traffic_observe import ANY_CUSTOM, configured_custom_kinds, traffic_index
+from graylane.observe.traffic import ANY_CUSTOM, configured_custom_kinds, traffic_index
 from graylane.planner.changes import CustomKind
 from graylane.providers.traffic import lua
 

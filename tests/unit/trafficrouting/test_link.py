@@ -12,7 +12,7 @@ from graylane.api.hashing import rollout_hash
 from graylane.api.rollout_v1beta1 import Rollout
 from graylane.planner.actions import RecordEvent, SetTrafficRoutingFinalizers
 from graylane.planner.lifecycle import plan
-from graylane.planner.observed import LinkedTrafficRouting, Observed
+from graylane.planner.observed import LinkedTrafficRouting, RolloutObserved
 from graylane.planner.trafficrouting_link import linked_name
 from graylane.trafficrouting.link import link_index
 
@@ -96,7 +96,7 @@ def initializing(
         rollout_obj(field=field, annotation=annotation, status=progressing_status("Initializing"))
     )
     w = workload(name="spring-cloud-a", in_rollout_progressing=True)
-    return plan(Observed(rollout=r, workload=w, now=NOW, traffic_routing=traffic_routing))
+    return plan(RolloutObserved(rollout=r, workload=w, now=NOW, traffic_routing=traffic_routing))
 
 
 def reason(result: Any) -> str:
@@ -193,10 +193,10 @@ def test_finalising_removes_only_our_finalizer_first() -> None:
         annotations={"rollouts.kruise.io/in-progressing": "{}"},
     )
     linked = link(phase="Progressing", finalizers=(OWN, MINE, OTHER))
-    result = plan(Observed(rollout=r, workload=w, now=NOW, traffic_routing=linked))
+    result = plan(RolloutObserved(rollout=r, workload=w, now=NOW, traffic_routing=linked))
     ours = [a for a in result.actions if isinstance(a, SetTrafficRoutingFinalizers)]
     assert ours == [SetTrafficRoutingFinalizers("mse-traffic", (OWN, OTHER), "42")]
 
     unlinked = link(phase="Progressing", finalizers=(OWN, OTHER))
-    again = plan(Observed(rollout=r, workload=w, now=NOW, traffic_routing=unlinked))
+    again = plan(RolloutObserved(rollout=r, workload=w, now=NOW, traffic_routing=unlinked))
     assert not any(isinstance(a, SetTrafficRoutingFinalizers) for a in again.actions)

@@ -107,8 +107,8 @@ def require(observed: TrafficObserved, kind: Kind, name: str) -> Mapping[str, An
         return found
     if kind not in observed.watched:
         raise RoutingError(
-            f"{kind} {name} cannot be read: its CRD was not installed when the controller started "
-            "(install it and restart the controller)"
+            f"{kind} {name} cannot be read: its CRD is not installed "
+            "(graylane watches it as soon as the CRD is established)"
         )
     raise RoutingError(f"{kind} {name} not found")
 

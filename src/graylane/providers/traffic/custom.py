@@ -199,8 +199,8 @@ class CustomProvider:
             return found
         if target.kind not in observed.watched:
             raise RoutingError(
-                f"{target.title} cannot be read: the controller watches a custom kind only if its CRD "
-                "and a Lua script existed when it started (restart the controller)"
+                f"{target.title} cannot be read: graylane watches a custom kind once its CRD is "
+                "established and a Lua script exists for it (shipped, or in the ConfigMap)"
             )
         raise RoutingError(f"{target.title} not found")
 

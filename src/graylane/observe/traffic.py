@@ -5,9 +5,11 @@ in the newest served version) and asks `observe(rollout)` for the frozen `Traffi
 plans from. Events on these objects re-queue the Rollouts that use them, through an index of Rollouts
 by `namespace/Kind/name` of their traffic objects.
 
-Custom kinds (`customNetworkRefs`) are watched when, at start-up, a Lua script exists for them (shipped,
-or a `lua.traffic.routing.<Kind>.<group>` key of the ConfigMap) and API discovery finds the kind; each is
-read and written in its group's preferred version (`discover_custom_kinds`).
+Custom kinds (`customNetworkRefs`) are watched when a Lua script exists for them (shipped, or a
+`lua.traffic.routing.<Kind>.<group>` key of the ConfigMap) and the API serves the kind: at start-up as
+API discovery finds them (`discover_custom_kinds`, the group's preferred version), later as their CRD
+becomes established or their script key appears (observe/kinds.py: the CRD's highest served version).
+HTTPRoutes likewise: discovered at start-up, or watched from the moment their CRD is established.
 
 Memory: the caches hold only what the providers read — Services, Ingresses and HTTPRoutes keep
 metadata (name, namespace, uid, resourceVersion, labels, annotations, owners, deletion) and spec, no
@@ -23,11 +25,11 @@ import logging
 from collections.abc import Callable, Mapping
 
 from graylane.api.rollout_v1beta1 import Rollout
-from graylane.controller.manager import Controller, Manager
 from graylane.kube import resources as r
 from graylane.kube.client import ApiError, KubeClient, Obj
 from graylane.kube.informer import Informer, object_key
 from graylane.kube.resources import Resource
+from graylane.observe.kinds import CRD_INDEX, crd_index, crd_resource, established, slim_crd
 from graylane.planner.changes import CustomKind, Kind, ObjectKind
 from graylane.planner.observed import TrafficObserved
 from graylane.providers.traffic.lua import (
@@ -40,6 +42,7 @@ from graylane.providers.traffic.lua import (
 )
 from graylane.providers.traffic.registry import router_for
 from graylane.providers.traffic.router import Router
+from graylane.runtime.manager import Manager, Named
 
 __all__ = [
     "TRAFFIC_INDEX",
@@ -74,7 +77,7 @@ async def discover_http_route(client: KubeClient) -> Resource | None:
     """The HTTPRoute resource in the newest served version (v1, else Kruise's v1beta1), or None."""
     crd = await client.get_or_none(r.CRD, HTTPROUTE_CRD)
     if crd is None:
-        log.info("HTTPRoute CRD not installed: Gateway API routing is unavailable until a restart")
+        log.info("HTTPRoute CRD not installed: HTTPRoutes are watched once it is established")
         return None
     served = {v.get("name") for v in crd.get("spec", {}).get("versions", []) if v.get("served")}
     version = next((v for v in ("v1", "v1beta1") if v in served), None)
@@ -101,7 +104,7 @@ async def discover_custom_kinds(client: KubeClient, config_namespace: str) -> di
     for kind in sorted(wanted, key=str):
         resource = await discover_resource(client, kind)
         if resource is None:
-            log.info("%s is not served: customNetworkRefs of that kind need a controller restart", kind)
+            log.info("%s is not served: it is watched once its CRD is established", kind)
         else:
             found[kind] = resource
     return found
@@ -166,8 +169,15 @@ def traffic_index(rollout: Obj) -> list[str]:
     return values
 
 
+KindAdded = Callable[[Kind, Resource], None]
+
+
 class TrafficObserver:
-    """Owns the traffic informers of the Rollout controller; `observe` reads them, never the API."""
+    """Owns the traffic informers of the Rollout controller; `observe` reads them, never the API.
+
+    Kinds that become available later are added through `_add`: their informer starts, the Rollouts
+    that route traffic are re-queued, and `subscribe`rs (the TrafficRouting controller) are told.
+    """
 
     def __init__(
         self,
@@ -184,20 +194,27 @@ class TrafficObserver:
         self.custom_resources: Mapping[CustomKind, Resource] = dict(custom or {})
         self._informers: dict[Kind, Informer] = {}
         self._configmaps: Informer | None = None
+        self._crds: Informer | None = None
+        self._subscribers: list[KindAdded] = []
+        self._added: Callable[[Kind, Resource], None] | None = None
 
     @property
     def watched(self) -> frozenset[Kind]:
         return frozenset(self._informers)
 
     def resources(self) -> dict[Kind, Resource]:
-        """What each watched kind is in the API (HTTPRoutes and custom kinds as discovered at start-up)."""
+        """What each watched kind is in the API (HTTPRoutes and custom kinds as discovered)."""
         kinds: dict[Kind, Resource] = {ObjectKind.SERVICE: r.SERVICE, ObjectKind.INGRESS: r.INGRESS}
         if self.http_route is not None:
             kinds[ObjectKind.HTTP_ROUTE] = self.http_route
         kinds.update(self.custom_resources.items())
         return kinds
 
-    def setup(self, manager: Manager, controller: Controller, rollouts: Informer) -> None:
+    def subscribe(self, fn: KindAdded) -> None:
+        """Be told of every kind watched from now on (after start-up)."""
+        self._subscribers.append(fn)
+
+    def setup(self, manager: Manager, controller: Named, rollouts: Informer) -> None:
         rollouts.add_index(TRAFFIC_INDEX, traffic_index)
         for kind, resource in self.resources().items():
             manager.informer(resource, transform=slim)
@@ -206,6 +223,55 @@ class TrafficObserver:
         self._configmaps = manager.watch(
             controller, r.CONFIGMAP, namespace=self.config_namespace, keys=_on_lua_change(rollouts)
         )
+        self._crds = manager.informer(r.CRD, transform=slim_crd)
+        self._crds.add_index(CRD_INDEX, crd_index)
+        self._added = self._adder(manager, controller, rollouts)
+        self._crds.on_event(lambda _, __, crd: self._consider(crd))
+        self._configmaps.on_event(lambda *_: self._scripts_changed())
+
+    def _adder(self, manager: Manager, controller: Named, rollouts: Informer) -> KindAdded:
+        def add(kind: Kind, resource: Resource) -> None:
+            if kind == ObjectKind.HTTP_ROUTE:
+                self.http_route = resource
+            elif isinstance(kind, CustomKind):
+                self.custom_resources = {**self.custom_resources, kind: resource}
+            manager.informer(resource, transform=slim)
+            self._informers[kind] = manager.watch(controller, resource, keys=_by_object(rollouts, kind))
+            log.info("%s is served now: watching it", kind, extra={"resource": resource.plural})
+            for fn in self._subscribers:
+                fn(kind, resource)
+            queue = manager.queue(controller.name)
+            for rollout in rollouts.list():  # a Rollout told to wait for this kind plans again
+                key = object_key(rollout)
+                if key and traffic_index(rollout):
+                    queue.add(key)
+
+        return add
+
+    def _consider(self, crd: Obj | None) -> None:
+        """A CRD was added or changed: watch its kind if traffic routing can use it and it is served."""
+        if crd is None or not established(crd):
+            return
+        found = crd_resource(crd)
+        if found is None or found[0] in self._informers or self._added is None:
+            return
+        kind, resource = found
+        if kind == ObjectKind.HTTP_ROUTE or kind in self._scripted_kinds():
+            self._added(kind, resource)
+
+    def _scripts_changed(self) -> None:
+        """A script key may have been added for a kind whose CRD is already there."""
+        if self._crds is None:
+            return
+        for kind in self._scripted_kinds() - self.watched:
+            if isinstance(kind, CustomKind):
+                for crd in self._crds.by_index(CRD_INDEX, f"{kind.group}/{kind.kind}"):
+                    self._consider(crd)
+
+    def _scripted_kinds(self) -> set[Kind]:
+        kinds: set[Kind] = {CustomKind(group, kind) for group, kind in builtin_custom_kinds()}
+        kinds.update(configured_custom_kinds(self._lua_scripts()))
+        return kinds
 
     def observe(self, rollout: Rollout) -> TrafficObserved | None:
         router = router_for(rollout, self.scripts)

@@ -1,11 +1,17 @@
 """The Manager: runs controllers' informers, work queues and workers behind leader election.
 
+It also owns what every reconcile shares: the expectations of the keys' own writes (expectations.py,
+met by every informer it creates), the write primitives bound to a key (`writer`), and the small thread
+pool the pure plans run in (runtime/loop.py).
+
 Order of life: probes and metrics start; every informer starts (standbys keep warm caches, so a
 takeover does not begin with 10,000 cold reads); the leader elector campaigns; once leading, the leader
 hooks run (e.g. pointing the webhook configurations at this process: only the leader owns them), and
-once every informer has synced, each controller gets `workers` tasks pulling keys from its queue. A reconcile
+once every informer has synced, each controller gets `workers` tasks pulling keys from its queue (an
+informer registered later, for a kind whose CRD appeared meanwhile, starts at once). A reconcile
 returns seconds until it wants to run again (None: only on the next event); raising an exception
-logs it and retries the key with per-key exponential back-off.
+logs it and retries the key with per-key exponential back-off (a `Backoff` error, e.g. a refused
+write, is logged as one line instead of a traceback).
 
 Losing the lease stops the workers and makes `run()` return 1, so the supervisor restarts the process
 (client-go's choice: a fresh start is the only safe way to drop everything done as leader).
@@ -17,11 +23,13 @@ This module must not know any resource's meaning: controllers map objects to key
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -33,13 +41,23 @@ from graylane.kube.leader import LeaderElectionConfig, LeaderElector, default_id
 from graylane.kube.observability import ObservabilityServer
 from graylane.kube.resources import Resource
 from graylane.kube.workqueue import Clock, QueueMetrics, ShutDown, SystemClock, WorkQueue
+from graylane.runtime.errors import Backoff
+from graylane.runtime.expectations import DEFAULT_TIMEOUT, Expectations
+from graylane.runtime.writer import Writer
 
-__all__ = ["Controller", "Manager", "ManagerOptions", "own_key"]
+__all__ = ["Controller", "Manager", "ManagerOptions", "Named", "own_key"]
 
 log = logging.getLogger(__name__)
 KeyFunc = Callable[[Obj], Iterable[str]]
 LeaderHook = Callable[[], Awaitable[None]]
 LEADER_HOOK_RETRY = (0.5, 10.0)  # first and longest wait between attempts of a failing leader hook
+
+
+class Named(Protocol):
+    """Whatever owns a work queue: watches enqueue on the queue of this name."""
+
+    @property
+    def name(self) -> str: ...
 
 
 class Controller(Protocol):
@@ -80,6 +98,10 @@ class ManagerOptions:
     probe_port: int = 8081  # Kruise's health port; 0 picks a free one
     shutdown_timeout: float = 30.0  # how long in-flight reconciles may finish before being cancelled
     handle_signals: bool = True
+    expectation_timeout: float = DEFAULT_TIMEOUT  # how long a key waits to see its own writes cached
+    # Pure plans run here, off the event loop; a few threads suffice (they mostly hold the GIL, and a
+    # plan waiting on a user's script must only not block the loop).
+    plan_threads: int = 4
 
     def election(self) -> LeaderElectionConfig:
         return LeaderElectionConfig(
@@ -144,6 +166,10 @@ class Manager:
         self.registry = registry or CollectorRegistry()
         self.recorder = EventRecorder(client)
         self._clock = clock or SystemClock()
+        self.expectations = Expectations(
+            self._clock, self._expectations_met, timeout=self.options.expectation_timeout
+        )
+        self.plan_pool = ThreadPoolExecutor(self.options.plan_threads, thread_name_prefix="plan")
         self._own_client = own_client
         self._metrics = _Metrics(self.registry)
         self._controllers: dict[str, Controller] = {}
@@ -167,6 +193,8 @@ class Manager:
         self._shutdown_requested = False
         self._lost_lease = False
         self._running = False
+        self._informing = False  # informers run: one added from now on starts at once
+        self._required: list[Informer] = []  # the informers readiness waits for: those of start-up
 
     # -- registration (before run) ----------------------------------------------------------
 
@@ -199,22 +227,42 @@ class Manager:
         """The shared informer for this resource/namespace/selector (the first caller's transform wins)."""
         key = (resource, namespace, label_selector)
         if key not in self._informers:
-            if self._running:
-                raise RuntimeError("informers must be registered before run()")
             informer = Informer(
                 self.client, resource, namespace=namespace, label_selector=label_selector, transform=transform
             )
             labels = self._metrics.objects.labels(resource.plural, namespace or "", label_selector or "")
             labels.set_function(informer.__len__)
+            self.expectations.track(informer)
             self._informers[key] = informer
+            if self._informing:  # a kind that appeared after start-up (its CRD was just installed)
+                log.info("informer added", extra={"informer": repr(informer)})
+                self._spawn(informer.run(), f"informer {informer!r}")
         return self._informers[key]
+
+    def informers_for(self, resource: Resource, namespace: str | None) -> list[Informer]:
+        """The informers that cache objects of `resource` in `namespace` (any version of the kind)."""
+        return [
+            informer
+            for (res, ns, selector), informer in self._informers.items()
+            if (res.group, res.plural) == (resource.group, resource.plural)
+            and selector is None
+            and (ns is None or ns == namespace)
+        ]
+
+    def writer(self, owner: Hashable) -> Writer:
+        """Write primitives for one reconcile of `owner`, registering its expectations."""
+        return Writer(self.client, self.expectations, self.informers_for, owner)
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
 
     def queue(self, controller_name: str) -> WorkQueue:
         return self._queues[controller_name]
 
     def watch(
         self,
-        controller: Controller,
+        controller: Named,
         resource: Resource,
         *,
         namespace: str | None = None,
@@ -236,7 +284,8 @@ class Manager:
     # -- state ------------------------------------------------------------------------------
 
     def ready(self) -> bool:
-        return all(informer.has_synced.is_set() for informer in self._informers.values())
+        """Every start-up informer has synced (one added later does not make a running process unready)."""
+        return all(informer.has_synced.is_set() for informer in self._required or self._informers.values())
 
     @property
     def is_leader(self) -> bool:
@@ -252,7 +301,29 @@ class Manager:
         self._shutdown_requested = True
         self._halt.set()
 
+    def _expectations_met(self, owner: Hashable) -> None:
+        """A key's own writes are all cached now: decide again (owners are (controller, key))."""
+        if isinstance(owner, tuple) and len(owner) == 2 and owner[0] in self._queues:
+            self._queues[owner[0]].add(str(owner[1]))
+
     # -- running ----------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def caches(self) -> AsyncIterator[None]:
+        """Run only the informers (no election, workers or probes) until synced, then until exit.
+
+        For tools and tests that drive `reconcile` themselves.
+        """
+        self._running = True
+        self._start_informers()
+        try:
+            await self._synced()
+            yield
+        finally:
+            for task in reversed(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self.plan_pool.shutdown(wait=False, cancel_futures=True)
 
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT or `request_shutdown()` (returns 0) or until the lease is lost (1)."""
@@ -274,8 +345,7 @@ class Manager:
 
     async def _start(self) -> None:
         await self._server.start()
-        for informer in self._informers.values():
-            self._spawn(informer.run(), f"informer {informer!r}")
+        self._start_informers()
         if self.options.leader_election:
             self._spawn(self._elector.run(), "leader elector")
         else:
@@ -293,8 +363,14 @@ class Manager:
                     await asyncio.sleep(wait)
                     wait = min(wait * 2, longest)
 
+    def _start_informers(self) -> None:
+        self._required = list(self._informers.values())
+        for informer in self._required:
+            self._spawn(informer.run(), f"informer {informer!r}")
+        self._informing = True
+
     async def _synced(self) -> None:
-        await asyncio.gather(*(informer.has_synced.wait() for informer in self._informers.values()))
+        await asyncio.gather(*(informer.has_synced.wait() for informer in self._required))
         log.info("caches synced", extra={"informers": len(self._informers)})
 
     def _start_workers(self) -> None:
@@ -321,6 +397,12 @@ class Manager:
         self._metrics.active.labels(name).inc()
         try:
             requeue = await controller.reconcile(key)
+        except Backoff as err:
+            log.warning("reconcile failed", extra={"controller": name, "key": key, "error": str(err)})
+            self._metrics.errors.labels(name).inc()
+            self._metrics.total.labels(name, "error").inc()
+            queue.add_rate_limited(key)
+            return
         except Exception:
             log.exception(
                 "reconcile failed", extra={"controller": name, "key": key, "retries": queue.num_requeues(key)}
@@ -345,6 +427,7 @@ class Manager:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         await self._server.stop()
+        self.plan_pool.shutdown(wait=False, cancel_futures=True)
         if self._own_client:
             await self.client.close()
             if self.lease_client is not self.client:

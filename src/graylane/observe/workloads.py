@@ -127,6 +127,8 @@ def deployment_workload(
         labels=labels,
         annotations=annotations,
         in_rollout_progressing=keys.IN_PROGRESSING_ANNOTATION in annotations,
+        paused=bool(spec.get("paused")),
+        resource_version=str(meta.get("resourceVersion", "")),
         stable_revision=stable_revision,
         canary_revision=revision,
         # Canary style (traffic routing): the canary Deployment's ReplicaSet carries the new pods.

@@ -1,0 +1,8 @@
+"""Observation shared by controllers: informer caches in, the frozen snapshots the planners read out.
+
+- workloads.py: a Deployment and its ReplicaSets → the planner's `Workload` (pure: no I/O);
+- traffic.py: the traffic objects a Rollout's or TrafficRouting's providers read (Services, Ingresses,
+  HTTPRoutes, custom kinds, Lua scripts): the informers, their indexes, API discovery at start-up.
+
+What it must not do: decide anything or write to the API server.
+"""
