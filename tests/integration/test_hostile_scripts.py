@@ -108,6 +108,8 @@ def own_controller(
     proc.start()
     try:
         proc.wait_ready()
+        # a new port: admission reaches it only once it leads and re-points the webhooks
+        proc.wait_installed()
         yield proc
     finally:
         proc.stop()
