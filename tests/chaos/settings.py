@@ -1,0 +1,77 @@
+"""The chaos run's knobs, read from the environment with clear errors for bad values.
+
+GRAYLANE_CHAOS_SEED      integer seed of every random choice (default: a fresh one, printed)
+GRAYLANE_CHAOS_RELEASES  releases to start in all (default 200)
+GRAYLANE_CHAOS_LANES     concurrent applications, each releasing one after another (default 24)
+GRAYLANE_CHAOS_BUDGET    seconds after which no new release starts (default 600)
+GRAYLANE_CHAOS_FAULTS    comma-separated subset of kill,apiserver,cut, or "none" (default all three)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from collections.abc import Mapping
+
+__all__ = ["FAULT_KINDS", "ChaosSettings", "SettingsError"]
+
+FAULT_KINDS = ("kill", "apiserver", "cut")
+
+
+class SettingsError(ValueError):
+    """A GRAYLANE_CHAOS_* variable has a value the suite cannot use; the message names it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ChaosSettings:
+    seed: int
+    releases: int = 200
+    lanes: int = 24
+    budget: float = 600.0
+    faults: frozenset[str] = frozenset(FAULT_KINDS)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ChaosSettings:
+        seed = _int(env, "GRAYLANE_CHAOS_SEED", secrets.randbelow(2**31), minimum=0)
+        return cls(
+            seed=seed,
+            releases=_int(env, "GRAYLANE_CHAOS_RELEASES", cls.releases, minimum=1),
+            lanes=_int(env, "GRAYLANE_CHAOS_LANES", cls.lanes, minimum=1),
+            budget=float(_int(env, "GRAYLANE_CHAOS_BUDGET", int(cls.budget), minimum=30)),
+            faults=_faults(env.get("GRAYLANE_CHAOS_FAULTS")),
+        )
+
+    def describe(self) -> str:
+        faults = ",".join(sorted(self.faults)) or "none"
+        return (
+            f"GRAYLANE_CHAOS_SEED={self.seed} GRAYLANE_CHAOS_RELEASES={self.releases} "
+            f"GRAYLANE_CHAOS_LANES={self.lanes} GRAYLANE_CHAOS_BUDGET={self.budget:.0f} "
+            f"GRAYLANE_CHAOS_FAULTS={faults}"
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer >= {minimum}, not {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be an integer >= {minimum}, not {value}")
+    return value
+
+
+def _faults(raw: str | None) -> frozenset[str]:
+    if raw is None or not raw.strip():
+        return frozenset(FAULT_KINDS)
+    if raw.strip() == "none":
+        return frozenset()
+    kinds = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    unknown = sorted(kinds - set(FAULT_KINDS))
+    if unknown:
+        allowed = ", ".join(FAULT_KINDS)
+        raise SettingsError(f"GRAYLANE_CHAOS_FAULTS: unknown {unknown}; allowed: {allowed} or none")
+    return kinds
