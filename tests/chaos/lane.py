@@ -51,7 +51,7 @@ Obj = dict[str, Any]
 RETRYABLE = frozenset({429, 500, 502, 503, 504})
 WRITE_TIMEOUT = 180.0  # a write may wait out a controller restart and an API-server restart
 PHASE_TIMEOUT = 300.0  # to reach the script's moment, and then to settle as asked
-REST_TIMEOUT = 120.0  # a re-created or re-enabled Rollout back at rest
+REST_TIMEOUT = 180.0  # a re-created or re-enabled Rollout back at rest
 AFTER_END = 90.0  # for the native rollout and garbage collection to finish once the Rollout is done
 TRAFFIC_RECHECK = 2.0
 

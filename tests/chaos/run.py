@@ -141,7 +141,8 @@ class ChaosRun:
             await injecting
             if budget.releases:
                 self.report.violation(
-                    f"the budget of {self.settings.budget:.0f}s ran out {budget.releases} releases short"
+                    f"{budget.releases} releases never started: every lane stopped on a problem, "
+                    f"or the budget of {self.settings.budget:.0f}s ran out"
                 )
             await asyncio.gather(*(lane.final_check(FINAL_TIMEOUT) for lane in lanes if not lane.retired))
         finally:
