@@ -18,7 +18,7 @@ import dataclasses
 import datetime as dt
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar
 
 import httpx2
@@ -205,10 +205,10 @@ class Lane:
 
     # -- releasing ----------------------------------------------------------------------------------
 
-    async def run(self, budget: Budget) -> None:
+    async def run(self, budget: Budget, kinds: Collection[str]) -> None:
         try:
             while budget.take():
-                script = draw_release(self.rng, len(self.spec.steps))
+                script = draw_release(self.rng, len(self.spec.steps), kinds)
                 # Condition times have 1 s resolution: start in a later second than the last release ended.
                 await asyncio.sleep(1.1)
                 await self.release(script)

@@ -11,6 +11,7 @@ import dataclasses
 import enum
 import math
 import random
+from collections.abc import Collection
 from typing import Any
 
 __all__ = [
@@ -153,8 +154,8 @@ def _pause(rng: random.Random) -> int | None:
     return rng.choice([1, 2, 3]) if rng.random() < 0.45 else None
 
 
-def draw_release(rng: random.Random, steps: int) -> ReleaseScript:
-    kinds = list(_KIND_WEIGHTS)
+def draw_release(rng: random.Random, steps: int, allowed: Collection[str] = tuple(Kind)) -> ReleaseScript:
+    kinds = [k for k in _KIND_WEIGHTS if k in allowed]
     kind = rng.choices(kinds, weights=[_KIND_WEIGHTS[k] for k in kinds])[0]
     think = rng.choice([0.0, 0.0, 0.5, 1.5])
     if kind in (Kind.DELETE, Kind.DISABLE) and rng.random() < 0.5:

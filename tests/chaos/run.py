@@ -136,7 +136,7 @@ class ChaosRun:
             )
             injecting = asyncio.create_task(faults.run(stop_faults))
             budget = Budget(self.settings.releases, time.monotonic() + self.settings.budget)
-            await asyncio.gather(*(lane.run(budget) for lane in lanes))
+            await asyncio.gather(*(lane.run(budget, self.settings.kinds) for lane in lanes))
             stop_faults.set()
             await injecting
             if budget.releases:

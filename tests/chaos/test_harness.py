@@ -404,6 +404,12 @@ def test_settings_defaults_and_overrides() -> None:
     small = ChaosSettings.from_env({"GRAYLANE_CHAOS_RELEASES": "10", "GRAYLANE_CHAOS_FAULTS": "kill, cut"})
     assert (small.releases, small.faults) == (10, frozenset({"kill", "cut"}))
     assert ChaosSettings.from_env({"GRAYLANE_CHAOS_FAULTS": "none"}).faults == frozenset()
+    assert ChaosSettings.from_env({"GRAYLANE_CHAOS_KINDS": "complete"}).kinds == frozenset({"complete"})
+
+
+def test_only_the_allowed_release_kinds_are_drawn() -> None:
+    rng = random.Random(3)
+    assert {draw_release(rng, 3, {"rollback", "newer"}).kind for _ in range(200)} == {"rollback", "newer"}
 
 
 @pytest.mark.parametrize(
@@ -413,6 +419,8 @@ def test_settings_defaults_and_overrides() -> None:
         ({"GRAYLANE_CHAOS_RELEASES": "0"}, "GRAYLANE_CHAOS_RELEASES"),
         ({"GRAYLANE_CHAOS_BUDGET": "5"}, "GRAYLANE_CHAOS_BUDGET"),
         ({"GRAYLANE_CHAOS_FAULTS": "kill,meteor"}, "GRAYLANE_CHAOS_FAULTS"),
+        ({"GRAYLANE_CHAOS_KINDS": "none"}, "GRAYLANE_CHAOS_KINDS"),
+        ({"GRAYLANE_CHAOS_KINDS": "complete,explode"}, "GRAYLANE_CHAOS_KINDS"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], named: str) -> None:
