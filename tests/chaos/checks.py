@@ -37,6 +37,7 @@ Obj = Mapping[str, Any]
 CANARY_LABEL = "rollouts.kruise.io/canary-deployment"
 ROLLOUT_FINALIZER = "rollouts.kruise.io/rollout"
 KRUISE_PREFIXES = ("rollouts.kruise.io/", "batchrelease.rollouts.kruise.io/")
+CONTROLLER_PREFIXES = (*KRUISE_PREFIXES, "graylane.io/")  # graylane.io/original-httproute-rules
 # Left on the workload by Kruise too: the label the mutating webhook selects on, and (canary style only:
 # its finalisation does not touch it) the stable revision the webhook recorded at the release's start.
 ALLOWED_WORKLOAD_LABELS = {
@@ -279,11 +280,16 @@ def traffic_problems(
         if _meta(ing).get("name") == INGRESS and now != originals.ingress:
             problems.append(f"Ingress {INGRESS} changed: {now}")
     for route in routes:
-        extra = sorted(k for k in _meta(route).get("annotations") or {} if k.startswith("graylane.io/"))
-        if route.get("spec") != originals.route_spec or extra:
-            problems.append(
-                f"HTTPRoute {GATEWAY_ROUTE} not restored (annotations {extra}): {route.get('spec')}"
-            )
+        if route.get("spec") != originals.route_spec:
+            problems.append(f"HTTPRoute {GATEWAY_ROUTE} not restored: {route.get('spec')}")
+    for kind, objs in (("Service", services), ("Ingress", ingresses), ("HTTPRoute", routes)):
+        for obj in objs:
+            meta = _meta(obj)
+            keys = sorted(k for k in (meta.get("annotations") or {}) if k.startswith(CONTROLLER_PREFIXES))
+            if keys or meta.get("finalizers"):
+                problems.append(
+                    f"{kind} {meta.get('name')}: keys {keys}, finalizers {meta.get('finalizers')}"
+                )
     return problems
 
 

@@ -263,6 +263,8 @@ def test_traffic_objects_left_or_changed_are_flagged() -> None:
     assert checks.traffic_problems(spec, originals, services=[web, canary_svc], ingresses=[], routes=[clean])
     assert checks.traffic_problems(spec, originals, services=[pinned], ingresses=[], routes=[clean])
     assert checks.traffic_problems(spec, originals, services=[web], ingresses=[], routes=[changed])
+    held = {"metadata": {"name": "web", "finalizers": ["x"]}, "spec": {"selector": {"app": "app"}}}
+    assert checks.traffic_problems(spec, originals, services=[held], ingresses=[], routes=[clean])
 
 
 def test_release_objects_that_outlived_it_are_flagged() -> None:
