@@ -54,6 +54,7 @@ PHASE_TIMEOUT = 300.0  # to reach the script's moment, and then to settle as ask
 REST_TIMEOUT = 180.0  # a re-created or re-enabled Rollout back at rest
 AFTER_END = 90.0  # for the native rollout and garbage collection to finish once the Rollout is done
 TRAFFIC_RECHECK = 2.0
+NO_VIEW = 30.0  # no snapshot for this long: the API server is down, or the observer is stuck
 
 
 async def persist(what: str, op: Callable[[], Awaitable[T]], timeout: float = WRITE_TIMEOUT) -> T:
@@ -192,8 +193,9 @@ class Lane:
                 self._fail(f"{what} not reached within {timeout:.0f}s: {problems}")
 
     async def _next(self, snap: Snapshot | None, deadline: float, what: str) -> Snapshot:
+        # At least NO_VIEW: past the deadline the caller still needs one more snapshot to judge.
         try:
-            return await self.observer.next(snap, timeout=max(1.0, deadline - time.monotonic()))
+            return await self.observer.next(snap, timeout=max(NO_VIEW, deadline - time.monotonic()))
         except TimeoutError:
             self._fail(f"no view of the cluster while waiting for {what} (API server down?)")
             raise  # unreachable: _fail raises
@@ -412,7 +414,7 @@ class Lane:
         expected = Expected("healthy", self.image, _now_second())
         deadline, snap = time.monotonic() + timeout, None
         while True:
-            snap = await self.observer.next(snap, timeout=max(1.0, deadline - time.monotonic()))
+            snap = await self.observer.next(snap, timeout=max(NO_VIEW, deadline - time.monotonic()))
             problems, leftovers = self.problems(expected, snap)
             if not problems:
                 leftovers += await self._object_leftovers()
