@@ -235,6 +235,7 @@ class Lane:
         await self._settle(script, expected)
         outcome = expected.outcome if script.kind != Kind.NEWER else "completed after a newer revision"
         self.report.outcomes[outcome] += 1
+        self.report.durations.append(time.monotonic() - started)
         self.report.note(f"{self.tag()}: {expected.describe()} in {time.monotonic() - started:.1f}s")
         if expected.outcome == "disabled":
             await persist(f"{self.ns}: re-enable", lambda: self._patch_spec({"disabled": False}))

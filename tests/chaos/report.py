@@ -23,6 +23,7 @@ class Report:
     orphans: list[str] = dataclasses.field(default_factory=list)
     violations: list[str] = dataclasses.field(default_factory=list)
     log: list[str] = dataclasses.field(default_factory=list)
+    durations: list[float] = dataclasses.field(default_factory=list)  # release start to checked end
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -43,8 +44,15 @@ class Report:
             f"chaos seed {self.seed}: {self.releases} releases; faults: {faults}; outcomes: {outcomes}; "
             f"duplicates {len(self.duplicates)}; over-ready batches {len(self.over_ready)}; "
             f"orphans {len(self.orphans)}; violations {len(self.violations)}; samples {self.samples}; "
-            f"wall time {self.elapsed():.0f}s"
+            f"release time {self._percentiles()}; wall time {self.elapsed():.0f}s"
         )
+
+    def _percentiles(self) -> str:
+        if not self.durations:
+            return "-"
+        ordered = sorted(self.durations)
+        at = {p: ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] for p in (50, 90)}
+        return f"p50 {at[50]:.0f}s p90 {at[90]:.0f}s max {ordered[-1]:.0f}s"
 
     def failure(self) -> str:
         """Everything a reader needs to reproduce and diagnose a failed run."""
