@@ -15,11 +15,16 @@ import random
 import socket
 from collections.abc import Callable
 
+from graylane.bench.cluster import qps_patches
 from graylane.cluster.local import LocalCluster, kwok_config
 
 __all__ = ["ChaosCluster", "pick_apiserver_port"]
 
 PORT_RANGE = range(20000, 30000)
+# Client rate limits of the controller-manager and scheduler (Kubernetes' defaults: 20/s and 50/s) made
+# them the bottleneck, not graylane: with 24 lanes a ReplicaSet created its pods up to 8 s after being
+# scaled. The benchmark raises them the same way (bench/cluster.py).
+CONTROL_PLANE_QPS = 200
 
 
 def pick_apiserver_port(rng: random.Random) -> int:
@@ -42,4 +47,6 @@ class ChaosCluster(LocalCluster):
         if not self.apiserver_port:
             raise ValueError("ChaosCluster.apiserver_port must be set (pick_apiserver_port)")
         out(f"starting cluster {self.name} with kube-apiserver on 127.0.0.1:{self.apiserver_port}")
-        self._create_with(kwok_config(self.versions), ["--kube-apiserver-port", str(self.apiserver_port)])
+        documents = kwok_config(self.versions)
+        documents[0]["componentsPatches"] = qps_patches(CONTROL_PLANE_QPS)
+        self._create_with(documents, ["--kube-apiserver-port", str(self.apiserver_port)])

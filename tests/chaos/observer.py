@@ -1,8 +1,9 @@
 """One view of every chaos lane every 0.5 s: four cluster-wide LISTs, shared by the sampler and the lanes.
 
 Every lane reads its Rollout, Deployments, BatchRelease and pods from the latest snapshot instead of
-polling on its own, so the API load does not grow with the number of lanes. The LISTs go in a fixed
-order (pods, Deployments, BatchReleases, Rollouts) that the sampler relies on: see checks.over_ready.
+polling on its own, so the API load does not grow with the number of lanes. Pods are listed before the
+Deployments, BatchReleases and Rollouts (those three at once), which the sampler relies on: see
+checks.over_ready.
 A LIST that fails (the API server restarting) skips that snapshot; the count is reported.
 """
 
@@ -103,9 +104,12 @@ class Observer:
             return self.latest
 
     async def _take(self, serial: int, began: float) -> Snapshot:
-        lists = []
-        for res in (r.POD, r.DEPLOYMENT, r.BATCHRELEASE, r.ROLLOUT):  # this order: see the module doc
-            lists.append(self._by_namespace((await self.kube.list(res))["items"]))
+        # Pods strictly first (see the module doc); the other three together, to keep a cycle short.
+        pods = await self.kube.list(r.POD)
+        rest = await asyncio.gather(
+            *(self.kube.list(res) for res in (r.DEPLOYMENT, r.BATCHRELEASE, r.ROLLOUT))
+        )
+        lists = [self._by_namespace(listed["items"]) for listed in (pods, *rest)]
         return Snapshot(serial, began, *lists)
 
     def _by_namespace(self, items: list[Obj]) -> dict[str, list[Obj]]:
