@@ -110,7 +110,6 @@ class Lane:
         self.stepping: str | None = None  # the image the sampler holds to the current step's bound
         self.retired = False
         self.originals = Originals(strategy={})
-        self.rest = Expected("healthy", self.image, _now_second())
         self._paused_since: dict[tuple[str, int], float] = {}
         self._approved: set[tuple[str, int]] = set()
 
@@ -133,6 +132,10 @@ class Lane:
 
     def tag(self) -> str:
         return f"{self.ns} release {self.release_no}"
+
+    def _at_rest(self) -> Expected:
+        """Between releases: Healthy, whatever the last release was."""
+        return Expected("healthy", self.image, _now_second())
 
     # -- setting up ---------------------------------------------------------------------------------
 
@@ -171,7 +174,7 @@ class Lane:
 
         def at_rest(snap: Snapshot) -> list[str]:
             ro, dep = snap.rollout(self.ns, self.name), snap.deployment(self.ns, self.name)
-            problems = checks.rollout_problems(self.rest, ro)
+            problems = checks.rollout_problems(self._at_rest(), ro)
             sub = ((ro or {}).get("status") or {}).get("canaryStatus") or {}
             if first_deploy and sub.get("currentStepState") != "Completed":
                 problems.append(f"sub-status {sub.get('currentStepState')!r}, not Completed")
@@ -412,7 +415,7 @@ class Lane:
 
     async def final_check(self, timeout: float) -> None:
         """After the run: still at rest and clean (catches a change made after a release was checked)."""
-        expected = Expected("healthy", self.image, _now_second())
+        expected = self._at_rest()
         deadline, snap = time.monotonic() + timeout, None
         while True:
             snap = await self.observer.next(snap, timeout=max(NO_VIEW, deadline - time.monotonic()))
