@@ -97,7 +97,9 @@ def duplicate_canaries(deployments: Iterable[Obj]) -> list[tuple[str, str, list[
     for dep in _live(deployments):
         meta = _meta(dep)
         if CANARY_LABEL in (meta.get("labels") or {}):
-            groups[(str(meta.get("namespace")), _controller_uid(dep))].append(str(meta.get("name")))
+            image = image_of(dep["spec"]["template"]) if dep.get("spec") else "?"
+            what = f"{meta.get('name')} ({image}, created {meta.get('creationTimestamp')})"
+            groups[(str(meta.get("namespace")), _controller_uid(dep))].append(what)
     return [(ns, uid, sorted(names)) for (ns, uid), names in sorted(groups.items()) if len(names) > 1]
 
 

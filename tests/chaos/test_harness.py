@@ -44,10 +44,11 @@ def canary(name: str, owner: str, *, deleting: bool = False) -> dict[str, Any]:
         "namespace": NS,
         "labels": {checks.CANARY_LABEL: "app"},
         "ownerReferences": [{"uid": owner, "controller": True}],
+        "creationTimestamp": "2026-01-01T12:00:00Z",
     }
     if deleting:
         meta["deletionTimestamp"] = "2026-01-01T12:00:00Z"
-    return {"metadata": meta}
+    return {"metadata": meta, "spec": {"template": {"spec": {"containers": [{"image": "chaos:v2"}]}}}}
 
 
 def pod(image: str, *, ready: bool = True) -> dict[str, Any]:
@@ -102,7 +103,10 @@ def deployment(**changes: Any) -> dict[str, Any]:
 
 def test_two_live_canaries_of_one_batch_release_are_a_duplicate() -> None:
     found = checks.duplicate_canaries([canary("app-a", "br-1"), canary("app-b", "br-1")])
-    assert found == [(NS, "br-1", ["app-a", "app-b"])]
+    assert [(ns, uid, [n.split()[0] for n in names]) for ns, uid, names in found] == [
+        (NS, "br-1", ["app-a", "app-b"])
+    ]
+    assert "(chaos:v2, created" in found[0][2][0]
 
 
 @pytest.mark.parametrize(
