@@ -31,7 +31,7 @@ from graylane.planner.actions import (
     SetRolloutAnnotation,
 )
 from graylane.planner.context import Pass, next_step_index
-from graylane.planner.finalising import finalise
+from graylane.planner.finalising import finalise, release_hold
 from graylane.planner.observed import RolloutObserved, Workload
 from graylane.planner.polling import safety_poll
 from graylane.planner.progressing import progressing
@@ -204,6 +204,11 @@ def _by_phase(
         status.conditions = _terminating_done(status)
     elif status.phase == RolloutPhase.DISABLING and _finalised(p, FinaliseReason.DISABLED):
         status.phase, status.message = RolloutPhase.DISABLED, MSG_DISABLED
+    elif status.phase == RolloutPhase.DISABLED and observed.workload is not None:
+        # Disabled straight from Healthy while the webhook had just held the workload (the Rollout had
+        # not seen the release yet), or held by an admission whose Rollout cache still showed it enabled:
+        # a disabled Rollout is the only one that can let it go, so it does, whenever it sees the hold.
+        release_hold(p)
     _mirror_step(p.status)
     return p.status, p.requeue, p.actions
 

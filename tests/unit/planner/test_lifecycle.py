@@ -13,6 +13,7 @@ from graylane.planner.actions import (
     LabelWorkload,
     RemoveRolloutFinalizer,
     RemoveWorkloadAnnotation,
+    RemoveWorkloadLabel,
     SetRolloutAnnotation,
     UnpauseWorkload,
 )
@@ -197,3 +198,54 @@ def test_rollout_id_defaults_to_the_canary_revision(
     labels: dict[str, str], rollback: bool, want: str
 ) -> None:
     assert workload(labels=labels, is_in_rollback=rollback).rollout_id == want
+
+
+HELD = {"rollouts.kruise.io/in-progressing": '{"rolloutName":"demo"}'}
+STABLE_LABEL = "rollouts.kruise.io/stable-revision"
+
+
+@pytest.mark.parametrize("stored", ["Healthy", "Disabled"])
+def test_a_disabled_rollout_lets_go_of_a_workload_the_webhook_held(stored: str) -> None:
+    """Issue 10 chaos: disabled before it saw the release (Healthy → Disabled at once), or held by an
+    admission whose Rollout cache still showed it enabled: nothing else would ever unpause it."""
+    r = rollout(status={"phase": stored}, metadata=_settled(disabled=True), disabled=True)
+    held = workload(paused=True, in_rollout_progressing=True, annotations=HELD)
+
+    result = plan(observed(r, held))
+
+    assert RemoveWorkloadAnnotation("rollouts.kruise.io/in-progressing") in result.actions
+    assert UnpauseWorkload() in result.actions
+    phase = result.status.phase if result.status is not None else stored
+    assert phase == "Disabled"
+
+
+def test_a_disabled_rollout_leaves_a_free_workload_alone() -> None:
+    r = rollout(status={"phase": "Disabled"}, metadata=_settled(disabled=True), disabled=True)
+    assert plan(observed(r, workload(paused=True))).actions == ()  # a person's pause stays
+
+
+@pytest.mark.parametrize(
+    ("extra_workload", "dropped"),
+    [(False, True), (True, False)],  # partition style drops it; canary style keeps it, as Kruise does
+)
+@pytest.mark.parametrize("how", ["deleted", "disabled"])
+def test_a_hold_undone_without_a_batchrelease_drops_the_stable_revision_label_in_partition_style(
+    extra_workload: bool, dropped: bool, how: str
+) -> None:
+    """Issue 10 chaos: deleted or disabled before its BatchRelease existed, the partition-style workload
+    was unpaused with the webhook's stable-revision label left on it."""
+    meta = _settled(disabled=how == "disabled")
+    if how == "deleted":
+        meta["deletionTimestamp"] = "2026-11-22T12:00:00Z"
+    status = {
+        "phase": "Progressing",
+        "canaryStatus": {"currentStepIndex": 1, "currentStepState": "StepUpgrade"},
+    }
+    r = rollout(status=status, metadata=meta, disabled=how == "disabled")
+    r.spec.strategy.canary.enable_extra_workload_for_canary = extra_workload  # type: ignore[union-attr]
+    held = workload(paused=True, in_rollout_progressing=True, annotations=HELD, labels={STABLE_LABEL: "s1"})
+
+    result = plan(observed(r, held))
+
+    assert UnpauseWorkload() in result.actions
+    assert (RemoveWorkloadLabel(STABLE_LABEL) in result.actions) is dropped
