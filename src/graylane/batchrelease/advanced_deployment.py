@@ -9,8 +9,9 @@ are the same when it takes the Deployment back), and carries out
 
 Writes: a new ReplicaSet has a fixed name (`<deployment>-<revision>`), so a repeated create finds it
 taken; scaling is guarded by the ReplicaSet's version the sizes were read at; the extra-status
-annotation is a fixed value. The runtime's loop runs the plan and waits for these writes to show in
-the caches before the next decision.
+annotation by the Deployment's version (a stale write after the hand-back would outlive the release).
+The runtime's loop runs the plan and waits for these writes to show in the caches before the next
+decision.
 
 What it must not do: decide anything (the planner does), or write Deployment status (the native
 controller keeps writing it for paused Deployments, from the same ReplicaSets).
@@ -109,4 +110,4 @@ class AdvancedDeploymentReconciler:
             await writer.patch(r.REPLICASET, action.name, body, ns, guard=action.guard or None)
         else:
             body = {"metadata": {"annotations": {keys.DEPLOYMENT_EXTRA_STATUS_ANNOTATION: action.value}}}
-            await writer.patch(r.DEPLOYMENT, name, body, ns)
+            await writer.patch(r.DEPLOYMENT, name, body, ns, guard=action.guard or None)
