@@ -1,6 +1,7 @@
 """The chaos run's knobs, read from the environment with clear errors for bad values.
 
-GRAYLANE_CHAOS_SEED      integer seed of every random choice (default: a fresh one, printed)
+GRAYLANE_CHAOS_SEED      integer seed of every random choice (default: DEFAULT_SEED, so CI is reproducible;
+                         set another to explore, "random" for a fresh one, printed)
 GRAYLANE_CHAOS_RELEASES  releases to start in all (default 200)
 GRAYLANE_CHAOS_LANES     concurrent applications, each releasing one after another (default 24)
 GRAYLANE_CHAOS_BUDGET    seconds after which no new release starts (default 600)
@@ -16,10 +17,13 @@ import os
 import secrets
 from collections.abc import Mapping
 
-__all__ = ["FAULT_KINDS", "RELEASE_KINDS", "ChaosSettings", "SettingsError"]
+__all__ = ["DEFAULT_SEED", "FAULT_KINDS", "RELEASE_KINDS", "ChaosSettings", "SettingsError"]
 
 FAULT_KINDS = ("kill", "apiserver", "cut")
 RELEASE_KINDS = ("complete", "rollback", "delete", "disable", "newer")
+# CI runs one fixed schedule, so a red run is the same run when repeated; the seed that found most of the
+# defects issue 10's chaos work fixed (every release kind and fault in its first 200 releases).
+DEFAULT_SEED = 3
 
 
 class SettingsError(ValueError):
@@ -37,7 +41,10 @@ class ChaosSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ChaosSettings:
-        seed = _int(env, "GRAYLANE_CHAOS_SEED", secrets.randbelow(2**31), minimum=0)
+        if env.get("GRAYLANE_CHAOS_SEED", "").strip() == "random":
+            seed = secrets.randbelow(2**31)
+        else:
+            seed = _int(env, "GRAYLANE_CHAOS_SEED", DEFAULT_SEED, minimum=0)
         return cls(
             seed=seed,
             releases=_int(env, "GRAYLANE_CHAOS_RELEASES", cls.releases, minimum=1),

@@ -26,7 +26,7 @@ from tests.chaos.plans import (
     rollout_manifest,
 )
 from tests.chaos.proxy import CutProxy
-from tests.chaos.settings import ChaosSettings, SettingsError
+from tests.chaos.settings import DEFAULT_SEED, ChaosSettings, SettingsError
 
 NS = "chaos-1-00"
 T0 = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
@@ -411,6 +411,12 @@ def test_settings_defaults_and_overrides() -> None:
     assert (small.releases, small.faults) == (10, frozenset({"kill", "cut"}))
     assert ChaosSettings.from_env({"GRAYLANE_CHAOS_FAULTS": "none"}).faults == frozenset()
     assert ChaosSettings.from_env({"GRAYLANE_CHAOS_KINDS": "complete"}).kinds == frozenset({"complete"})
+
+
+def test_the_default_seed_is_fixed_so_ci_repeats_the_same_run() -> None:
+    assert ChaosSettings.from_env({}).seed == ChaosSettings.from_env({}).seed == DEFAULT_SEED
+    drawn = {ChaosSettings.from_env({"GRAYLANE_CHAOS_SEED": "random"}).seed for _ in range(5)}
+    assert len(drawn) > 1  # "random" explores: five draws below 2**31 are never all equal in practice
 
 
 def test_only_the_allowed_release_kinds_are_drawn() -> None:
