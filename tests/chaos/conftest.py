@@ -2,14 +2,17 @@
 
 Set GRAYLANE_CHAOS_CLUSTER=<name> to run against a cluster already started under that name by
 `graylane cluster up --name <name>` (its API server is restarted during the run, and it is not
-stopped afterwards). The GRAYLANE_CHAOS_* knobs are in tests/chaos/settings.py.
+stopped afterwards). The GRAYLANE_CHAOS_* knobs are in tests/chaos/settings.py; with
+GRAYLANE_CHAOS_KEEP_LOGS=<dir> the control plane's logs are copied there before the cluster is removed.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import shutil
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -51,7 +54,19 @@ def chaos_cluster() -> Iterator[ChaosCluster]:
     try:
         yield cluster
     finally:
+        _keep_logs(cluster)
         cluster.down()
+
+
+def _keep_logs(cluster: ChaosCluster) -> None:
+    """Copy the control plane's logs (kube-controller-manager, kube-apiserver, ...) to
+    GRAYLANE_CHAOS_KEEP_LOGS before the cluster goes: a release stuck in the native rollout is
+    explained there, and the cluster's directory is removed with it."""
+    keep = os.environ.get("GRAYLANE_CHAOS_KEEP_LOGS", "").strip()
+    logs = cluster.workdir / "clusters" / cluster.name / "logs"
+    if keep and logs.is_dir():
+        shutil.copytree(logs, Path(keep) / cluster.name, dirs_exist_ok=True)
+        print(f"control-plane logs kept in {Path(keep) / cluster.name}")
 
 
 @pytest.fixture(scope="package")

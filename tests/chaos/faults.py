@@ -48,6 +48,7 @@ class FaultInjector:
         self.report = report
         self.count = 0
         self.outage_ended: float | None = None
+        self.outage_log_offset = 0  # the controller log's size when the last outage began
 
     def next_kind(self) -> str:
         self.count += 1
@@ -96,7 +97,23 @@ class FaultInjector:
 
     def _lost_lease_in_outage(self) -> bool:
         recent = self.outage_ended is not None and time.monotonic() - self.outage_ended < LEASE_GRACE
-        return recent and LEASE_LOST in self.controller.log_tail(20_000)
+        # Everything logged since the outage began: its reconcile errors carry tracebacks of several KB
+        # each, so a fixed tail (20,000 characters were tried) loses the line among them.
+        return recent and LEASE_LOST in self._log_since(self.outage_log_offset)
+
+    def _log_since(self, offset: int) -> str:
+        try:
+            with self.controller.log_path.open("rb") as log:
+                log.seek(offset)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def _log_size(self) -> int:
+        try:
+            return self.controller.log_path.stat().st_size
+        except OSError:
+            return 0
 
     async def _kill(self) -> None:
         await asyncio.to_thread(self.controller.kill)
@@ -113,6 +130,7 @@ class FaultInjector:
             self.report.violation(f"the controller did not become ready after a start: {err}")
 
     async def _restart_apiserver(self) -> None:
+        self.outage_log_offset = self._log_size()
         pid = await asyncio.to_thread(self.apiserver.stop)
         down = self.rng.uniform(0.0, 3.0)
         self.report.note(f"fault: kube-apiserver {pid} stopped, starting it in {down:.1f}s")
