@@ -3,7 +3,8 @@
 kwokctl has no per-component restart for the binary runtime, but it keeps one pid file per component
 (`<cluster dir>/pids/kube-apiserver.pid`) and `kwokctl start cluster` starts whichever component is not
 running, from the command line it saved. So a restart is: end that pid, wait for it to exit, ask kwokctl
-to start the cluster again (only the API server is missing), and wait for /readyz.
+to start the cluster again (only the API server is missing), and wait for /readyz. `revive` plays the
+kubelet for the other components: whichever exited by itself is started again the same way.
 
 What it must not do: signal any process other than the kube-apiserver of the named cluster; the pid is
 checked against /proc/<pid>/cmdline first, so a stale pid file never ends someone else's process.
@@ -65,6 +66,34 @@ class ApiServerRestarter:
                 return self.pid()
             time.sleep(0.5)
         raise RuntimeError(f"kube-apiserver of {self.cluster.name} not ready {timeout:.0f}s after start")
+
+    def revive(self) -> list[str]:
+        """Start again every control-plane component that exited by itself; returns their names.
+
+        The kube-controller-manager and kube-scheduler hold leases too: an API-server outage longer than
+        their renew deadline makes them exit, as ours does, and in a real cluster the kubelet restarts
+        them. Nothing does here, so one outage stopped every Deployment in the run (seen: ~100 s without
+        a native rollout moving, until the next API-server restart's `kwokctl start cluster` happened to
+        start them again). Their stale pid files go first, as in `stop`.
+        """
+        exited = []
+        for pid_file in sorted(self.pid_file.parent.glob("*.pid")):
+            component = pid_file.name.removesuffix(".pid")
+            if not _running(pid_file, component):
+                exited.append(component)
+                pid_file.unlink(missing_ok=True)
+        if exited:
+            self.cluster._kwokctl("start", "cluster", timeout=120.0)
+        return exited
+
+
+def _running(pid_file: Path, component: str) -> bool:
+    try:
+        pid = int(pid_file.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return False
+    return bool(cmdline) and cmdline[0].endswith(component.encode()) and not _zombie(pid)
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:

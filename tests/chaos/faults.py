@@ -7,7 +7,9 @@
   talks through (watches and requests alike).
 
 The API server is restarted as the second fault, so every run has one however short it is, and then
-rarely. Between faults a watchdog checks that the controller has not exited on its own.
+rarely. Between faults a watchdog checks that the controller has not exited on its own, and starts again
+any control-plane component that exited (the kube-controller-manager and scheduler lose their leases in
+an outage too, and a kubelet would restart them).
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class FaultInjector:
         """Watch the controller until `until` (None: until stopped); True when `stop` is set."""
         while until is None or time.monotonic() < until:
             await self._check_alive("between faults")
+            await self._revive_control_plane()
             try:
                 await asyncio.wait_for(stop.wait(), WATCHDOG)
                 return True
@@ -94,6 +97,13 @@ class FaultInjector:
         else:
             self.report.violation(f"the controller exited by itself ({when}) with {code}; log {log}")
         await self._start()
+
+    async def _revive_control_plane(self) -> None:
+        """The kubelet's part for the cluster's own components (see ApiServerRestarter.revive)."""
+        revived = await asyncio.to_thread(self.apiserver.revive)
+        for component in revived:
+            self.report.faults[f"{component} exit after an outage"] += 1
+            self.report.note(f"{component} had exited (its lease lost in an outage); started it again")
 
     def _lost_lease_in_outage(self) -> bool:
         recent = self.outage_ended is not None and time.monotonic() - self.outage_ended < LEASE_GRACE

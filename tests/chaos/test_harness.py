@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import os
 import random
 import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -438,3 +442,21 @@ def test_only_the_allowed_release_kinds_are_drawn() -> None:
 def test_bad_settings_name_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
         ChaosSettings.from_env(env)
+
+
+def test_a_component_is_running_only_as_its_own_live_process(tmp_path: Path) -> None:
+    """ApiServerRestarter.revive starts again what exited: a dead pid, another program's pid or a
+    garbled pid file all read as exited."""
+    from tests.chaos.apiserver import _running
+
+    own = Path(f"/proc/{os.getpid()}/cmdline").read_bytes().split(b"\0")[0].decode()
+    pid_file = tmp_path / "x.pid"
+    pid_file.write_text(str(os.getpid()))
+    assert _running(pid_file, Path(own).name)
+    assert not _running(pid_file, "kube-controller-manager")
+    pid_file.write_text("not a pid")
+    assert not _running(pid_file, Path(own).name)
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()  # reaped: its pid is free
+    pid_file.write_text(str(ended.pid))
+    assert not _running(pid_file, Path(sys.executable).name)
