@@ -4,7 +4,8 @@ Every lane reads its Rollout, Deployments, BatchRelease and pods from the latest
 polling on its own, so the API load does not grow with the number of lanes. Pods are listed before the
 Deployments, BatchReleases and Rollouts (those three at once), which the sampler relies on: see
 checks.over_ready.
-A LIST that fails (the API server restarting) skips that snapshot; the count is reported.
+A LIST that fails (the API server restarting) skips that snapshot, and so does one whose later LISTs
+were served from a point older than its pods LIST (see `consistent`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import collections
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 import httpx2
@@ -55,6 +56,28 @@ class Snapshot:
         ]
 
 
+class Inconsistent(Exception):
+    """A snapshot whose later LISTs were served from a point older than its pods LIST."""
+
+
+def consistent(first: Obj, later: Iterable[Obj]) -> bool:
+    """Whether every `later` LIST reflects at least the state `first` did.
+
+    The sampler's over-ready check needs the Rollout and BatchRelease read no earlier than the pods. An
+    API server that is starting (seen while it was not ready yet, 11 s into a 28 s restart) answered the
+    custom resources' LISTs from a point older than the pods LIST, so a Rollout read as step 1 beside the
+    pods of a later step. A LIST's resourceVersion is the store's revision it was served at (etcd's, a
+    number that only grows), so the snapshot is kept only when no later LIST is older than the first.
+    """
+    base = _revision(first)
+    return base is None or all((_revision(other) or base) >= base for other in later)
+
+
+def _revision(listed: Obj) -> int | None:
+    raw = str((listed.get("metadata") or {}).get("resourceVersion") or "")
+    return int(raw) if raw.isdigit() else None
+
+
 def _named(objs: list[Obj], name: str) -> Obj | None:
     return next((o for o in objs if o["metadata"]["name"] == name), None)
 
@@ -73,6 +96,7 @@ class Observer:
         self.interval = interval
         self.latest: Snapshot | None = None
         self.failed = 0
+        self.inconsistent = 0  # snapshots dropped: a later LIST was older than the pods LIST
         self._changed = asyncio.Condition()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -83,6 +107,8 @@ class Observer:
                 snap = await self._take(serial + 1, began)
             except (ApiError, httpx2.TransportError):
                 self.failed += 1
+            except Inconsistent:
+                self.inconsistent += 1
             else:
                 serial = snap.serial
                 self.on_snapshot(snap)
@@ -109,6 +135,8 @@ class Observer:
         rest = await asyncio.gather(
             *(self.kube.list(res) for res in (r.DEPLOYMENT, r.BATCHRELEASE, r.ROLLOUT))
         )
+        if not consistent(pods, rest):
+            raise Inconsistent
         lists = [self._by_namespace(listed["items"]) for listed in (pods, *rest)]
         return Snapshot(serial, began, *lists)
 

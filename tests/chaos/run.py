@@ -150,6 +150,10 @@ class ChaosRun:
             stop_observer.set()
             with contextlib.suppress(Exception):
                 await watching
+            self.report.note(
+                f"snapshots skipped: {observer.failed} with a failed LIST, "
+                f"{observer.inconsistent} with a LIST older than their pods LIST"
+            )
 
     async def _gateway_api_crds(self) -> None:
         names = []

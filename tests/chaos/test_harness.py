@@ -19,6 +19,7 @@ import pytest
 
 from tests.chaos import checks
 from tests.chaos.checks import Expected, Originals
+from tests.chaos.observer import consistent
 from tests.chaos.plans import (
     LaneSpec,
     Provider,
@@ -460,3 +461,20 @@ def test_a_component_is_running_only_as_its_own_live_process(tmp_path: Path) -> 
     ended.wait()  # reaped: its pid is free
     pid_file.write_text(str(ended.pid))
     assert not _running(pid_file, Path(sys.executable).name)
+
+
+@pytest.mark.parametrize(
+    ("pods", "later", "kept"),
+    [
+        ("100", ["100", "105", "101"], True),
+        ("100", ["100", "99", "101"], False),  # a custom resource LIST served from before the pods
+        ("", ["5"], True),  # not a number: nothing to compare
+    ],
+)
+def test_a_snapshot_is_kept_only_when_no_later_list_is_older_than_its_pods(
+    pods: str, later: list[str], kept: bool
+) -> None:
+    def listed(version: str) -> dict[str, object]:
+        return {"metadata": {"resourceVersion": version}, "items": []}
+
+    assert consistent(listed(pods), [listed(v) for v in later]) is kept
