@@ -9,8 +9,9 @@ are the same when it takes the Deployment back), and carries out
 
 Writes: a new ReplicaSet has a fixed name (`<deployment>-<revision>`), so a repeated create finds it
 taken; scaling is guarded by the ReplicaSet's version the sizes were read at; the extra-status
-annotation is a fixed value. The runtime's loop runs the plan and waits for these writes to show in
-the caches before the next decision.
+annotation by the Deployment's version (a stale write after the hand-back would outlive the release).
+The runtime's loop runs the plan and waits for these writes to show in the caches before the next
+decision.
 
 What it must not do: decide anything (the planner does), or write Deployment status (the native
 controller keeps writing it for paused Deployments, from the same ReplicaSets).
@@ -40,6 +41,22 @@ from graylane.runtime.writer import Writer
 __all__ = ["AdvancedDeploymentReconciler"]
 
 log = logging.getLogger(__name__)
+
+
+def _seen(observed: ScalingObserved) -> dict[str, object]:
+    """The observation a scaling decision was made on, for its log line."""
+    dep = observed.deployment
+    return {
+        "deployment_version": dep["metadata"].get("resourceVersion"),
+        "strategy": (dep["metadata"].get("annotations") or {}).get(keys.DEPLOYMENT_STRATEGY_ANNOTATION),
+        "replicasets": {
+            rs["metadata"]["name"]: (
+                rs.get("spec", {}).get("replicas"),
+                rs["metadata"].get("resourceVersion"),
+            )
+            for rs in observed.replica_sets
+        },
+    }
 
 
 def _own_key_if_controlled(dep: Obj) -> list[str]:
@@ -99,9 +116,27 @@ class AdvancedDeploymentReconciler:
         meta = observed.deployment["metadata"]
         ns, name = meta["namespace"], meta["name"]
         if isinstance(action, CreateReplicaSet):
-            log.info("creating replicaset", extra={"deployment": f"{ns}/{name}"})
+            log.info(
+                "creating replicaset",
+                extra={
+                    "deployment": f"{ns}/{name}",
+                    "replicas": action.body["spec"]["replicas"],
+                    **_seen(observed),
+                },
+            )
             await writer.create(r.REPLICASET, dict(action.body), ns)
         elif isinstance(action, ScaleReplicaSet):
+            # What was seen and decided, one line per scale: a batch found with more new pods than its
+            # partition allows is explained by these (a chaos run saw one in 200 releases).
+            log.info(
+                "scaling replicaset",
+                extra={
+                    "deployment": f"{ns}/{name}",
+                    "replicaset": action.name,
+                    "to": action.replicas,
+                    **_seen(observed),
+                },
+            )
             body = {
                 "metadata": {"annotations": dict(action.annotations)},
                 "spec": {"replicas": action.replicas},
@@ -109,4 +144,4 @@ class AdvancedDeploymentReconciler:
             await writer.patch(r.REPLICASET, action.name, body, ns, guard=action.guard or None)
         else:
             body = {"metadata": {"annotations": {keys.DEPLOYMENT_EXTRA_STATUS_ANNOTATION: action.value}}}
-            await writer.patch(r.DEPLOYMENT, name, body, ns)
+            await writer.patch(r.DEPLOYMENT, name, body, ns, guard=action.guard or None)

@@ -172,7 +172,11 @@ class ScaleReplicaSet:
 
 @dataclasses.dataclass(frozen=True)
 class SetExtraStatus:
+    """The extra-status annotation, guarded by the Deployment's version the decision read: written from a
+    stale view after the BatchRelease handed the Deployment back, it would stay there for good."""
+
     value: str
+    guard: str = ""
 
 
 ScalingAction = CreateReplicaSet | ScaleReplicaSet | SetExtraStatus
@@ -365,7 +369,7 @@ def _extra_status(dep: Obj, strategy: DeploymentStrategy, new_rs: Obj | None) ->
     value = json.dumps({k: v for k, v in fields.items() if v}, separators=(",", ":"))
     if annotations_of(dep).get(keys.DEPLOYMENT_EXTRA_STATUS_ANNOTATION) == value:
         return ()
-    return (SetExtraStatus(value),)
+    return (SetExtraStatus(value, str(dep.get("metadata", {}).get("resourceVersion") or "")),)
 
 
 def _satisfied(dep: Obj, strategy: DeploymentStrategy) -> bool:

@@ -8,6 +8,8 @@ repeated create finds the name taken instead of making a second canary), label
 `finalizer.rollouts.kruise.io/batch-release` finalizer, controller ownerReference = the BatchRelease,
 spec copied from the stable Deployment with patchPodTemplateMetadata applied to the pod template,
 `replicas: 0` and `paused: false`. Each batch scales it up (never down) to ceil(batch% * stable replicas).
+A release has at most one canary: one of an earlier template (the stable's template changed before the
+first batch) is deleted, and seen gone, before the canary of the current template is created.
 
 Finalize removes control-info from the stable Deployment and, when the workload is handed back
 (batchPartition null, or no release holds it any more), sets `paused: false`, so the native
@@ -153,15 +155,15 @@ class CanaryStyle:
             actions.append(Patch(DEPLOYMENT, _name(stable), body))
         if find_canary(obs) is not None:
             return Step(not actions, tuple(actions))  # done once the claim is seen, too
-        # Not done yet: the next pass must see the new canary in the cache before batches start.
-        name = canary_name(stable, br)
-        stuck = next((c for c in obs.canaries if _name(c) == name), None)
-        if stuck is not None:
-            # Our earlier canary of this template is being deleted: let it go before creating it again.
-            actions.extend(_unfinalize(stuck))
+        if obs.canaries:
+            # One live canary per release: a canary of an earlier template (a newer image or a rollback
+            # before the first batch was set up; Kruise would create a second one beside it), or ours
+            # still being deleted, goes first; the new one is created once none is left in the cache.
+            actions.extend(_release_canaries(obs))
             return Step(False, tuple(actions))
+        # Not done yet: the next pass must see the new canary in the cache before batches start.
         canary = build_canary(stable, br)
-        canary["metadata"]["name"] = name
+        canary["metadata"]["name"] = canary_name(stable, br)
         actions.append(CreateCanary(canary, str(br.metadata.get("uid", "")), _name(stable)))
         return Step(False, tuple(actions))
 

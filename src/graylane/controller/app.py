@@ -42,7 +42,7 @@ from graylane.webhook.cert_secret import SecretCertSource, service_dns_names
 from graylane.webhook.certs import CertSource, CertStore, LocalCertSource
 from graylane.webhook.install import SERVICE_NAME, ServiceRef
 from graylane.webhook.install import install as install_webhooks
-from graylane.webhook.server import DEFAULT_PORT, WebhookServer, build_app
+from graylane.webhook.server import DEFAULT_PORT, KubeRolloutLister, WebhookServer, build_app
 from graylane.webhook.workload import DeploymentMutator
 
 __all__ = ["ControllerOptions", "WebhookMode", "run_controller", "webhook_certs"]
@@ -191,7 +191,7 @@ async def _run(options: ControllerOptions, scripts: ProcessScriptRunner) -> int:
     rollouts, replica_sets = cached_listers(
         manager.informer(r.ROLLOUT), manager.informer(r.REPLICASET), client
     )
-    app = build_app(rollouts, mutator=DeploymentMutator(rollouts, replica_sets))
+    app = build_app(rollouts, mutator=DeploymentMutator(rollouts, replica_sets, KubeRolloutLister(client)))
     server: WebhookServer
     service = ServiceRef(port=options.service_port) if options.webhook_mode is WebhookMode.SERVICE else None
 

@@ -19,6 +19,7 @@ from graylane.planner.actions import (
     LabelWorkload,
     RemoveRolloutFinalizer,
     RemoveWorkloadAnnotation,
+    RemoveWorkloadLabel,
     RolloutAction,
     SetRolloutAnnotation,
     UnpauseWorkload,
@@ -48,9 +49,9 @@ class WorkloadMetadata:
 
     @property
     def guarded(self) -> bool:
-        """Labels alone are set to fixed values (idempotent); removing the in-progressing annotation or
-        unpausing follows from what was observed of the workload, so it waits on that version."""
-        return self.unpause or bool(self.annotations)
+        """Labels set alone are fixed values (idempotent); removing the in-progressing annotation or a
+        label, or unpausing, follows from what was observed of the workload, so it waits on that version."""
+        return self.unpause or bool(self.annotations) or None in self.labels.values()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +71,7 @@ class RolloutMetadata:
 
 
 RolloutWrite = RolloutAction | WorkloadMetadata | RolloutMetadata
-_WORKLOAD = (LabelWorkload, RemoveWorkloadAnnotation, UnpauseWorkload)
+_WORKLOAD = (LabelWorkload, RemoveWorkloadLabel, RemoveWorkloadAnnotation, UnpauseWorkload)
 _ROLLOUT = (AddRolloutFinalizer, RemoveRolloutFinalizer, SetRolloutAnnotation)
 
 
@@ -99,6 +100,8 @@ def _workload(actions: tuple[RolloutAction, ...]) -> WorkloadMetadata | None:
     for action in actions:
         if isinstance(action, LabelWorkload):
             merged.labels[action.key] = action.value
+        elif isinstance(action, RemoveWorkloadLabel):
+            merged.labels[action.key] = None
         elif isinstance(action, RemoveWorkloadAnnotation):
             merged.annotations[action.key] = None
     return merged if merged.labels or merged.annotations or unpause else None

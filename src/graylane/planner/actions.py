@@ -23,6 +23,7 @@ __all__ = [
     "RecordEvent",
     "RemoveRolloutFinalizer",
     "RemoveWorkloadAnnotation",
+    "RemoveWorkloadLabel",
     "RolloutAction",
     "RolloutPlan",
     "SetRolloutAnnotation",
@@ -57,6 +58,11 @@ class LabelWorkload:
 
 @dataclasses.dataclass(frozen=True)
 class RemoveWorkloadAnnotation:
+    key: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoveWorkloadLabel:
     key: str
 
 
@@ -121,6 +127,7 @@ RolloutAction = (
     | SetRolloutAnnotation
     | LabelWorkload
     | RemoveWorkloadAnnotation
+    | RemoveWorkloadLabel
     | UnpauseWorkload
     | EnsureBatchRelease
     | PatchBatchRelease

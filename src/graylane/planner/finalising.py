@@ -24,17 +24,19 @@ from graylane.api.enums import (
     FinalisingStep,
     FinalizingPolicy,
     ProgressingReason,
+    RollingStyle,
 )
 from graylane.planner import conditions, traffic, trafficrouting_link
 from graylane.planner.actions import (
     DeleteBatchRelease,
     PatchBatchRelease,
     RemoveWorkloadAnnotation,
+    RemoveWorkloadLabel,
     UnpauseWorkload,
 )
 from graylane.planner.context import Pass
 
-__all__ = ["ROLLBACK_SEQUENCE", "SUCCESS_SEQUENCE", "finalise"]
+__all__ = ["ROLLBACK_SEQUENCE", "SUCCESS_SEQUENCE", "finalise", "release_hold"]
 
 F = FinalisingStep
 SUCCESS_SEQUENCE = (
@@ -59,7 +61,7 @@ def finalise(p: Pass, reason: FinaliseReason) -> bool:
     """Advance the finalisation for `reason`; True once every task is done."""
     # The decision is stored before its writes go out (runtime/loop.py), so a pass that still had to
     # act is never the one that says "done": its writes might not land, and nothing would repeat them.
-    acted = _release_hold(p)
+    acted = release_hold(p)
     if p.status.canary_status is None:
         return not acted  # the release never started: only the webhook's hold to undo
     acted = trafficrouting_link.unlink(p) or acted
@@ -92,14 +94,22 @@ def _task(p: Pass, task: FinalisingStep, reason: FinaliseReason) -> bool:
     return traffic.task_done(p, task)
 
 
-def _release_hold(p: Pass) -> bool:
-    """Remove the in-progressing annotation; unpause too when no BatchRelease will. True if it acted."""
+def release_hold(p: Pass) -> bool:
+    """Remove the in-progressing annotation; unpause too when no BatchRelease will. True if it acted.
+
+    Unpausing a partition-style workload also drops the webhook's stable-revision label: the
+    BatchRelease's hand-back would have removed it, and none is left to do so (Kruise leaves the label
+    on canary-style workloads, and so do we).
+    """
     if keys.IN_PROGRESSING_ANNOTATION not in p.workload.annotations:
         return False
     p.act(RemoveWorkloadAnnotation(keys.IN_PROGRESSING_ANNOTATION))
     br = p.observed.batch_release
     if p.workload.paused and (br is None or br.status.phase == BatchReleasePhase.COMPLETED):
         p.act(UnpauseWorkload())
+        partition = p.rollout.spec.strategy.rolling_style() == RollingStyle.PARTITION
+        if partition and keys.STABLE_REVISION_LABEL in p.workload.labels:
+            p.act(RemoveWorkloadLabel(keys.STABLE_REVISION_LABEL))
     return True
 
 

@@ -7,6 +7,8 @@ actions and the new status; the step machine and finalisation plug in per phase.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from graylane.api import keys
 from graylane.api.common import RolloutCondition
 from graylane.api.enums import (
@@ -31,12 +33,12 @@ from graylane.planner.actions import (
     SetRolloutAnnotation,
 )
 from graylane.planner.context import Pass, next_step_index
-from graylane.planner.finalising import finalise
+from graylane.planner.finalising import finalise, release_hold
 from graylane.planner.observed import RolloutObserved, Workload
 from graylane.planner.polling import safety_poll
 from graylane.planner.progressing import progressing
 
-__all__ = ["WORKLOAD_TYPES", "calculate_status", "plan", "prelude_actions"]
+__all__ = ["ADMISSION_WINDOW_SECONDS", "WORKLOAD_TYPES", "calculate_status", "plan", "prelude_actions"]
 
 # Phases in which a release is in flight: a lost wake-up there would stall it, so they keep a long
 # safety poll (planner/polling.py); every readiness wait itself is woken by a watch event.
@@ -48,6 +50,9 @@ WORKLOAD_TYPES = {
     ("apps.kruise.io", "DaemonSet"): "daemonset",
 }
 
+# The webhook's timeoutSeconds (webhook/install.py TIMEOUT_SECONDS, 10), plus the second the deletion
+# timestamp is truncated to and the store that follows an admission.
+ADMISSION_WINDOW_SECONDS = 12.0
 MSG_HEALTHY = "rollout is healthy"
 MSG_NOT_FOUND = "Workload Not Found"
 MSG_DISABLED = "Rollout is disabled"
@@ -61,6 +66,9 @@ def plan(observed: RolloutObserved) -> RolloutPlan:
     """One reconcile's decisions for a Rollout (read as v1beta1)."""
     rollout = observed.rollout
     if _deleting(rollout) and _terminating_completed(rollout.status) and not _held(observed.workload):
+        late = _admissions_in_flight(rollout, observed)
+        if late > 0:
+            return RolloutPlan(requeue_after=late)
         return RolloutPlan(actions=_remove_finalizer(rollout))
     actions = prelude_actions(observed)
     status = calculate_status(observed)
@@ -74,6 +82,25 @@ def plan(observed: RolloutObserved) -> RolloutPlan:
         status=status,
         requeue_after=_earliest(requeue, _safety_poll(rollout, status.phase)),
     )
+
+
+def _admissions_in_flight(rollout: Rollout, observed: RolloutObserved) -> float:
+    """Seconds until no webhook admission that read this Rollout before its deletion can still land.
+
+    The webhook confirms a new hold against the Rollout read from the API, so an admission that starts
+    after the deletion never holds; one that read it just before may still be on its way (the API server
+    gives a webhook call TIMEOUT_SECONDS, then stores the object). The finalizer therefore stays until
+    that long after the deletion, and the pass that removes it has read the workload from the API
+    (controller/rollout.py) and found it free. Without a workload there is nothing to hold.
+    """
+    stamp = rollout.metadata.get("deletionTimestamp")
+    if observed.workload is None or not isinstance(stamp, str):
+        return 0.0
+    try:
+        deleted = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return max((deleted - observed.now).total_seconds() + ADMISSION_WINDOW_SECONDS, 0.0)
 
 
 def _safety_poll(rollout: Rollout, phase: str) -> float | None:
@@ -204,6 +231,11 @@ def _by_phase(
         status.conditions = _terminating_done(status)
     elif status.phase == RolloutPhase.DISABLING and _finalised(p, FinaliseReason.DISABLED):
         status.phase, status.message = RolloutPhase.DISABLED, MSG_DISABLED
+    elif status.phase == RolloutPhase.DISABLED and observed.workload is not None:
+        # Disabled straight from Healthy while the webhook had just held the workload (the Rollout had
+        # not seen the release yet), or held by an admission whose Rollout cache still showed it enabled:
+        # a disabled Rollout is the only one that can let it go, so it does, whenever it sees the hold.
+        release_hold(p)
     _mirror_step(p.status)
     return p.status, p.requeue, p.actions
 

@@ -83,6 +83,10 @@ class KubeRolloutLister:
         listed = await self._kube.list(r.ROLLOUT, namespace)
         return list(listed.get("items") or [])
 
+    async def get_rollout(self, namespace: str, name: str) -> Obj | None:
+        """One Rollout as the API server has it now (None when gone): what a cache may not show yet."""
+        return await self._kube.get_or_none(r.ROLLOUT, name, namespace)
+
 
 class MutationRejected(Exception):
     """Raised by a WorkloadMutator to reject the update (Kruise answers handler errors with 400)."""

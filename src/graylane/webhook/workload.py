@@ -258,6 +258,13 @@ def _hold_canary(out: Obj, old: Mapping[str, Any]) -> bool:
     return modified
 
 
+def _starts_hold(new: Mapping[str, Any], changed: Mapping[str, Any]) -> bool:
+    """The mutation puts a new in-progressing annotation on the workload (a release starts)."""
+    return not _annotations(new).get(keys.IN_PROGRESSING_ANNOTATION) and bool(
+        _annotations(changed).get(keys.IN_PROGRESSING_ANNOTATION)
+    )
+
+
 def _force_paused(spec: Obj) -> bool:
     if spec.get("paused") is True:
         return False
@@ -375,12 +382,27 @@ class KubeReplicaSetLister:
         return list(listed.get("items") or [])
 
 
-class DeploymentMutator:
-    """The `WorkloadMutator` for Deployments: list what `mutate_deployment` needs, then ask it."""
+class RolloutReader(Protocol):
+    """Where the Deployment webhook reads one Rollout as the API server has it now (not a cache)."""
 
-    def __init__(self, rollouts: RolloutLister, replica_sets: ReplicaSetLister) -> None:
+    async def get_rollout(self, namespace: str, name: str) -> Obj | None: ...
+
+
+class DeploymentMutator:
+    """The `WorkloadMutator` for Deployments: list what `mutate_deployment` needs, then ask it.
+
+    A new hold is confirmed against the Rollout read from the API (`fresh`): the lister may be a cache
+    that does not show yet that the Rollout is being deleted or was disabled, and a hold taken for such a
+    Rollout would outlive it (its last pass may already have checked the workload). One GET per release
+    started; holds already in place and everything admitted unchanged cost nothing.
+    """
+
+    def __init__(
+        self, rollouts: RolloutLister, replica_sets: ReplicaSetLister, fresh: RolloutReader | None = None
+    ) -> None:
         self._rollouts = rollouts
         self._replica_sets = replica_sets
+        self._fresh = fresh
 
     @classmethod
     def for_client(cls, kube: KubeClient) -> DeploymentMutator:
@@ -396,11 +418,28 @@ class DeploymentMutator:
             return None  # the common case: no need to list ReplicaSets
         replica_sets = await self._list_replica_sets(namespace, new, old)
         changed = mutate_deployment(new, old, rollouts, replica_sets)
+        if changed is not None and _starts_hold(new, changed):
+            rollouts = await self._confirmed(namespace, new, rollouts)
+            changed = mutate_deployment(new, old, rollouts, replica_sets)
         if changed is not None:
             log.info(
                 "Deployment %s/%s held for its Rollout", namespace, _meta(new).get("name") or request.name
             )
         return changed
+
+    async def _confirmed(self, namespace: str, new: Mapping[str, Any], rollouts: list[Obj]) -> list[Obj]:
+        """The Rollouts with the one that would hold `new` replaced by its fresh copy (dropped if gone)."""
+        rollout = matching_rollout(new, rollouts)
+        if self._fresh is None or rollout is None:
+            return rollouts
+        name = str(_meta(rollout).get("name") or "")
+        try:
+            fresh = await self._fresh.get_rollout(namespace, name)
+        except Exception as err:  # the cache's answer stands: a release it saw alive is held
+            log.warning("reading Rollout %s/%s failed, holding as the cache says: %s", namespace, name, err)
+            return rollouts
+        others = [ro for ro in rollouts if _meta(ro).get("name") != name]
+        return others if fresh is None else [fresh, *others]
 
     async def _list_rollouts(self, namespace: str) -> list[Obj]:
         try:

@@ -258,6 +258,15 @@ def test_extra_status(partition: Any, sets: list[dict[str, Any]], want: str) -> 
     assert SetExtraStatus(want) in result.actions
 
 
+def test_extra_status_is_guarded_by_the_deployment_version_it_was_read_at() -> None:
+    """Issue 10 chaos: written from a view older than the BatchRelease's hand-back, an unguarded patch
+    put the annotation back on a Deployment already released (a rollback, seed 3)."""
+    dep = deployment("20%", resourceVersion="41")
+    result = plan(observe(dep, rs("demo-rev", 1), rs("demo-old", 4), new="demo-rev"))
+    [extra] = [a for a in result.actions if isinstance(a, SetExtraStatus)]
+    assert extra.guard == "41"
+
+
 def test_extra_status_is_not_rewritten_when_unchanged() -> None:
     dep = deployment("20%", updated=1)
     dep["metadata"]["annotations"][keys.DEPLOYMENT_EXTRA_STATUS_ANNOTATION] = (

@@ -602,6 +602,37 @@ def test_canary_initialize_is_done_once_both_exist() -> None:
     assert CanaryStyle().initialize(canary_obs(workload=claimed, canaries=(canary(0),))) == Step(True)
 
 
+def _claimed() -> dict[str, Any]:
+    claimed = stable()
+    claimed["metadata"]["annotations"] = {keys.BATCH_RELEASE_CONTROL_ANNOTATION: control_info(release())}
+    return claimed
+
+
+def test_canary_initialize_deletes_an_outdated_canary_before_creating_the_new_one() -> None:
+    """Issue 10 chaos (seed 7): a newer image or a rollback before the first batch was set up left an
+    old-image and a new-image canary under one BatchRelease. The outdated one goes first."""
+    outdated = canary(0, name="demo-old")
+    outdated["spec"]["template"] = {
+        **STABLE_TEMPLATE,
+        "spec": {"containers": [{"name": "main", "image": "v1"}]},
+    }
+    first = CanaryStyle().initialize(canary_obs(workload=_claimed(), canaries=(outdated,)))
+    fin = {"metadata": {"finalizers": [], "resourceVersion": None}}
+    assert first == Step(
+        False, (Patch("Deployment", "demo-old", fin), Delete("Deployment", "demo-old", "demo-old-uid"))
+    )
+
+    going = {
+        **outdated,
+        "metadata": {**outdated["metadata"], "deletionTimestamp": "x", "finalizers": ["other"]},
+    }
+    waiting = CanaryStyle().initialize(canary_obs(workload=_claimed(), canaries=(going,)))
+    assert waiting == Step(False)  # no create while any other canary of this release is in the cache
+
+    [create] = CanaryStyle().initialize(canary_obs(workload=_claimed())).actions
+    assert isinstance(create, CreateCanary)
+
+
 @pytest.mark.parametrize(
     ("replicas", "batch", "current", "want"),
     [

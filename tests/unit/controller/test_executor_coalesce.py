@@ -10,7 +10,9 @@ from graylane.planner.actions import (
     RecordEvent,
     RemoveRolloutFinalizer,
     RemoveWorkloadAnnotation,
+    RemoveWorkloadLabel,
     SetRolloutAnnotation,
+    UnpauseWorkload,
 )
 
 FIN = "rollouts.kruise.io/rollout"
@@ -57,3 +59,14 @@ def test_finalizer_changes_keep_the_others_and_never_duplicate() -> None:
 def test_other_actions_are_left_in_order() -> None:
     actions = (EVENT, DeleteBatchRelease())
     assert coalesce(actions) == actions
+
+
+def test_a_label_removal_joins_the_guarded_hand_back_patch() -> None:
+    [merged] = coalesce((UnpauseWorkload(), RemoveWorkloadLabel("rollouts.kruise.io/stable-revision")))
+    assert isinstance(merged, WorkloadMetadata)
+    assert merged.body() == {
+        "metadata": {"labels": {"rollouts.kruise.io/stable-revision": None}},
+        "spec": {"paused": False},
+    }
+    assert merged.guarded
+    assert not WorkloadMetadata(labels={"rollouts.kruise.io/workload-type": "deployment"}).guarded

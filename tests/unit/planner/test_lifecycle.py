@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
-from tests.unit.planner.builders import observed, rollout, workload
+from tests.unit.planner.builders import NOW, observed, rollout, workload
 
 from graylane.api.hashing import rollout_hash
 from graylane.planner.actions import (
@@ -13,13 +14,23 @@ from graylane.planner.actions import (
     LabelWorkload,
     RemoveRolloutFinalizer,
     RemoveWorkloadAnnotation,
+    RemoveWorkloadLabel,
     SetRolloutAnnotation,
     UnpauseWorkload,
 )
-from graylane.planner.lifecycle import plan
+from graylane.planner.lifecycle import ADMISSION_WINDOW_SECONDS, plan
+from graylane.planner.observed import RolloutObserved
 from graylane.planner.polling import safety_poll
 
 FIN = "rollouts.kruise.io/rollout"
+TERMINATED = {
+    "type": "Terminating",
+    "status": "False",
+    "reason": "Completed",
+    "message": "Rollout is in terminating",
+    "lastUpdateTime": "2026-11-22T12:00:00Z",
+    "lastTransitionTime": "2026-11-22T12:00:00Z",
+}
 
 
 def _settled(**kwargs: Any) -> dict[str, Any]:
@@ -136,9 +147,33 @@ def test_deletion_goes_terminating_then_completed_then_drops_finalizer() -> None
     assert (term.type, term.reason, term.status) == ("Terminating", "Completed", "False")
     assert first.actions == ()
 
-    second = plan(observed(rollout(status=first.status.to_obj(), metadata=meta), workload()))
+    done = rollout(status=first.status.to_obj(), metadata=meta)
+    later = NOW + dt.timedelta(seconds=ADMISSION_WINDOW_SECONDS)
+    second = plan(RolloutObserved(rollout=done, workload=workload(), now=later))
     assert second.actions == (RemoveRolloutFinalizer(FIN),)
     assert second.status is None
+
+
+@pytest.mark.parametrize(("after", "wait"), [(0, 12.0), (5, 7.0), (12, None), (30, None)])
+def test_the_finalizer_stays_while_an_admission_that_read_the_rollout_alive_may_still_land(
+    after: int, wait: float | None
+) -> None:
+    """Issue 10 item 6: an admission that read the Rollout just before its deletion may hold the workload
+    up to the webhook's timeout later; the finalizer (and the fresh read of the workload the pass that
+    removes it makes) waits that long after the deletion. Without a workload nothing can be held."""
+    meta = {**_settled(), "deletionTimestamp": "2026-11-22T12:00:00Z"}
+    status = {"phase": "Terminating", "conditions": [TERMINATED]}
+    r = rollout(status=status, metadata=meta)
+    now = NOW + dt.timedelta(seconds=after)
+
+    result = plan(RolloutObserved(rollout=r, workload=workload(), now=now))
+
+    if wait is None:
+        assert result.actions == (RemoveRolloutFinalizer(FIN),)
+    else:
+        assert (result.actions, result.requeue_after) == ((), wait)
+    gone = plan(RolloutObserved(rollout=r, workload=None, now=NOW))
+    assert gone.actions == (RemoveRolloutFinalizer(FIN),)
 
 
 def test_refreshes_observed_rollout_id_when_revision_matches() -> None:
@@ -197,3 +232,60 @@ def test_rollout_id_defaults_to_the_canary_revision(
     labels: dict[str, str], rollback: bool, want: str
 ) -> None:
     assert workload(labels=labels, is_in_rollback=rollback).rollout_id == want
+
+
+HELD = {"rollouts.kruise.io/in-progressing": '{"rolloutName":"demo"}'}
+STABLE_LABEL = "rollouts.kruise.io/stable-revision"
+
+
+@pytest.mark.parametrize("stored", ["Healthy", "Disabled"])
+def test_a_disabled_rollout_lets_go_of_a_workload_the_webhook_held(stored: str) -> None:
+    """Issue 10 chaos: disabled before it saw the release (Healthy → Disabled at once), or held by an
+    admission whose Rollout cache still showed it enabled: nothing else would ever unpause it."""
+    r = rollout(status={"phase": stored}, metadata=_settled(disabled=True), disabled=True)
+    held = workload(paused=True, in_rollout_progressing=True, annotations=HELD)
+
+    result = plan(observed(r, held))
+
+    assert RemoveWorkloadAnnotation("rollouts.kruise.io/in-progressing") in result.actions
+    assert UnpauseWorkload() in result.actions
+    phase = result.status.phase if result.status is not None else stored
+    assert phase == "Disabled"
+
+
+def test_a_disabled_rollout_leaves_a_free_workload_alone() -> None:
+    r = rollout(status={"phase": "Disabled"}, metadata=_settled(disabled=True), disabled=True)
+    assert plan(observed(r, workload(paused=True))).actions == ()  # a person's pause stays
+
+
+@pytest.mark.parametrize(
+    ("extra_workload", "dropped"),
+    [(False, True), (True, False)],  # partition style drops it; canary style keeps it, as Kruise does
+)
+@pytest.mark.parametrize("how", ["deleted", "disabled"])
+def test_a_hold_undone_without_a_batchrelease_drops_the_stable_revision_label_in_partition_style(
+    extra_workload: bool, dropped: bool, how: str
+) -> None:
+    """Issue 10 chaos: deleted or disabled before its BatchRelease existed, the partition-style workload
+    was unpaused with the webhook's stable-revision label left on it."""
+    meta = _settled(disabled=how == "disabled")
+    if how == "deleted":
+        meta["deletionTimestamp"] = "2026-11-22T12:00:00Z"
+    status = {
+        "phase": "Progressing",
+        "canaryStatus": {"currentStepIndex": 1, "currentStepState": "StepUpgrade"},
+    }
+    r = rollout(status=status, metadata=meta, disabled=how == "disabled")
+    r.spec.strategy.canary.enable_extra_workload_for_canary = extra_workload  # type: ignore[union-attr]
+    held = workload(paused=True, in_rollout_progressing=True, annotations=HELD, labels={STABLE_LABEL: "s1"})
+
+    result = plan(observed(r, held))
+
+    assert UnpauseWorkload() in result.actions
+    assert (RemoveWorkloadLabel(STABLE_LABEL) in result.actions) is dropped
+
+
+def test_the_admission_window_covers_the_webhook_timeout() -> None:
+    from graylane.webhook.install import TIMEOUT_SECONDS
+
+    assert ADMISSION_WINDOW_SECONDS >= TIMEOUT_SECONDS + 1  # + the deletion timestamp's truncated second

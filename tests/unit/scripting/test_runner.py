@@ -233,11 +233,11 @@ def test_close_from_another_thread_ends_a_run_in_progress() -> None:
     timer = threading.Timer(1.0, pool.close)
     timer.start()
     started = time.monotonic()
-    with pytest.raises(LuaScriptError):
+    with pytest.raises(LuaScriptError) as err:
         pool.run(script(BACKTRACKING), {})
     timer.join()
     print(f"a run in progress ended {time.monotonic() - started:.2f} s after it began (closed at 1 s)")
-    assert time.monotonic() - started < 30, "not the 60 s deadline"
+    assert "time limit" not in str(err.value), "ended by the close, not by the 60 s deadline"
 
 
 def test_an_orphaned_worker_ends_itself_at_its_backstop() -> None:

@@ -613,3 +613,66 @@ async def test_failing_to_list_replica_sets_admits_unchanged_as_kruise_does() ->
     scenario = Scenario()
 
     assert await _mutate(scenario, FakeLister(scenario, fail_rs=True)) is None
+
+
+class FreshReader:
+    """The API's answer for one Rollout (None: gone), as the cache may not show it yet."""
+
+    def __init__(self, rollout: Obj | None, *, fail: bool = False) -> None:
+        self.rollout, self.fail = rollout, fail
+        self.asked: list[tuple[str, str]] = []
+
+    async def get_rollout(self, namespace: str, name: str) -> Obj | None:
+        self.asked.append((namespace, name))
+        if self.fail:
+            raise ConnectionError("apiserver unreachable")
+        return copy.deepcopy(self.rollout)
+
+
+def _deleted(ro: Obj) -> Obj:
+    return {**ro, "metadata": {**ro["metadata"], "deletionTimestamp": "2026-11-22T12:00:00Z"}}
+
+
+def _disabled(ro: Obj) -> Obj:
+    return {**ro, "status": {**(ro.get("status") or {}), "phase": "Disabled"}}
+
+
+@pytest.mark.parametrize("fresh", [_deleted, _disabled, lambda ro: None])
+async def test_a_new_hold_is_not_taken_for_a_rollout_the_api_shows_deleted_or_disabled(
+    fresh: Callable[[Obj], Obj | None],
+) -> None:
+    """Issue 10 item 6: the cache still shows the Rollout alive, the API does not: no hold, so none can
+    outlive a Rollout whose last pass already checked the workload."""
+    scenario = Scenario()
+    lister = FakeLister(scenario)
+    reader = FreshReader(fresh(scenario.rollouts[0]))
+
+    assert await DeploymentMutator(lister, lister, reader).mutate(request(scenario)) is None
+    assert reader.asked == [(NS, scenario.rollouts[0]["metadata"]["name"])]
+
+
+@pytest.mark.parametrize("fail", [False, True])  # alive, or the read failed: the cache's answer stands
+async def test_a_new_hold_for_a_live_rollout_is_taken(fail: bool) -> None:
+    scenario = Scenario()
+    lister = FakeLister(scenario)
+    reader = FreshReader(scenario.rollouts[0], fail=fail)
+
+    out = await DeploymentMutator(lister, lister, reader).mutate(request(scenario))
+
+    assert out == mutate_deployment(scenario.new, scenario.old, scenario.rollouts, scenario.replica_sets)
+    assert out is not None
+    assert IN_PROGRESSING in out["metadata"]["annotations"]
+
+
+async def test_a_hold_in_place_is_kept_without_reading_the_rollout() -> None:
+    scenario = Scenario()
+    held(scenario)
+    unpause_new(scenario)
+    lister = FakeLister(scenario)
+    reader = FreshReader(None)
+
+    out = await DeploymentMutator(lister, lister, reader).mutate(request(scenario))
+
+    assert out is not None
+    assert out["spec"]["paused"] is True
+    assert reader.asked == []
