@@ -21,6 +21,7 @@ from graylane.api.enums import (
 )
 from graylane.api.hashing import rollout_hash
 from graylane.api.rollout_v1beta1 import CanaryStatus, Rollout, RolloutStatus
+from graylane.planner import bluegreen
 from graylane.planner import conditions as cond
 from graylane.planner.actions import (
     AddRolloutFinalizer,
@@ -59,6 +60,13 @@ MSG_PROGRESSING = "Rollout is in Progressing"
 
 def plan(observed: RolloutObserved) -> RolloutPlan:
     """One reconcile's decisions for a Rollout (read as v1beta1)."""
+    if bluegreen.is_blue_green(observed.rollout):
+        # One step machine for both: blue-green's sub-status is read and stored in its own shape.
+        return bluegreen.stored_plan(_plan(bluegreen.working_view(observed)))
+    return _plan(observed)
+
+
+def _plan(observed: RolloutObserved) -> RolloutPlan:
     rollout = observed.rollout
     if _deleting(rollout) and _terminating_completed(rollout.status) and not _held(observed.workload):
         return RolloutPlan(actions=_remove_finalizer(rollout))
@@ -177,10 +185,11 @@ def _completed_sub_status(rollout: Rollout, workload: Workload) -> CanaryStatus:
 
     Outside a release Kruise's workload finder leaves podTemplateHash empty; its stableRevision is the
     oldest active ReplicaSet's hash for canary-style Rollouts and the (then absent) stable-revision label
-    for partition-style ones.
+    for partition-style and blue-green ones.
     """
     steps = len(rollout.spec.strategy.steps())
-    partition = rollout.spec.strategy.rolling_style() == RollingStyle.PARTITION
+    # Blue-green reads its workload as partition style does (no extra Deployment).
+    partition = rollout.spec.strategy.rolling_style() in (RollingStyle.PARTITION, RollingStyle.BLUE_GREEN)
     return CanaryStatus(
         observed_rollout_id=workload.rollout_id,
         observed_workload_generation=workload.generation,

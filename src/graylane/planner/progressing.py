@@ -21,7 +21,7 @@ from graylane.api.enums import (
 )
 from graylane.api.hashing import rollout_hash
 from graylane.api.rollout_v1beta1 import CanaryStatus
-from graylane.planner import canary, conditions, traffic, trafficrouting_link
+from graylane.planner import bluegreen, canary, conditions, traffic, trafficrouting_link
 from graylane.planner.actions import DeleteBatchRelease, RecordEvent
 from graylane.planner.context import Pass, next_step_index
 from graylane.planner.finalising import finalise
@@ -103,6 +103,8 @@ def _in_rolling(p: Pass) -> None:
         _fast_rollback(p)
     elif p.rollout.spec.strategy.paused:
         transition(p, ConditionStatus.TRUE, R.PAUSED, MSG_PAUSED)
+    elif p.sub.canary_revision and revision_changed and bluegreen.is_blue_green(p.rollout):
+        bluegreen.refuse_continuous_release(p)
     elif p.sub.canary_revision and revision_changed:
         _continuous_release(p)
     elif p.sub.rollout_hash and p.sub.rollout_hash != rollout_hash(p.rollout.spec.strategy):
