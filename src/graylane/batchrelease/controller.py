@@ -23,6 +23,7 @@ from collections.abc import Callable
 from graylane.api import keys
 from graylane.api.batchrelease import BatchRelease
 from graylane.api.enums import RollingStyle
+from graylane.batchrelease.bluegreen_style import BlueGreenDeployment
 from graylane.batchrelease.canary_style import CanaryStyle
 from graylane.batchrelease.partition_style import PartitionStyle
 from graylane.batchrelease.planner import (
@@ -51,7 +52,12 @@ __all__ = ["BatchReleaseInput", "BatchReleaseReconciler", "Finalizers", "choose_
 
 log = logging.getLogger(__name__)
 WORKLOAD_INDEX = "batchrelease-workload"
-_RESOURCES = {"Deployment": r.DEPLOYMENT, "Pod": r.POD, "ReplicaSet": r.REPLICASET}
+_RESOURCES = {
+    "Deployment": r.DEPLOYMENT,
+    "Pod": r.POD,
+    "ReplicaSet": r.REPLICASET,
+    "HorizontalPodAutoscaler": r.HPA,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +91,7 @@ def workload_index(release: Obj) -> list[str]:
 
 
 def choose_control(br: BatchRelease) -> Control | None:
-    """The rolling style's control; None for what is not driven yet (other kinds, blue-green)."""
+    """The rolling style's control; None for what is not driven yet (other kinds)."""
     ref = br.spec.workload_ref
     if ref is None or (ref.api_version, ref.kind) != ("apps/v1", "Deployment"):
         return None
@@ -93,6 +99,8 @@ def choose_control(br: BatchRelease) -> Control | None:
     style = plan.rolling_style or (RollingStyle.CANARY if plan.enable_extra_workload_for_canary else "")
     if style == RollingStyle.CANARY:
         return CanaryStyle()
+    if style == RollingStyle.BLUE_GREEN:
+        return BlueGreenDeployment()
     return PartitionStyle() if style in ("", RollingStyle.PARTITION) else None
 
 
@@ -110,6 +118,7 @@ class BatchReleaseReconciler:
         self._deployments: Informer | None = None
         self._replicasets: Informer | None = None
         self._rollouts: Informer | None = None
+        self._hpas: Informer | None = None
 
     def setup(self, manager: Manager) -> Informer:
         self._client, self._recorder = manager.client, manager.recorder
@@ -118,6 +127,8 @@ class BatchReleaseReconciler:
         self._deployments = manager.watch(self, r.DEPLOYMENT, keys=self._for_deployment)
         self._replicasets = manager.watch(self, r.REPLICASET, keys=self._for_replicaset)
         self._rollouts = manager.informer(r.ROLLOUT)  # read only: whether a release still holds one
+        # Blue-green disables and restores an HPA on the workload; its events wake the finalisation.
+        self._hpas = manager.watch(self, r.HPA, keys=self._for_hpa)
         return self._releases
 
     def _for_deployment(self, dep: Obj) -> list[str]:
@@ -129,6 +140,14 @@ class BatchReleaseReconciler:
         mine = [f"{ns}/{br['metadata']['name']}" for br in found]
         owners = [o for o in meta.get("ownerReferences") or [] if o.get("controller")]
         return mine + [f"{ns}/{o.get('name')}" for o in owners if o.get("kind") == "BatchRelease"]
+
+    def _for_hpa(self, hpa: Obj) -> list[str]:
+        assert self._releases is not None
+        ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+        name = str(ref.get("name") or "").removesuffix(keys.HPA_DISABLED_SUFFIX)
+        ns = hpa.get("metadata", {}).get("namespace")
+        found = self._releases.by_index(WORKLOAD_INDEX, f"{ns}/{ref.get('kind')}/{name}")
+        return [f"{ns}/{br['metadata']['name']}" for br in found]
 
     def _for_replicaset(self, rs: Obj) -> list[str]:
         assert self._deployments is not None
@@ -200,15 +219,16 @@ class BatchReleaseReconciler:
             )
         replica_sets = self._replicasets.list(ns)
         workload = deployment_workload(dep, replica_sets)
+        owned = [rs for rs in replica_sets if owned_by(rs, str(dep["metadata"].get("uid")))]
         if canary_style:
             owners = {str(c["metadata"].get("uid")) for c in canaries}
             updated_rs = [rs for rs in replica_sets if controller_uid(rs) in owners]
         else:
-            owned = [rs for rs in replica_sets if owned_by(rs, str(dep["metadata"].get("uid")))]
             updated_rs = [
                 rs for rs in owned if template_revision(rs["spec"]["template"]) == workload.canary_revision
             ]
         pods = await self._updated_pods(br, dep, updated_rs)
+        blue_green = br.spec.release_plan.rolling_style == RollingStyle.BLUE_GREEN
         return BatchReleaseObserved(
             release=br,
             workload=dep,
@@ -218,6 +238,8 @@ class BatchReleaseReconciler:
             canaries=canaries,
             pods=pods,
             release_held=held,
+            replica_sets=tuple(owned) if blue_green else (),
+            hpas=tuple(self._hpas.list(ns)) if blue_green and self._hpas is not None else (),
         )
 
     def _held(self, br: BatchRelease, dep: Obj | None) -> bool:

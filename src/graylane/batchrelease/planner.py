@@ -104,6 +104,9 @@ class BatchReleaseObserved:
     stable_revision: str = ""  # pod-template-hash of the stable ReplicaSet
     canaries: tuple[Obj, ...] = ()  # Deployments whose controller is this BatchRelease
     pods: tuple[Obj, ...] = ()  # pods on the update revision; listed only when a rolloutID is set
+    # Blue-green: the workload's own ReplicaSets (both versions) and the namespace's HPAs.
+    replica_sets: tuple[Obj, ...] = ()
+    hpas: tuple[Obj, ...] = ()
     # The workload is still held for a release: its Rollout is alive and it carries the in-progressing
     # annotation (a continuous release deletes this BatchRelease to start another one). Finalizing with
     # batchPartition set then keeps the workload paused for the next BatchRelease, as Kruise does;

@@ -68,6 +68,7 @@ TRAFFICROUTING = Resource("rollouts.kruise.io", "v1alpha1", "trafficroutings", "
 ROLLOUTHISTORY = Resource("rollouts.kruise.io", "v1alpha1", "rollouthistories", "RolloutHistory")
 DEPLOYMENT = Resource("apps", "v1", "deployments", "Deployment")
 REPLICASET = Resource("apps", "v1", "replicasets", "ReplicaSet")
+HPA = Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
 POD = Resource("", "v1", "pods", "Pod")
 SERVICE = Resource("", "v1", "services", "Service")
 CONFIGMAP = Resource("", "v1", "configmaps", "ConfigMap")
