@@ -2,7 +2,8 @@
 
 The chart's ServiceAccount, ClusterRole, Role and bindings are rendered with helm and applied; the
 controller runs as that ServiceAccount (a TokenRequest kubeconfig) through a canary release, a release
-with Ingress and HTTPRoute traffic, and an end-to-end TrafficRouting release, and never gets a 403.
+with Ingress and HTTPRoute traffic, an end-to-end TrafficRouting release and a blue-green release with
+an HPA, and never gets a 403.
 
 Then every rule must have earned its place. Evidence is what the client itself counts: the controller's
 `graylane_api_requests_total{verb,resource,code}` after the run, plus targeted runs, as that same
@@ -37,6 +38,7 @@ from graylane.webhook import install as inst
 from graylane.webhook.cert_secret import SecretCertSource, service_dns_names
 from graylane.webhook.certs import CertStore
 from tests.integration import test_trafficrouting as tr
+from tests.integration.test_bluegreen import BlueGreen
 from tests.integration.builders import set_image_patch
 from tests.integration.controller_fixtures import ControllerProcess
 from tests.integration.release_dsl import V1, V2, Release
@@ -185,6 +187,18 @@ async def traffic_release(kube: KubeClient, namespace: str) -> None:
     await rel.then_pods({V2: 4}, what="traffic release done")
 
 
+async def blue_green_release(kube: KubeClient, namespace: str) -> None:
+    """With an HPA: blue-green disables it and restores it, and holds the old ReplicaSet's pods."""
+    rel = BlueGreen(kube, namespace, sub="blueGreenStatus")
+    await rel.given_app()
+    await rel.when_image(V2)
+    for step in (1, 2):
+        await rel.then_paused_at(step)
+        await rel.when_approved()
+    await rel.then_completed()
+    await rel.then_pods({V2: 5}, what="blue-green release done")
+
+
 async def trafficrouting_release(kube: KubeClient, namespace: str) -> None:
     await tr.given_apps(kube, namespace)
     await tr.given_seed(kube, namespace, "v1beta1")
@@ -259,14 +273,18 @@ async def test_the_chart_roles_are_enough_and_every_rule_is_used(
         )
         third = f"{namespace}-r"
         await kube.create(r.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": third}})
+        fourth = f"{namespace}-b"
+        await kube.create(r.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": fourth}})
         try:
             await traffic_release(kube, second)
             await trafficrouting_release(kube, third)
+            await blue_green_release(kube, fourth)
             seen = await asyncio.to_thread(scrape_requests, controller)
             seen += await service_mode_paths(kube, installed, controller, tmp_path)
         finally:
             await kube.delete(r.NAMESPACE, second)
             await kube.delete(r.NAMESPACE, third)
+            await kube.delete(r.NAMESPACE, fourth)
     finally:
         await asyncio.to_thread(controller.stop)
         await before.restore(kube)
