@@ -27,7 +27,7 @@ from graylane.api.rollout_v1beta1 import (
     TrafficRoutingRef,
     is_real_partition,
 )
-from graylane.planner.weights import canary_style_replicas, partition_style_replicas, scale
+from graylane.planner.weights import canary_style_replicas, partition_style_replicas
 
 __all__ = [
     "PlanError",
@@ -109,13 +109,15 @@ def step_pods(rollout: Rollout, step: CanaryStep, replicas: int) -> tuple[int, i
         return replicas - new, new
     if style == "canary":
         return replicas, canary_style_replicas(step.replicas, replicas)
-    return replicas, scale(step.replicas, replicas)
+    # Blue-green: maxSurge of the step's replicas, with the same cap as a partition (90% of 5 is 4).
+    return replicas, partition_style_replicas(step.replicas, replicas)
 
 
-def pause_kind(steps: Sequence[CanaryStep], index: int) -> str:
-    """The pause after step `index` (1-based), as the step machine's StepPaused handler decides it."""
+def pause_kind(steps: Sequence[CanaryStep], index: int, *, blue_green: bool = False) -> str:
+    """The pause after step `index` (1-based), as the step machine's StepPaused handler decides it
+    (blue-green pauses at a last 100% step too: both versions are up until the user decides)."""
     step = steps[index - 1]
-    if index == len(steps) and step.replicas == "100%":
+    if index == len(steps) and step.replicas == "100%" and not blue_green:
         return "none (last step at 100%)"
     if step.pause.duration is None:
         return "approval"
@@ -321,7 +323,7 @@ def _planned_step(rollout: Rollout, index: int, replicas: int) -> PlannedStep:
         canary_pods=canary,
         traffic=step.traffic,
         matches=describe_matches(step.matches),
-        pause=pause_kind(steps, index),
+        pause=pause_kind(steps, index, blue_green=style_of(rollout) == "blue-green"),
         objects=_workload_objects(rollout, index, canary),
         traffic_objects=_traffic_objects(rollout, index),
         undo=_undo_text(rollout, stable, canary, replicas),
@@ -334,8 +336,6 @@ def _notes(rollout: Rollout) -> list[str]:
         _has_traffic(s) for s in rollout.spec.strategy.steps()
     ):
         notes.append("steps ask for traffic but the Rollout has no trafficRoutings: only pods move")
-    if style_of(rollout) == "blue-green":
-        notes.append("blue-green releases are not driven by this graylane version yet")
     return notes
 
 

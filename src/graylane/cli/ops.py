@@ -274,10 +274,7 @@ async def _fast_undo(client: KubeClient, namespace: str, name: str) -> str:
     patch = patches.build_fast_undo_patch(loaded.rollout)
     await client.patch(loaded.resource, name, patch, namespace, subresource="status")
     target = patch["status"]["blueGreenStatus"]["nextStepIndex"]
-    return _done(
-        name,
-        f"rolled back (fast): nextStepIndex {target}; blue-green is not driven by this graylane version yet",
-    )
+    return _done(name, f"rolled back (fast): nextStepIndex {target}, traffic follows that step's")
 
 
 async def _undo(client: KubeClient, namespace: str, name: str, to_revision: int) -> str:

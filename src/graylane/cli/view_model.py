@@ -239,7 +239,7 @@ def _step_rows(rollout: Rollout, replicas: int, current: int, ending: str) -> li
                 canary_pods=canary,
                 traffic=step.traffic,
                 matches=describe_matches(step.matches),
-                pause=pause_kind(steps, i),
+                pause=pause_kind(steps, i, blue_green=style_of(rollout) == "blue-green"),
                 state=state,
                 current=state == "current",
             )
