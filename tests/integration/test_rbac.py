@@ -38,10 +38,10 @@ from graylane.webhook import install as inst
 from graylane.webhook.cert_secret import SecretCertSource, service_dns_names
 from graylane.webhook.certs import CertStore
 from tests.integration import test_trafficrouting as tr
-from tests.integration.test_bluegreen import BlueGreen
 from tests.integration.builders import set_image_patch
 from tests.integration.controller_fixtures import ControllerProcess
 from tests.integration.release_dsl import V1, V2, Release
+from tests.integration.test_bluegreen import BlueGreen
 from tests.integration.test_canary_seed import two_steps_v1beta1
 from tests.integration.traffic_fixtures import canary_rollout, gateway_api_crds, http_route, ingress, service
 from tests.integration.webhook_fixtures import Snapshot
@@ -274,7 +274,9 @@ async def test_the_chart_roles_are_enough_and_every_rule_is_used(
         third = f"{namespace}-r"
         await kube.create(r.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": third}})
         fourth = f"{namespace}-b"
-        await kube.create(r.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": fourth}})
+        await kube.create(
+            r.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": fourth}}
+        )
         try:
             await traffic_release(kube, second)
             await trafficrouting_release(kube, third)
