@@ -87,6 +87,9 @@ class BlueGreen(Release):
         found = await self.kube.get_or_none(r.SERVICE, name, self.namespace)
         return dict(found["spec"]["selector"]) if found is not None else None
 
+    async def then_pods_with(self, image: str, *, what: str, timeout: float = 90) -> None:
+        await eventually(self.pod_images, lambda seen: seen.get(image, 0) > 0, what=what, timeout=timeout)
+
     async def then_handed_back(self, before: Obj, image: str) -> None:
         """The workload exactly as the user left it (but for the image), the HPA back, nothing of ours."""
         await self.then_pods({image: 5}, what=f"5 {image} pods and nothing else", timeout=120)

@@ -57,6 +57,7 @@ __all__ = [
     "OriginalSetting",
     "hpa_for",
     "hpa_patch",
+    "scaled_surge",
 ]
 
 # Kruise's v1beta1.MaxReadySeconds / MaxProgressSeconds: minReadySeconds must stay below the deadline.
@@ -183,7 +184,7 @@ class BlueGreenDeployment:
         plan = obs.release.spec.release_plan
         labels = pod_label_patches(obs.pods, plan.batches, replicas, batch, plan.rollout_id)
         desired = plan.batches[batch].canary_replicas
-        if _scaled(_current_surge(dep)) >= _scaled(desired):
+        if scaled_surge(_current_surge(dep)) >= scaled_surge(desired):
             return Step(True, labels)
         # The webhook may have paused the Deployment (a revision change); blue-green runs unpaused.
         body = {"spec": {"paused": False, "strategy": _rolling_update(desired, 0)}}
@@ -363,7 +364,8 @@ def _scaled_of(value: IntOrString, total: int, *, round_up: bool) -> int:
         return 0
 
 
-def _scaled(value: IntOrString) -> int:
+def scaled_surge(value: IntOrString) -> int:
+    """A surge (int or percentage) on a common scale, so two of them compare as Kruise compares them."""
     return _scaled_of(value, _SCALE_BASE, round_up=True)
 
 
