@@ -90,26 +90,45 @@ class BlueGreen(Release):
     async def then_pods_with(self, image: str, *, what: str, timeout: float = 90) -> None:
         await eventually(self.pod_images, lambda seen: seen.get(image, 0) > 0, what=what, timeout=timeout)
 
-    async def then_handed_back(self, before: Obj, image: str) -> None:
-        """The workload exactly as the user left it (but for the image), the HPA back, nothing of ours."""
-        await self.then_pods({image: 5}, what=f"5 {image} pods and nothing else", timeout=120)
-        dep = await eventually(
-            self.deployment,
-            lambda d: (
-                not {ORIGINAL, CONTROL_INFO, IN_PROGRESSING} & set(d["metadata"].get("annotations") or {})
-            ),
-            what="the release's annotations gone",
+    async def then_handed_back(self, before: Obj, image: str, timeout: float = 120) -> None:
+        """The workload exactly as the user left it (but for the image), the HPA back, nothing of ours.
+
+        Waited for as a whole: a completed status seen early may still be the previous release's."""
+        await self.then_pods({image: 5}, what=f"5 {image} pods and nothing else", timeout=timeout)
+        left = await eventually(
+            lambda: self.left_behind(before),
+            lambda found: not found,
+            what="nothing left behind",
+            timeout=timeout,
         )
+        assert left == []
+
+    async def left_behind(self, before: Obj) -> list[str]:
+        found: list[str] = []
+        dep = await self.deployment()
+        ours = {ORIGINAL, CONTROL_INFO, IN_PROGRESSING} & set(dep["metadata"].get("annotations") or {})
+        found += [f"annotation {key}" for key in sorted(ours)]
         for field in ("strategy", "minReadySeconds", "progressDeadlineSeconds", "paused"):
-            assert dep["spec"].get(field) == before["spec"].get(field), field
-        assert STABLE_REVISION not in (dep["metadata"].get("labels") or {})
-        assert await eventually(self.hpa_target, lambda t: t == "demo", what="the HPA re-enabled") == "demo"
-        assert await self.selector("web") == {"app": "demo"}
-        assert await self.selector("web-canary") is None
-        assert await self.kube.get_or_none(r.INGRESS, "web-canary", self.namespace) is None
-        assert await self.kube.get_or_none(r.BATCHRELEASE, "demo", self.namespace) is None
+            if dep["spec"].get(field) != before["spec"].get(field):
+                found.append(f"spec.{field} {dep['spec'].get(field)!r}")
+        if STABLE_REVISION in (dep["metadata"].get("labels") or {}):
+            found.append("stable-revision label")
+        if await self.hpa_target() != "demo":
+            found.append("HPA still disabled")
+        if await self.selector("web") != {"app": "demo"}:
+            found.append(f"stable Service selector {await self.selector('web')}")
+        if await self.selector("web-canary") is not None:
+            found.append("canary Service")
+        if await self.kube.get_or_none(r.INGRESS, "web-canary", self.namespace) is not None:
+            found.append("canary Ingress")
+        if await self.kube.get_or_none(r.BATCHRELEASE, "demo", self.namespace) is not None:
+            found.append("BatchRelease")
         replica_sets = await self.kube.list(r.REPLICASET, self.namespace, label_selector="app=demo")
-        assert all(rs["spec"].get("minReadySeconds", 0) != MAX_READY_SECONDS for rs in replica_sets["items"])
+        held = [
+            rs for rs in replica_sets["items"] if rs["spec"].get("minReadySeconds", 0) == MAX_READY_SECONDS
+        ]
+        found += [f"ReplicaSet {rs['metadata']['name']} held" for rs in held]
+        return found
 
 
 async def _released_to_step_one(kube: KubeClient, namespace: str) -> tuple[BlueGreen, Obj]:
@@ -224,6 +243,29 @@ async def test_a_release_without_traffic_routing_still_keeps_both_versions(
     await rel.when_image(V2)
     await rel.then_paused_at(1)
     await rel.then_pods({V1: 5, V2: 3}, what="step 1: 5 old + 3 new pods")
+    await rel.when_approved()
+    await rel.then_paused_at(2)
+    await rel.when_approved()
+    await rel.then_completed()
+    await rel.then_handed_back(before, V2)
+
+
+async def test_undo_fast_moves_traffic_back_and_keeps_every_pod(kube: KubeClient, namespace: str) -> None:
+    """kubectl-kruise's `rollout undo --fast`: back to the latest earlier step without traffic; the
+    new pods stay (a lower step never scales pods down), every request goes to the old ones."""
+    from graylane.cli import ops
+
+    rel, before = await _released_to_step_one(kube, namespace)
+    await rel.when_approved()
+    await rel.then_paused_at(2)
+    await eventually(rel.canary_weight, lambda w: w == "100", what="100% on the new pods")
+
+    said = await ops.undo(kube, namespace, "demo", fast=True)
+
+    assert "nextStepIndex 1" in said
+    await rel.then_paused_at(1)
+    await eventually(rel.canary_weight, lambda w: w == "0", what="traffic back on the old pods")
+    await rel.then_pods({V1: 5, V2: 5}, what="no pod scaled down by the jump back")
     await rel.when_approved()
     await rel.then_paused_at(2)
     await rel.when_approved()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import operator
 import os
 import random
 import time
@@ -46,6 +47,10 @@ async def _retrying(write: Callable[[], Awaitable[object]], what: str, max_secon
             if time.monotonic() > deadline:
                 raise AssertionError(f"{what} refused for {max_seconds:.0f}s: {err}") from err
             await asyncio.sleep(0.5)
+
+
+async def _updated_revision(rel: BlueGreen) -> str:
+    return str(((await rel.rollout())["status"].get("blueGreenStatus") or {}).get("updatedRevision", ""))
 
 
 class Killer:
@@ -85,7 +90,14 @@ async def test_ten_blue_green_releases_survive_sigkill_and_leave_nothing_behind(
         current = V1
         for n in range(1, RELEASES + 1):
             new = V2 if current == V1 else V1
+            previous = await _updated_revision(rel)
             await _retrying(functools.partial(rel.when_image, new), f"release {n} ({new})")
+            await eventually(
+                functools.partial(_updated_revision, rel),
+                functools.partial(operator.ne, previous),
+                what=f"release {n} started",
+                timeout=180,
+            )
             if n % 3 == 0:
                 await rel.then_pods_with(new, what=f"release {n}: a first new pod", timeout=180)
                 await _retrying(functools.partial(rel.when_image, current), f"rollback {n}")

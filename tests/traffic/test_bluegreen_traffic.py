@@ -131,6 +131,8 @@ async def _hand_back(rel: Release, doors: list[Door], figures: Figures, how: str
     old = V2 if image == V1 else V1
     streams = _start(doors)
     await rel.when_image(image)
+    # The pods, not the step: the previous release's status may still read "step 1, paused".
+    await rel.then_pods({old: 5, image: 3}, what=f"step 1 of the release to {image}")
     await rel.then_paused_at(1)
     order = _Order(rel.kube, rel.namespace, old)
     watcher = asyncio.get_running_loop().create_task(order.watch())
