@@ -48,7 +48,7 @@ from graylane.batchrelease.planner import (
     pod_label_patches,
     status_int,
 )
-from graylane.observe.workload_objects import NATIVE_DAEMONSET_ANNOTATIONS, partition_of
+from graylane.observe.workload_objects import NATIVE_DAEMONSET_ANNOTATIONS, partition_of, release_annotations
 from graylane.planner.weights import scale
 
 __all__ = ["HOLD_ALL", "KindControl", "cloneset_partition", "desired_stable", "pod_ready", "pods_on"]
@@ -247,9 +247,7 @@ class KindControl:
     def _release_body(self, obj: Obj) -> dict[str, Any] | None:
         """Back to its own controller: only what still differs (None: handed back)."""
         annotations = annotations_of(obj)
-        ours = [keys.BATCH_RELEASE_CONTROL_ANNOTATION]
-        if self.family is Family.NATIVE_DAEMONSET:
-            ours.extend(NATIVE_DAEMONSET_ANNOTATIONS)
+        ours = [keys.BATCH_RELEASE_CONTROL_ANNOTATION, *release_annotations(self.kind)]
         body: dict[str, Any] = {}
         gone = {key: None for key in ours if key in annotations}
         if gone:

@@ -36,6 +36,7 @@ __all__ = [
     "held",
     "kind_workload",
     "partition_of",
+    "release_annotations",
     "resume_patch",
     "revision_suffix",
 ]
@@ -84,18 +85,24 @@ def held(kind: WorkloadKind, obj: Obj) -> bool:
 
 def resume_patch(kind: WorkloadKind, obj: Obj) -> dict[str, Any]:
     """The merge patch that gives the workload back to its own controller (fixed values)."""
+    gone = {key: None for key in release_annotations(kind) if key in _annotations(obj)}
+    patch: dict[str, Any] = {"metadata": {"annotations": gone}} if gone else {}
     if kind.family is Family.CLONESET:
-        return {"spec": {"updateStrategy": {"partition": None, "paused": False}}}
+        return {**patch, "spec": {"updateStrategy": {"partition": None, "paused": False}}}
     if kind.family is Family.NATIVE_DAEMONSET:
-        original = (
-            _annotations(obj).get(keys.DAEMONSET_ORIGINAL_UPDATE_STRATEGY_ANNOTATION) or "RollingUpdate"
-        )
-        gone = {key: None for key in NATIVE_DAEMONSET_ANNOTATIONS if key in _annotations(obj)}
-        patch: dict[str, Any] = {"spec": {"updateStrategy": {"type": original}}}
-        if gone:
-            patch["metadata"] = {"annotations": gone}
-        return patch
-    return {"spec": {"updateStrategy": {"rollingUpdate": {"partition": None}}}}
+        original = _annotations(obj).get(keys.DAEMONSET_ORIGINAL_UPDATE_STRATEGY_ANNOTATION)
+        return {**patch, "spec": {"updateStrategy": {"type": original or "RollingUpdate"}}}
+    return {**patch, "spec": {"updateStrategy": {"rollingUpdate": {"partition": None}}}}
+
+
+def release_annotations(kind: WorkloadKind) -> tuple[str, ...]:
+    """The annotations a release writes on a workload of this kind besides control-info and
+    in-progressing (the webhook's and the BatchRelease's), all removed when it is handed back."""
+    if kind.family is Family.NATIVE_DAEMONSET:
+        return NATIVE_DAEMONSET_ANNOTATIONS
+    if kind.family is Family.ADVANCED_DAEMONSET:
+        return (keys.DAEMONSET_STABLE_REVISION_ANNOTATION, keys.DAEMONSET_CANARY_REVISION_ANNOTATION)
+    return ()
 
 
 # Everything a native DaemonSet's release writes on it besides control-info (Kruise master's keys).
