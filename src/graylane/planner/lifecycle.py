@@ -59,10 +59,10 @@ def plan(observed: RolloutObserved) -> RolloutPlan:
     rollout = observed.rollout
     if _deleting(rollout) and _terminating_completed(rollout.status) and not _held(observed.workload):
         return RolloutPlan(actions=_remove_finalizer(rollout))
-    actions = prelude_actions(observed)
     unsupported = unsupported_message(rollout)
     if unsupported is not None and not _deleting(rollout):
-        return _unsupported(rollout, unsupported, actions)
+        return _unsupported(rollout, unsupported)
+    actions = prelude_actions(observed)
     status = calculate_status(observed)
     if status is None:
         # The workload's controller has not observed its latest generation: the Deployment status
@@ -76,14 +76,16 @@ def plan(observed: RolloutObserved) -> RolloutPlan:
     )
 
 
-def _unsupported(rollout: Rollout, message: str, actions: tuple[RolloutAction, ...]) -> RolloutPlan:
-    """A workload kind graylane cannot release: Initial, saying so (never a silent Workload Not Found)."""
+def _unsupported(rollout: Rollout, message: str) -> RolloutPlan:
+    """A workload kind graylane cannot release: Initial, saying so (never a silent Workload Not Found).
+    No finalizer or hash annotation: nothing will be released, and the validating webhook refuses any
+    write of such a Rollout but its status."""
     status = RolloutStatus(
         observed_generation=int(rollout.metadata.get("generation", 0)),
         phase=RolloutPhase.INITIAL,
         message=message,
     )
-    return RolloutPlan(actions=(*actions, *unsupported_event(rollout, message)), status=status)
+    return RolloutPlan(actions=unsupported_event(rollout, message), status=status)
 
 
 def _safety_poll(rollout: Rollout, phase: str) -> float | None:
