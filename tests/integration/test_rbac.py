@@ -42,6 +42,7 @@ from tests.integration.controller_fixtures import ControllerProcess
 from tests.integration.release_dsl import V1, V2, Release
 from tests.integration.test_canary_seed import two_steps_v1beta1
 from tests.integration.traffic_fixtures import canary_rollout, gateway_api_crds, http_route, ingress, service
+from tests.integration.waiting import eventually
 from tests.integration.webhook_fixtures import Snapshot
 
 __all__ = ["gateway_api_crds"]  # fixtures
@@ -166,6 +167,11 @@ async def canary_release(kube: KubeClient, namespace: str) -> None:
         await rel.when_approved()
     await rel.then_completed()
     await rel.then_pods({V2: 4}, what="canary release done")
+    # Deleting the Rollout hands the Deployment back for good: that pass reads it afresh (`get`).
+    await kube.delete(r.ROLLOUT, rel.name, namespace)
+    await eventually(
+        lambda: kube.get_or_none(r.ROLLOUT, rel.name, namespace), lambda ro: ro is None, what="Rollout gone"
+    )
 
 
 async def traffic_release(kube: KubeClient, namespace: str) -> None:
