@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 from graylane.api import keys
 
@@ -38,6 +39,7 @@ __all__ = [
     "WorkloadKind",
     "api_group",
     "lookup",
+    "pod_on_revision",
 ]
 
 OPENKRUISE_GROUP: Final = "apps.kruise.io"
@@ -156,3 +158,14 @@ def lookup(api_version: str, kind: str) -> WorkloadKind | None:
     """The kind a workloadRef names (by group and kind, any version), or None when graylane cannot
     release it."""
     return _BY_GROUP_KIND.get((api_group(api_version), kind))
+
+
+def pod_on_revision(labels: Mapping[str, Any], revision: str) -> bool:
+    """Whether a pod with these labels is on `revision` (Kruise's IsConsistentWithRevision): its
+    controller-revision-hash ends with it (a StatefulSet's is the full revision name), or its
+    pod-template-hash is its suffix (a CloneSet's revision is `<name>-<hash>`)."""
+    if not revision:
+        return False
+    crh = str(labels.get(keys.CONTROLLER_REVISION_HASH_LABEL) or "")
+    pth = str(labels.get(keys.POD_TEMPLATE_HASH_LABEL) or "")
+    return bool(crh and crh.endswith(revision)) or bool(pth and revision.endswith(pth))

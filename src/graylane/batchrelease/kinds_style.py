@@ -34,8 +34,8 @@ import dataclasses
 from typing import Any
 
 from graylane.api import keys
-from graylane.api.common import is_percent, scaled_int_or_percent
-from graylane.api.workloads import Family, WorkloadKind
+from graylane.api.common import scaled_int_or_percent
+from graylane.api.workloads import Family, WorkloadKind, pod_on_revision
 from graylane.batchrelease.partition_style import control_info, controlled_by
 from graylane.batchrelease.planner import (
     BatchReleaseObserved,
@@ -49,9 +49,9 @@ from graylane.batchrelease.planner import (
     status_int,
 )
 from graylane.observe.workload_objects import NATIVE_DAEMONSET_ANNOTATIONS, partition_of, release_annotations
-from graylane.planner.weights import scale
+from graylane.planner.partitions import cloneset_partition, desired_stable, new_pods
 
-__all__ = ["HOLD_ALL", "KindControl", "cloneset_partition", "desired_stable", "pod_ready", "pods_on"]
+__all__ = ["HOLD_ALL", "KindControl", "pod_ready", "pods_on"]
 
 HOLD_ALL = 32767  # Kruise's math.MaxInt16: every pod of a StatefulSet-like workload held back
 Obj = Any
@@ -64,42 +64,12 @@ def pods_on(pods: tuple[Obj, ...], revision: str) -> tuple[Obj, ...]:
 
 
 def _on_revision(pod: Obj, revision: str) -> bool:
-    if not revision:
-        return False
-    labels = (pod.get("metadata") or {}).get("labels") or {}
-    crh, pth = (
-        str(labels.get(keys.CONTROLLER_REVISION_HASH_LABEL) or ""),
-        str(labels.get(keys.POD_TEMPLATE_HASH_LABEL) or ""),
-    )
-    return bool(crh and crh.endswith(revision)) or bool(pth and revision.endswith(pth))
+    return pod_on_revision((pod.get("metadata") or {}).get("labels") or {}, revision)
 
 
 def pod_ready(pod: Obj) -> bool:
     conditions = (pod.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-
-
-def desired_stable(replicas: int, batch_replicas: int | str, no_need_update: int = 0) -> int:
-    """Old pods to keep for a batch: replicas - ceil(batch x replicas); with pods that need no update
-    (rollback in batches) the batch is taken over the others only."""
-    if no_need_update > 0:
-        return max(replicas - no_need_update - scale(batch_replicas, replicas - no_need_update), 0)
-    return max(replicas - scale(batch_replicas, replicas), 0)
-
-
-def cloneset_partition(stable: int, replicas: int, batch_replicas: int | str) -> int | str:
-    """The CloneSet partition for `stable` old pods: a percentage when the batch is one (Kruise's
-    ParseIntegerAsPercentageIfPossible), else the number."""
-    if not (isinstance(batch_replicas, str) and is_percent(batch_replicas)):
-        return stable
-    if stable >= replicas:
-        return "100%"
-    if stable <= 0:
-        return "0%"
-    percent = f"{stable * 100 // replicas}%"
-    if scaled_int_or_percent(percent, replicas, round_up=True) <= 0 and batch_replicas != "100%":
-        return "1%"  # at least one old pod stays for a batch below 100%
-    return percent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,11 +199,8 @@ class KindControl:
 
     def _desired_updated(self, obs: BatchReleaseObserved, obj: Obj, batch: int) -> int:
         """Pods on the new revision once this batch is done: what the partition written keeps back."""
-        replicas, wanted = self._replicas(obj), self._batch(obs, batch)
-        stable = desired_stable(replicas, wanted, self._no_need_update(obs))
-        if self.family is Family.CLONESET:
-            stable = _scaled(cloneset_partition(stable, replicas, wanted), replicas)
-        return max(replicas - stable, 0)
+        wanted = self._batch(obs, batch)
+        return new_pods(self.kind.kind, self._replicas(obj), wanted, self._no_need_update(obs))
 
     def finalize(self, obs: BatchReleaseObserved) -> Step:
         obj = obs.workload

@@ -16,12 +16,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 
-from graylane.api.workloads import DEPLOYMENT, KINDS, WorkloadKind, lookup
+from graylane.api.workloads import DEPLOYMENT, KINDS, WorkloadKind
 from graylane.kube import resources as r
 from graylane.kube.client import KubeClient, Obj
 from graylane.kube.informer import Informer
 from graylane.kube.resources import Resource
 from graylane.observe.kinds import established, slim_crd
+from graylane.observe.workload_resources import resource_for, resource_of
 from graylane.runtime.manager import Manager
 
 __all__ = [
@@ -38,19 +39,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 PARTITION_KINDS = tuple(k for k in KINDS if k is not DEPLOYMENT)
 KindWatched = Callable[[WorkloadKind, Informer], object]  # what it returns is ignored
-
-
-def resource_of(kind: WorkloadKind, version: str | None = None) -> Resource:
-    return Resource(kind.group, version or kind.version, kind.plural, kind.kind)
-
-
-def resource_for(api_version: str, kind_name: str) -> Resource | None:
-    """The resource of an object of a kind graylane releases, in the version it was read in."""
-    kind = lookup(api_version, kind_name)
-    if kind is None:
-        return None
-    version = api_version.rpartition("/")[2]
-    return resource_of(kind, version if version in kind.versions else None)
 
 
 def crd_name(kind: WorkloadKind) -> str:

@@ -21,9 +21,10 @@ from graylane.api.workloads import (
 from graylane.batchrelease.controller import choose_control
 from graylane.batchrelease.daemonset_pods import DaemonSetPods, DeletePod, max_unavailable
 from graylane.batchrelease.daemonset_pods import plan as plan_deletions
-from graylane.batchrelease.kinds_style import HOLD_ALL, KindControl, cloneset_partition, desired_stable
+from graylane.batchrelease.kinds_style import HOLD_ALL, KindControl
 from graylane.batchrelease.partition_style import control_info
 from graylane.batchrelease.planner import BatchReleaseObserved, Patch
+from graylane.planner.partitions import cloneset_partition, desired_stable
 
 NOW = datetime(2026, 12, 4, 12, 0, 0, tzinfo=UTC)
 Obj = dict[str, Any]
