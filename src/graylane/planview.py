@@ -27,6 +27,7 @@ from graylane.api.rollout_v1beta1 import (
     TrafficRoutingRef,
     is_real_partition,
 )
+from graylane.planner.partitions import new_pods
 from graylane.planner.weights import canary_style_replicas, partition_style_replicas
 
 __all__ = [
@@ -104,6 +105,10 @@ def step_pods(rollout: Rollout, step: CanaryStep, replicas: int) -> tuple[int, i
     ones; blue-green brings new pods up alongside the old ones.
     """
     style = style_of(rollout)
+    kind = rollout.spec.workload_ref.kind
+    if style == "partition" and kind != "Deployment":  # the workload's own partition: old pods kept
+        new = new_pods(kind, replicas, step.replicas or 0)
+        return replicas - new, new
     if style == "partition":
         new = partition_style_replicas(step.replicas, replicas)
         return replicas - new, new
@@ -261,8 +266,12 @@ def _workload_objects(rollout: Rollout, index: int, canary_pods: int) -> list[st
             f"Deployment {workload}-xxxxx ({keys.CANARY_DEPLOYMENT_LABEL}={workload}): "
             f"{made}scaled to {canary_pods}"
         )
-    elif style == "partition":
+    elif style == "partition" and rollout.spec.workload_ref.kind == "Deployment":
         out.append(f"{rollout.spec.workload_ref.kind} {workload}: partition {canary_pods} new pods")
+    elif style == "partition":
+        out.append(
+            f"{rollout.spec.workload_ref.kind} {workload}: partition keeps the old pods, {canary_pods} new"
+        )
     else:
         out.append(
             f"{rollout.spec.workload_ref.kind} {workload}: maxSurge {canary_pods} (new pods held unavailable)"
@@ -401,6 +410,8 @@ def replicas_of(objects: Iterable[Mapping[str, Any]], rollout: Rollout) -> int |
     ref = rollout.spec.workload_ref
     for obj in objects:
         if obj.get("kind") == ref.kind and (obj.get("metadata") or {}).get("name") == ref.name:
+            if ref.kind == "DaemonSet":
+                return None  # its pods are its nodes': read from the cluster, or --replicas
             replicas = (obj.get("spec") or {}).get("replicas")
             return 1 if replicas is None else int(replicas)
     return None

@@ -397,12 +397,19 @@ _BATCH_STATES: dict[str, Handler] = {
 
 
 def batch_step(
-    obs: BatchReleaseObserved, batch: int, *, desired: int, updated: int, updated_ready: int
+    obs: BatchReleaseObserved,
+    batch: int,
+    *,
+    desired: int,
+    updated: int,
+    updated_ready: int,
+    replicas: int | None = None,
 ) -> Step:
     """Kruise's IsBatchReady plus the pod batch labels: done when enough updated pods are ready
-    (within failureThreshold) and, with a rolloutID, enough of them carry it."""
+    (within failureThreshold) and, with a rolloutID, enough of them carry it. `replicas` defaults to
+    the workload's spec.replicas (a DaemonSet passes the nodes it runs on)."""
     plan_ = obs.release.spec.release_plan
-    replicas = spec_replicas(obs.workload or {})
+    replicas = spec_replicas(obs.workload or {}) if replicas is None else replicas
     labels = pod_label_patches(obs.pods, plan_.batches, replicas, batch, plan_.rollout_id)
     ready = batch_ready(
         desired=desired,

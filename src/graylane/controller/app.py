@@ -24,11 +24,13 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from graylane.batchrelease import AdvancedDeploymentReconciler, BatchReleaseReconciler
+from graylane.batchrelease.native_daemonset import NativeDaemonSetReconciler
 from graylane.controller.rollout import RolloutReconciler
 from graylane.kube import resources as r
 from graylane.kube.apimetrics import ApiMetrics
 from graylane.kube.client import ApiError, KubeClient, Obj
 from graylane.observe.traffic import TrafficObserver, discover_custom_kinds, discover_http_route
+from graylane.observe.workload_kinds import PARTITION_KINDS, WorkloadInformers, discover
 from graylane.planner.changes import CustomKind
 from graylane.runtime.loop import ReconcileLoop
 from graylane.runtime.manager import Manager, ManagerOptions
@@ -44,6 +46,7 @@ from graylane.webhook.install import SERVICE_NAME, ServiceRef
 from graylane.webhook.install import install as install_webhooks
 from graylane.webhook.server import DEFAULT_PORT, WebhookServer, build_app
 from graylane.webhook.workload import DeploymentMutator
+from graylane.webhook.workload_kinds import KindsMutator
 
 __all__ = ["ControllerOptions", "WebhookMode", "run_controller", "webhook_certs"]
 
@@ -181,17 +184,22 @@ async def _run(options: ControllerOptions, scripts: ProcessScriptRunner) -> int:
         custom=await _watchable_custom_kinds(client, config_namespace),
         scripts=scripts,
     )
-    manager.add(ReconcileLoop(RolloutReconciler(workers=options.rollout_workers, traffic=traffic)))
-    manager.add(ReconcileLoop(BatchReleaseReconciler(workers=options.rollout_workers)))
+    # StatefulSets and DaemonSets always; OpenKruise's kinds where their CRDs are (or once they are).
+    workloads = WorkloadInformers(await discover(client))
+    rollout = RolloutReconciler(workers=options.rollout_workers, traffic=traffic, workloads=workloads)
+    manager.add(ReconcileLoop(rollout))
+    manager.add(ReconcileLoop(BatchReleaseReconciler(workers=options.rollout_workers, workloads=workloads)))
     if options.advanced_deployment:
         manager.add(ReconcileLoop(AdvancedDeploymentReconciler()))
+    manager.add(ReconcileLoop(NativeDaemonSetReconciler()))
     manager.add(ReconcileLoop(TrafficRoutingReconciler(traffic)))
     observer = _observe(manager, traffic, client)
     # The webhooks read the controllers' informer caches once synced (BENCHMARKS.md cause 3).
     rollouts, replica_sets = cached_listers(
         manager.informer(r.ROLLOUT), manager.informer(r.REPLICASET), client
     )
-    app = build_app(rollouts, mutator=DeploymentMutator(rollouts, replica_sets))
+    kinds = KindsMutator(rollouts, {(kind.group, kind.kind): kind for kind in PARTITION_KINDS})
+    app = build_app(rollouts, mutator=DeploymentMutator(rollouts, replica_sets), kinds=kinds)
     server: WebhookServer
     service = ServiceRef(port=options.service_port) if options.webhook_mode is WebhookMode.SERVICE else None
 

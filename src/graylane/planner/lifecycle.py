@@ -21,6 +21,7 @@ from graylane.api.enums import (
 )
 from graylane.api.hashing import rollout_hash
 from graylane.api.rollout_v1beta1 import CanaryStatus, Rollout, RolloutStatus
+from graylane.api.workloads import KINDS
 from graylane.planner import bluegreen
 from graylane.planner import conditions as cond
 from graylane.planner.actions import (
@@ -36,18 +37,14 @@ from graylane.planner.finalising import finalise
 from graylane.planner.observed import RolloutObserved, Workload
 from graylane.planner.polling import safety_poll
 from graylane.planner.progressing import progressing
+from graylane.planner.unsupported import unsupported_event, unsupported_message
 
 __all__ = ["WORKLOAD_TYPES", "calculate_status", "plan", "prelude_actions"]
 
 # Phases in which a release is in flight: a lost wake-up there would stall it, so they keep a long
 # safety poll (planner/polling.py); every readiness wait itself is woken by a watch event.
 _IN_FLIGHT = frozenset({RolloutPhase.PROGRESSING, RolloutPhase.TERMINATING, RolloutPhase.DISABLING})
-WORKLOAD_TYPES = {
-    ("apps", "Deployment"): "deployment",
-    ("apps.kruise.io", "CloneSet"): "cloneset",
-    ("apps", "StatefulSet"): "statefulset",
-    ("apps.kruise.io", "DaemonSet"): "daemonset",
-}
+WORKLOAD_TYPES = {(kind.group, kind.kind): kind.type_label for kind in KINDS}
 
 MSG_HEALTHY = "rollout is healthy"
 MSG_NOT_FOUND = "Workload Not Found"
@@ -70,6 +67,9 @@ def _plan(observed: RolloutObserved) -> RolloutPlan:
     rollout = observed.rollout
     if _deleting(rollout) and _terminating_completed(rollout.status) and not _held(observed.workload):
         return RolloutPlan(actions=_remove_finalizer(rollout))
+    unsupported = unsupported_message(rollout)
+    if unsupported is not None and not _deleting(rollout):
+        return _unsupported(rollout, unsupported)
     actions = prelude_actions(observed)
     status = calculate_status(observed)
     if status is None:
@@ -82,6 +82,18 @@ def _plan(observed: RolloutObserved) -> RolloutPlan:
         status=status,
         requeue_after=_earliest(requeue, _safety_poll(rollout, status.phase)),
     )
+
+
+def _unsupported(rollout: Rollout, message: str) -> RolloutPlan:
+    """A workload kind graylane cannot release: Initial, saying so (never a silent Workload Not Found).
+    No finalizer or hash annotation: nothing will be released, and the validating webhook refuses any
+    write of such a Rollout but its status."""
+    status = RolloutStatus(
+        observed_generation=int(rollout.metadata.get("generation", 0)),
+        phase=RolloutPhase.INITIAL,
+        message=message,
+    )
+    return RolloutPlan(actions=unsupported_event(rollout, message), status=status)
 
 
 def _safety_poll(rollout: Rollout, phase: str) -> float | None:
