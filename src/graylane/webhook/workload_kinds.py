@@ -17,8 +17,9 @@ The DaemonSets report no current revision, so the webhook also records the revis
 before the change (`rollouts.kruise.io/daemonset-stable-revision`, kept across a continuous release) for
 the controller to tell a rollback from a new release.
 
-No Rollout, a Disabled or deleting one, a blue-green one, or no effective change: the workload is
-admitted untouched. `mutate_kind` is pure; `KindsMutator` is the thin shell that lists the Rollouts.
+No Rollout, a Disabled or deleting one, or no effective change: the workload is admitted untouched.
+A blue-green Rollout holds a CloneSet as a canary one does (Kruise's handleCloneSet: partition "100%",
+then the blue-green control surges); other kinds cannot be released blue-green. `mutate_kind` is pure; `KindsMutator` is the thin shell that lists the Rollouts.
 This module must not write to the API server.
 """
 
@@ -52,8 +53,10 @@ def mutate_kind(
     if not _selected(new) or not is_effective_revision_change(old, new):
         return None
     rollout = matching_rollout(new, rollouts)
-    if rollout is None or _strategy(rollout).get("canary") is None:
-        return None  # blue-green releases are held by their own rules
+    if rollout is None or _active(rollout) is None:
+        return None  # no release to hold it for
+    if _strategy(rollout).get("canary") is None and kind.family is not Family.CLONESET:
+        return None  # blue-green exists for Deployments and CloneSets only (the Rollout is refused)
     if not _may_enter(kind, new, rollout):
         return None
     out = copy.deepcopy(dict(new))
@@ -74,7 +77,7 @@ def _may_enter(kind: WorkloadKind, new: Mapping[str, Any], rollout: Mapping[str,
     if kind.family is Family.CLONESET:
         if spec.get("replicas") == 0:
             return False
-        routed = bool((_strategy(rollout).get("canary") or {}).get("trafficRoutings"))
+        routed = bool((_active(rollout) or {}).get("trafficRoutings"))
         return not routed or int(status.get("replicas") or 0) == int(status.get("updatedReplicas") or 0)
     if kind.family is Family.STATEFULSET_LIKE:
         rolls = ((spec.get("updateStrategy") or {}).get("type") or ROLLING_UPDATE) == ROLLING_UPDATE
@@ -112,6 +115,13 @@ def _selected(new: Mapping[str, Any]) -> bool:
 
 def _strategy(rollout: Mapping[str, Any]) -> Mapping[str, Any]:
     return ((rollout.get("spec") or {}).get("strategy")) or {}
+
+
+def _active(rollout: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The blue-green strategy if set, else the canary one (Kruise's: blue-green wins)."""
+    strategy = _strategy(rollout)
+    found = strategy.get("blueGreen") if strategy.get("blueGreen") is not None else strategy.get("canary")
+    return found if isinstance(found, Mapping) else None
 
 
 class KindsMutator:

@@ -170,8 +170,27 @@ def _rollout_id_unchanged(old: Obj) -> Obj:
     ],
 )
 def test_left_alone(kind: WorkloadKind, change: Any, rollouts: list[Any], why: str) -> None:
+    if kind is CLONESET and why == "blue-green":
+        return  # a blue-green CloneSet is held: test_a_blue_green_cloneset_is_held_as_kruise_holds_it
     old = workload(kind)
     assert mutate_kind(kind, change(old), old, [make(kind) for make in rollouts]) is None, why
+
+
+def test_a_blue_green_cloneset_is_held_as_kruise_holds_it() -> None:
+    """Kruise's handleCloneSet treats every non-empty strategy alike: partition "100%", in-progressing;
+    with traffic routing (blue-green's own) only from a single revision."""
+    old = workload(CLONESET)
+    blue_green = rollout_for(CLONESET, canary=None, blueGreen={"steps": [{"replicas": "100%"}]})
+    held = mutate_kind(CLONESET, released(old), old, [blue_green])
+    assert held is not None
+    assert held["spec"]["updateStrategy"]["partition"] == "100%"
+    routed = rollout_for(
+        CLONESET,
+        canary=None,
+        blueGreen={"steps": [{"replicas": "100%"}], "trafficRoutings": [{"service": "web"}]},
+    )
+    old["status"]["updatedReplicas"] = 2
+    assert mutate_kind(CLONESET, released(old), old, [routed]) is None
 
 
 def test_a_cloneset_with_traffic_enters_only_on_a_single_revision() -> None:
