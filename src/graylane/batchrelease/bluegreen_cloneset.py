@@ -164,7 +164,13 @@ def _restore(cs: Mapping[str, Any], setting: OriginalSetting) -> Patch:
         },
         "spec": {
             "minReadySeconds": setting.min_ready_seconds,
-            "updateStrategy": {"maxSurge": setting.max_surge, "maxUnavailable": setting.max_unavailable},
+            # partition: the webhook's "100%" is still there when no batch ever ran (a rollback at
+            # the start); Kruise leaves it, which holds the next release's pods back.
+            "updateStrategy": {
+                "maxSurge": setting.max_surge,
+                "maxUnavailable": setting.max_unavailable,
+                "partition": None,
+            },
         },
     }
     # Fixed values from the saved annotation, which the same patch removes: idempotent.

@@ -105,7 +105,7 @@ def test_finalize_restores_then_waits_then_re_enables_the_hpa() -> None:
     [restore] = CONTROL.finalize(_obs(_cloneset(controlled=True), partition=None)).actions
     assert restore.body["spec"] == {
         "minReadySeconds": 3,
-        "updateStrategy": {"maxSurge": "0%", "maxUnavailable": "20%"},
+        "updateStrategy": {"maxSurge": "0%", "maxUnavailable": "20%", "partition": None},
     }
     assert restore.body["metadata"]["annotations"] == {
         keys.ORIGINAL_DEPLOYMENT_STRATEGY_ANNOTATION: None,
