@@ -29,6 +29,11 @@ from status, never computes them).
 Every pass is bounded (a GET, a LIST, a few writes) and passes run every 0.2 s until the driver stops.
 The README support table says these kinds are proven against the schema and this recorded behaviour,
 not against the real controller.
+
+One CloneSet behaviour is played from OpenKruise's documentation, not from a recording (blue-green
+releases use it and kruise-manager was not recorded doing it): `maxSurge` adds pods of the update
+revision beside the old ones, and a pod beyond `replicas` (other revisions first) goes only while enough
+pods stay available (Ready for `minReadySeconds`) for `maxUnavailable`; see _converge_cloneset_surge.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -166,6 +172,9 @@ class KruiseDriver:
         replicas = int(obj["spec"].get("replicas", 1))
         target = max(replicas - self._partition(obj, replicas), 0)
         updated = [p for p in pods if self._revision(p) == update]
+        if self._surge(obj, replicas) or len(pods) > replicas:
+            await self._converge_cloneset_surge(obj, pods, update, replicas, target)
+            return
         for pod in pods[replicas:][::-1]:  # scale in: the newest pods go
             await self._delete(pod)
         pods = pods[:replicas]
@@ -181,6 +190,55 @@ class KruiseDriver:
         for pod in old[: max(target - len(updated), 0)]:  # ReCreate: delete, then create on the update
             await self._delete(pod)
             await self._create(obj, update, f"{self.name}-{uuid.uuid4().hex[:5]}")
+
+    # -- CloneSet surge: documented by OpenKruise, NOT recorded (Kruise Rollout's blue-green uses it) -------
+
+    def _surge(self, obj: Obj, replicas: int) -> int:
+        return _scaled((obj["spec"].get("updateStrategy") or {}).get("maxSurge"), replicas)
+
+    def _available(self, obj: Obj, pod: Obj) -> bool:
+        """Ready for minReadySeconds (a blue-green release sets 2147483646: never)."""
+        if not _ready(pod):
+            return False
+        min_ready = int(obj["spec"].get("minReadySeconds") or 0)
+        if min_ready == 0:
+            return True
+        conditions = (pod.get("status") or {}).get("conditions") or []
+        since = next((c.get("lastTransitionTime") for c in conditions if c.get("type") == "Ready"), None)
+        if not since:
+            return False
+        ready_at = dt.datetime.fromisoformat(str(since).replace("Z", "+00:00"))
+        return ready_at + dt.timedelta(seconds=min_ready) <= dt.datetime.now(dt.UTC)
+
+    async def _converge_cloneset_surge(
+        self, obj: Obj, pods: list[Obj], update: str, replicas: int, target: int
+    ) -> None:
+        """With `maxSurge` (or pods beyond `replicas`): up to replicas + maxSurge pods while updating, new
+        pods created on the update revision beside the old ones; a pod beyond `replicas` is removed
+        (other revisions first, then the newest) only while the available pods left stay at least
+        replicas - maxUnavailable (rounded down, 20% by default)."""
+        strategy = obj["spec"].get("updateStrategy") or {}
+        updated = [p for p in pods if self._revision(p) == update]
+        room = replicas + self._surge(obj, replicas) - len(pods)
+        if not self._paused(obj):
+            for _ in range(max(min(target - len(updated), room), 0)):
+                await self._create(obj, update, f"{self.name}-{uuid.uuid4().hex[:5]}")
+                pods = [*pods, {"metadata": {}, "status": {}}]  # counted, never removed below
+        for _ in range(replicas - len(pods)):
+            await self._create(obj, self._current, f"{self.name}-{uuid.uuid4().hex[:5]}")
+        unavailable = strategy.get("maxUnavailable", "20%")
+        floor = replicas - (
+            int(unavailable[:-1]) * replicas // 100 if isinstance(unavailable, str) else int(unavailable)
+        )
+        live = [p for p in pods if p.get("metadata", {}).get("name")]
+        available = sum(1 for p in live if self._available(obj, p))
+        others = [p for p in live if self._revision(p) != update]
+        ordered = [*others[::-1], *[p for p in live if self._revision(p) == update][::-1]]
+        for pod in ordered[: max(len(pods) - replicas, 0)]:
+            if available - self._available(obj, pod) < floor:
+                return
+            available -= self._available(obj, pod)
+            await self._delete(pod)
 
     async def _converge_statefulset(self, obj: Obj, pods: list[Obj], update: str) -> None:
         replicas = int(obj["spec"].get("replicas", 1))
@@ -279,7 +337,7 @@ class KruiseDriver:
                 "observedGeneration": generation,
                 "replicas": len(live),
                 "readyReplicas": len(ready),
-                "availableReplicas": len(ready),
+                "availableReplicas": sum(1 for p in live if self._available(obj, p)),
                 "updatedReplicas": len(updated),
                 "updatedReadyReplicas": sum(1 for p in updated if _ready(p)),
                 "currentRevision": f"{self.name}-{self._current}",
