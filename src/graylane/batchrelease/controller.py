@@ -344,6 +344,8 @@ def _resource(kind: str, inp: BatchReleaseInput) -> r.Resource:
     workload = inp.observed.workload if inp.observed is not None else None
     if isinstance(inp.control, KindControl) and kind == inp.control.kind.kind and workload is not None:
         return resource_for(str(workload.get("apiVersion") or ""), kind) or resource_of(inp.control.kind)
+    if isinstance(inp.control, BlueGreenCloneSet) and kind == CLONESET_KIND.kind and workload is not None:
+        return resource_for(str(workload.get("apiVersion") or ""), kind) or resource_of(CLONESET_KIND)
     return _RESOURCES[kind]
 
 

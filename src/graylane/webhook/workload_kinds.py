@@ -19,7 +19,8 @@ the controller to tell a rollback from a new release.
 
 No Rollout, a Disabled or deleting one, or no effective change: the workload is admitted untouched.
 A blue-green Rollout holds a CloneSet as a canary one does (Kruise's handleCloneSet: partition "100%",
-then the blue-green control surges); other kinds cannot be released blue-green. `mutate_kind` is pure; `KindsMutator` is the thin shell that lists the Rollouts.
+then the blue-green control surges); other kinds cannot be released blue-green. `mutate_kind` is
+pure; `KindsMutator` is the thin shell that lists the Rollouts.
 This module must not write to the API server.
 """
 
