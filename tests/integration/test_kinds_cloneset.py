@@ -113,3 +113,40 @@ async def test_canary_style_falls_back_to_partition_style(kube: KubeClient, name
         assert br["spec"]["releasePlan"]["rollingStyle"] == "Canary"  # as Kruise writes it
         annotations = (await rel.workload())["metadata"]["annotations"]
         assert keys.BATCH_RELEASE_CONTROL_ANNOTATION in annotations
+
+
+async def test_rollback_in_batches(kube: KubeClient, namespace: str) -> None:
+    """Kruise's rollouts.kruise.io/rollback-in-batch: the way back is released through the steps, the
+    pods already on the old revision labelled no-need-update and left out of the batches."""
+    rel = KindRelease(kube, namespace, CLONESET, replicas=4)
+    body = rollout(CLONESET, rel.name)
+    body["metadata"]["annotations"] = {keys.ROLLBACK_IN_BATCH_ANNOTATION: "true"}
+    async with rel.controller():
+        await rel.given_workload()
+        await rel.given_rollout(body)
+        await rel.when_image(V2)
+        await rel.then_paused_at(1)
+        await rel.when_approved()
+        await rel.then_paused_at(2)
+        await rel.then_pods({V1: 2, V2: 2}, what="step 2 before the rollback")
+        untouched = {
+            p["metadata"]["name"] for p in await rel.pods() if p["spec"]["containers"][0]["image"] == V1
+        }
+
+        await rel.when_image(V1)
+
+        # Step 1 of the way back: 1 of the 2 pods that need it (4 - 2 already on v1).
+        await rel.then_paused_at(1)
+        await rel.then_pods({V1: 3, V2: 1}, what="the way back, step 1")
+        marked = {
+            p["metadata"]["name"]
+            for p in await rel.pods()
+            if keys.NO_NEED_UPDATE_POD_LABEL in (p["metadata"].get("labels") or {})
+        }
+        assert marked == untouched
+        await rel.when_approved()
+        await rel.then_paused_at(2)
+        await rel.when_approved()
+        await rel.then_completed()
+        await rel.then_pods({V1: 4}, what="every pod back on v1, in batches")
+        await rel.then_nothing_left_behind()

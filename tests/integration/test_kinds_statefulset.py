@@ -18,7 +18,7 @@ from graylane.api import keys
 from graylane.api.workloads import ADVANCED_STATEFULSET, STATEFULSET, WorkloadKind
 from graylane.kube.client import KubeClient
 from tests.integration.controller_fixtures import ControllerProcess
-from tests.integration.kinds_fixtures import V1, V2, KindRelease, openkruise_crds
+from tests.integration.kinds_fixtures import V1, V2, KindRelease, openkruise_crds, rollout
 
 __all__ = ["openkruise_crds"]  # fixtures
 pytestmark = pytest.mark.usefixtures("openkruise_crds", "graylane_controller")
@@ -116,4 +116,33 @@ async def test_scaling_in_mid_release_keeps_the_batch_arithmetic(
         await rel.when_approved()
         await rel.then_completed()
         await rel.then_pods({V2: 2}, what="released on 2 replicas")
+        await rel.then_nothing_left_behind()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_rollback_in_batches(kube: KubeClient, namespace: str, kind: WorkloadKind) -> None:
+    """Kruise's rollouts.kruise.io/rollback-in-batch: the way back is released through the steps; the
+    ordinals already on the old revision need no update and stay below the partition."""
+    rel = KindRelease(kube, namespace, kind, replicas=4)
+    body = rollout(kind, rel.name)
+    body["metadata"]["annotations"] = {keys.ROLLBACK_IN_BATCH_ANNOTATION: "true"}
+    async with rel.controller():
+        await rel.given_workload()
+        await rel.given_rollout(body)
+        await rel.when_image(V2)
+        await rel.then_paused_at(1)
+        await rel.when_approved()
+        await rel.then_paused_at(2)
+        await rel.then_pods({V1: 2, V2: 2}, what="step 2 before the rollback: ordinals 2 and 3 new")
+
+        await rel.when_image(V1)
+
+        await rel.then_paused_at(1)
+        await rel.then_pods({V1: 3, V2: 1}, what="the way back, step 1: ordinal 3 first")
+        assert _ordinals(await rel.pods(), V2) == [2]
+        await rel.when_approved()
+        await rel.then_paused_at(2)
+        await rel.when_approved()
+        await rel.then_completed()
+        await rel.then_pods({V1: 4}, what="every pod back on v1, in batches")
         await rel.then_nothing_left_behind()

@@ -46,6 +46,7 @@ from graylane.batchrelease.planner import (
     batch_step,
     generation_observed,
     pod_label_patches,
+    rollback_in_batches,
     status_int,
 )
 from graylane.observe.workload_objects import NATIVE_DAEMONSET_ANNOTATIONS, partition_of, release_annotations
@@ -127,7 +128,7 @@ class KindControl:
         if obj is None:
             return Step(False)
         if controlled_by(obj, obs.release):
-            return Step(True)
+            return self._mark_no_need_update(obs)
         body = {
             "metadata": {"annotations": {keys.BATCH_RELEASE_CONTROL_ANNOTATION: control_info(obs.release)}},
             "spec": {"updateStrategy": self._hold_all(obj)},
@@ -135,6 +136,20 @@ class KindControl:
         # Guarded: claiming it from a stale view could re-take a workload already handed back. Done once
         # seen claimed: the next status is stored before this patch goes out.
         return Step(False, (Patch(self.kind.kind, _name(obj), body, _version(obj)),))
+
+    def _mark_no_need_update(self, obs: BatchReleaseObserved) -> Step:
+        """Rollback in batches: label the pods already on the target revision (Kruise's
+        markNoNeedUpdatePodsIfNeeds); done once every one of them carries the label, counting them."""
+        rollout_id = obs.release.spec.release_plan.rollout_id
+        if not rollback_in_batches(obs.release):
+            return Step(True)
+        on_target = pods_on(obs.pods, obs.update_revision)
+        if not rollout_id:
+            return Step(True, no_need_update=len(on_target))
+        missing = [p for p in on_target if _labels(p).get(keys.NO_NEED_UPDATE_POD_LABEL) != rollout_id]
+        body = {"metadata": {"labels": {keys.NO_NEED_UPDATE_POD_LABEL: rollout_id}}}
+        patches = tuple(Patch("Pod", _name(p), body) for p in missing)  # fixed values
+        return Step(not missing, patches, no_need_update=len(on_target))
 
     def _hold_all(self, obj: Obj) -> dict[str, Any]:
         if self.family is Family.CLONESET:
@@ -155,7 +170,8 @@ class KindControl:
         if replicas == 0 or not controlled_by(obj, obs.release):
             return Step(True)  # nothing to release, or someone took the workload away: let it be
         plan = obs.release.spec.release_plan
-        labels = pod_label_patches(self._updated_pods(obs), plan.batches, replicas, batch, plan.rollout_id)
+        labelled = replicas - self._no_need_update(obs)
+        labels = pod_label_patches(self._updated_pods(obs), plan.batches, labelled, batch, plan.rollout_id)
         patch = self._partition_patch(obs, obj, batch)
         return Step(True, (patch, *labels) if patch is not None else labels)
 
@@ -172,6 +188,9 @@ class KindControl:
         value: int | str = stable
         if self.family is Family.CLONESET:
             value = cloneset_partition(stable, replicas, wanted)
+        elif self._ordered(obj):
+            # Ordinals: the pods that need no update are the lowest ones, kept below the partition too.
+            value = stable + self._no_need_update(obs)
         current = partition_of(self.kind, obj)
         if current is not None and _scaled(current, replicas) <= _scaled(value, replicas):
             return None  # never raise the partition: pods are only ever added
@@ -188,13 +207,15 @@ class KindControl:
         replicas = self._replicas(obj)
         if replicas == 0:
             return Step(True)
+        desired, no_need = self._desired_updated(obs, obj, batch), self._no_need_update(obs)
         return batch_step(
             dataclasses.replace(obs, pods=self._updated_pods(obs)),
             batch,
-            desired=self._desired_updated(obs, obj, batch),
+            desired=desired,
             updated=self._updated(obj),
             updated_ready=self._updated_ready(obs),
-            replicas=replicas,
+            replicas=replicas - no_need,
+            labelled=max(desired - no_need, 0),
         )
 
     def _desired_updated(self, obs: BatchReleaseObserved, obj: Obj, batch: int) -> int:
@@ -248,6 +269,13 @@ class KindControl:
 
     # -- helpers ------------------------------------------------------------------------------------
 
+    def _ordered(self, obj: Obj) -> bool:
+        """A StatefulSet-like workload updates by ordinal, unless (Advanced) `unorderedUpdate` is set."""
+        if self.family is not Family.STATEFULSET_LIKE:
+            return False
+        rolling = ((obj.get("spec") or {}).get("updateStrategy") or {}).get("rollingUpdate") or {}
+        return rolling.get("unorderedUpdate") is None  # Kruise: set at all (even {}) means unordered
+
     def _batch(self, obs: BatchReleaseObserved, batch: int) -> int | str:
         batches = obs.release.spec.release_plan.batches
         return batches[min(batch, len(batches) - 1)].canary_replicas if batches else 0
@@ -265,6 +293,10 @@ class KindControl:
             or ((p.get("metadata") or {}).get("labels") or {}).get(keys.NO_NEED_UPDATE_POD_LABEL)
             != rollout_id
         )
+
+
+def _labels(obj: Obj) -> dict[str, str]:
+    return dict((obj.get("metadata") or {}).get("labels") or {})
 
 
 def _drop_control_info(obj: Obj) -> dict[str, Any] | None:

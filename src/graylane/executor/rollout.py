@@ -115,6 +115,9 @@ class RolloutWrites:
             await writer.create(r.BATCHRELEASE, _new_batch_release(inp.obj, action))
             return
         replace = [{"op": "replace", "path": "/spec", "value": action.spec}]
+        if action.annotations:  # e.g. rollback-in-batch, told to a BatchRelease that exists already
+            merged = {**(br.metadata.get("annotations") or {}), **action.annotations}
+            replace.append({"op": "add", "path": "/metadata/annotations", "value": merged})
         guard = str(br.metadata.get("resourceVersion", ""))
         await writer.patch(r.BATCHRELEASE, inp.name, replace, inp.namespace, patch_type="json", guard=guard)
 

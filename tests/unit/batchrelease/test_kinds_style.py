@@ -376,3 +376,67 @@ def test_a_daemonset_without_a_batch_is_left_alone() -> None:
 )
 def test_max_unavailable_scales_down_and_is_at_least_one(value: Any, desired: int, allowed: int) -> None:
     assert max_unavailable(daemonset(0, max_unavailable_=value, desired=desired)) == allowed
+
+
+# -- rollback in batches ------------------------------------------------------------------------------
+
+
+def _rollback_release(kind: WorkloadKind, **status: Any) -> BatchRelease:
+    body = release(kind, rolloutID="rollback-new").to_obj()
+    body["metadata"]["annotations"] = {keys.ROLLBACK_IN_BATCH_ANNOTATION: "true"}
+    body["status"] = status
+    return BatchRelease.from_obj(body)
+
+
+def test_rollback_in_batches_marks_the_pods_already_on_the_target_revision() -> None:
+    pods = (pod("a", "new"), pod("b", "new"), pod("c", "old"))
+    br = _rollback_release(CLONESET)
+    step = KindControl(CLONESET).initialize(observed(CLONESET, workload(CLONESET), pods=pods, br=br))
+    assert not step.done
+    assert step.no_need_update == 2
+    assert [a.name for a in step.actions if isinstance(a, Patch)] == ["a", "b"]
+    marked = tuple(
+        {
+            **p,
+            "metadata": {
+                **p["metadata"],
+                "labels": {**p["metadata"]["labels"], keys.NO_NEED_UPDATE_POD_LABEL: "rollback-new"},
+            },
+        }
+        if p["metadata"]["name"] in ("a", "b")
+        else p
+        for p in pods
+    )
+    done = KindControl(CLONESET).initialize(observed(CLONESET, workload(CLONESET), pods=marked, br=br))
+    assert done.done
+    assert done.no_need_update == 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "spec", "partition"),
+    [
+        # 4 pods, 2 already back: batch 1 of the other 2; an ordered StatefulSet keeps the 2 lowest
+        # ordinals (the ones that need no update) below the partition too.
+        (CLONESET, {"updateStrategy": {"partition": "100%"}}, {"partition": 1}),
+        (
+            STATEFULSET,
+            {"updateStrategy": {"rollingUpdate": {"partition": HOLD_ALL}}},
+            {"rollingUpdate": {"partition": 3}},
+        ),
+        (
+            ADVANCED_STATEFULSET,
+            {"updateStrategy": {"rollingUpdate": {"partition": HOLD_ALL, "unorderedUpdate": {}}}},
+            {"rollingUpdate": {"partition": 1}},
+        ),
+    ],
+)
+def test_rollback_in_batches_takes_each_batch_over_the_pods_that_need_it(
+    kind: WorkloadKind, spec: Obj, partition: Obj
+) -> None:
+    br = _rollback_release(kind, canaryStatus={"noNeedUpdateReplicas": 2})
+    step = KindControl(kind).upgrade(observed(kind, workload(kind, **spec), br=br), 0)
+    [patch] = [a for a in step.actions if isinstance(a, Patch) and a.kind == kind.kind]
+    assert patch.body == {"spec": {"updateStrategy": partition}}
+    ready = workload(kind, **spec)
+    ready["status"] |= {"updatedReplicas": 3, "updatedReadyReplicas": 3}
+    assert KindControl(kind).check(observed(kind, ready, br=br), 0).done

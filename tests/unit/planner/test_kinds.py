@@ -3,6 +3,7 @@ workload-type label it gets, and a kind graylane cannot release (planner/unsuppo
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -185,3 +186,70 @@ def test_an_unsupported_kind_says_so_once_with_a_warning_and_writes_nothing_else
 
     again = lifecycle.plan(observed(_unsupported_rollout(phase="Initial", message=message), None))
     assert again.actions == ()  # no finalizer, no hash annotation: the webhook would refuse them
+
+
+def _in_release(
+    kind: WorkloadKind, *, annotations: dict[str, str] | None = None, routed: bool = False
+) -> Rollout:
+    body = rollout(
+        status={
+            "phase": "Progressing",
+            "canaryStatus": {
+                "currentStepIndex": 2,
+                "currentStepState": "StepPaused",
+                "canaryRevision": "v2",
+                "stableRevision": "v1",
+                "rolloutHash": "h",
+            },
+            "conditions": [{"type": "Progressing", "status": "True", "reason": "InRolling"}],
+        },
+        metadata={"annotations": annotations or {}},
+    ).to_obj()
+    body["spec"]["workloadRef"] = {"apiVersion": kind.api_version, "kind": kind.kind, "name": "demo"}
+    if routed:
+        body["spec"]["strategy"]["canary"]["trafficRoutings"] = [
+            {"service": "demo", "ingress": {"name": "demo"}}
+        ]
+    return Rollout.from_obj(body)
+
+
+ROLLBACK_IN_BATCH = {keys.ROLLBACK_IN_BATCH_ANNOTATION: "true"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "annotations", "routed", "in_batches"),
+    [
+        (CLONESET, ROLLBACK_IN_BATCH, False, True),
+        (STATEFULSET, ROLLBACK_IN_BATCH, False, True),
+        (ADVANCED_STATEFULSET, ROLLBACK_IN_BATCH, False, True),
+        (CLONESET, {}, False, False),  # Kruise's default: a fast rollback
+        (CLONESET, ROLLBACK_IN_BATCH, True, False),  # not with traffic routing
+        (DAEMONSET, ROLLBACK_IN_BATCH, False, False),  # CloneSets and StatefulSets only
+    ],
+)
+def test_a_rollback_restarts_the_steps_only_with_the_policy(
+    kind: WorkloadKind, annotations: dict[str, str], routed: bool, in_batches: bool
+) -> None:
+    rolled_back = kind_workload(
+        kind,
+        obj(
+            kind,
+            status={"currentRevision": "d-v1", "updateRevision": "d-v1", "replicas": 4, "updatedReplicas": 2},
+            annotations={**IN_PROGRESSING, keys.DAEMONSET_STABLE_REVISION_ANNOTATION: "v1"},
+        ),
+    )
+    if kind is DAEMONSET:  # a native DaemonSet's revision is its template hash
+        rolled_back = dataclasses.replace(rolled_back, canary_revision="v1", is_in_rollback=True)
+    result = lifecycle.plan(observed(_in_release(kind, annotations=annotations, routed=routed), rolled_back))
+    assert result.status is not None
+    sub = result.status.canary_status
+    assert sub is not None
+    reason = {c.type: c.reason for c in result.status.conditions}["Progressing"]
+    if in_batches:
+        assert (sub.current_step_index, sub.current_step_state, reason) == (
+            1,
+            "BeforeStepUpgrade",
+            "InRolling",
+        )
+    else:
+        assert reason == "Cancelling"
