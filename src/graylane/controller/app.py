@@ -125,12 +125,16 @@ async def _permitted(client: KubeClient, resource: r.Resource) -> bool:
     return True
 
 
-async def _watchable_custom_kinds(client: KubeClient, config_namespace: str) -> dict[CustomKind, r.Resource]:
+async def _watchable_custom_kinds(
+    client: KubeClient, config_namespace: str
+) -> tuple[dict[CustomKind, r.Resource], frozenset[CustomKind]]:
+    """The custom kinds to watch, and those served that this controller may not list and watch."""
     found = await discover_custom_kinds(client, config_namespace)
     allowed = {kind: res for kind, res in found.items() if await _permitted(client, res)}
-    for kind in sorted(set(found) - set(allowed), key=str):
+    denied = frozenset(found) - frozenset(allowed)
+    for kind in sorted(denied, key=str):
         log.warning("%s is served but this controller may not list and watch it: not watched (RBAC)", kind)
-    return allowed
+    return allowed, denied
 
 
 def _cached_lookup(manager: Manager, traffic: TrafficObserver) -> Callable[[str, ObjectRef], Obj | None]:
@@ -178,11 +182,9 @@ async def _run(options: ControllerOptions, scripts: ProcessScriptRunner) -> int:
     # Gateway API is optional: HTTPRoutes are watched if their CRD exists now, or once it is established.
     # So are custom kinds: those with a Lua script and a served API (observe/kinds.py).
     config_namespace = _config_namespace(options)
+    custom, denied = await _watchable_custom_kinds(client, config_namespace)
     traffic = TrafficObserver(
-        await discover_http_route(client),
-        config_namespace,
-        custom=await _watchable_custom_kinds(client, config_namespace),
-        scripts=scripts,
+        await discover_http_route(client), config_namespace, custom=custom, scripts=scripts, denied=denied
     )
     # StatefulSets and DaemonSets always; OpenKruise's kinds where their CRDs are (or once they are).
     workloads = WorkloadInformers(await discover(client))
