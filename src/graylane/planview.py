@@ -27,7 +27,8 @@ from graylane.api.rollout_v1beta1 import (
     TrafficRoutingRef,
     is_real_partition,
 )
-from graylane.planner.weights import canary_style_replicas, partition_style_replicas, scale
+from graylane.planner.partitions import new_pods
+from graylane.planner.weights import canary_style_replicas, partition_style_replicas
 
 __all__ = [
     "PlanError",
@@ -104,18 +105,24 @@ def step_pods(rollout: Rollout, step: CanaryStep, replicas: int) -> tuple[int, i
     ones; blue-green brings new pods up alongside the old ones.
     """
     style = style_of(rollout)
+    kind = rollout.spec.workload_ref.kind
+    if style == "partition" and kind != "Deployment":  # the workload's own partition: old pods kept
+        new = new_pods(kind, replicas, step.replicas or 0)
+        return replicas - new, new
     if style == "partition":
         new = partition_style_replicas(step.replicas, replicas)
         return replicas - new, new
     if style == "canary":
         return replicas, canary_style_replicas(step.replicas, replicas)
-    return replicas, scale(step.replicas, replicas)
+    # Blue-green: maxSurge of the step's replicas, with the same cap as a partition (90% of 5 is 4).
+    return replicas, partition_style_replicas(step.replicas, replicas)
 
 
-def pause_kind(steps: Sequence[CanaryStep], index: int) -> str:
-    """The pause after step `index` (1-based), as the step machine's StepPaused handler decides it."""
+def pause_kind(steps: Sequence[CanaryStep], index: int, *, blue_green: bool = False) -> str:
+    """The pause after step `index` (1-based), as the step machine's StepPaused handler decides it
+    (blue-green pauses at a last 100% step too: both versions are up until the user decides)."""
     step = steps[index - 1]
-    if index == len(steps) and step.replicas == "100%":
+    if index == len(steps) and step.replicas == "100%" and not blue_green:
         return "none (last step at 100%)"
     if step.pause.duration is None:
         return "approval"
@@ -259,8 +266,12 @@ def _workload_objects(rollout: Rollout, index: int, canary_pods: int) -> list[st
             f"Deployment {workload}-xxxxx ({keys.CANARY_DEPLOYMENT_LABEL}={workload}): "
             f"{made}scaled to {canary_pods}"
         )
-    elif style == "partition":
+    elif style == "partition" and rollout.spec.workload_ref.kind == "Deployment":
         out.append(f"{rollout.spec.workload_ref.kind} {workload}: partition {canary_pods} new pods")
+    elif style == "partition":
+        out.append(
+            f"{rollout.spec.workload_ref.kind} {workload}: partition keeps the old pods, {canary_pods} new"
+        )
     else:
         out.append(
             f"{rollout.spec.workload_ref.kind} {workload}: maxSurge {canary_pods} (new pods held unavailable)"
@@ -321,7 +332,7 @@ def _planned_step(rollout: Rollout, index: int, replicas: int) -> PlannedStep:
         canary_pods=canary,
         traffic=step.traffic,
         matches=describe_matches(step.matches),
-        pause=pause_kind(steps, index),
+        pause=pause_kind(steps, index, blue_green=style_of(rollout) == "blue-green"),
         objects=_workload_objects(rollout, index, canary),
         traffic_objects=_traffic_objects(rollout, index),
         undo=_undo_text(rollout, stable, canary, replicas),
@@ -334,8 +345,6 @@ def _notes(rollout: Rollout) -> list[str]:
         _has_traffic(s) for s in rollout.spec.strategy.steps()
     ):
         notes.append("steps ask for traffic but the Rollout has no trafficRoutings: only pods move")
-    if style_of(rollout) == "blue-green":
-        notes.append("blue-green releases are not driven by this graylane version yet")
     return notes
 
 
@@ -401,6 +410,8 @@ def replicas_of(objects: Iterable[Mapping[str, Any]], rollout: Rollout) -> int |
     ref = rollout.spec.workload_ref
     for obj in objects:
         if obj.get("kind") == ref.kind and (obj.get("metadata") or {}).get("name") == ref.name:
+            if ref.kind == "DaemonSet":
+                return None  # its pods are its nodes': read from the cluster, or --replicas
             replicas = (obj.get("spec") or {}).get("replicas")
             return 1 if replicas is None else int(replicas)
     return None

@@ -31,6 +31,7 @@ class Release:
     namespace: str
     name: str = "demo"
     rollout_resource: r.Resource = r.ROLLOUT
+    sub: str = "canaryStatus"  # "blueGreenStatus" for a blue-green Rollout
 
     # -- given ---------------------------------------------------------------------------------
 
@@ -47,9 +48,7 @@ class Release:
         # Healthy first, then the first-deploy "completed" sub-status one pass later: wait for both.
         await eventually(
             self.rollout,
-            lambda ro: (
-                (ro.get("status", {}).get("canaryStatus") or {}).get("currentStepState") == "Completed"
-            ),
+            lambda ro: (ro.get("status", {}).get(self.sub) or {}).get("currentStepState") == "Completed",
             what="Rollout Healthy with its first deploy completed",
         )
         await eventually(
@@ -67,7 +66,7 @@ class Release:
 
     async def when_approved(self) -> None:
         """kubectl-kruise's approval: currentStepState StepPaused -> StepReady on the status subresource."""
-        body = {"status": {"canaryStatus": {"currentStepState": "StepReady"}}}
+        body = {"status": {self.sub: {"currentStepState": "StepReady"}}}
         await self.kube.patch(r.ROLLOUT, self.name, body, self.namespace, subresource="status")
 
     async def when_rollout_patched(self, patch: dict[str, Any]) -> None:
@@ -98,7 +97,7 @@ class Release:
 
     async def then_paused_at(self, step: int, *, timeout: float = 90) -> Obj:
         def paused(ro: Obj) -> bool:
-            sub = ro.get("status", {}).get("canaryStatus") or {}
+            sub = ro.get("status", {}).get(self.sub) or {}
             return sub.get("currentStepIndex") == step and sub.get("currentStepState") == "StepPaused"
 
         return await eventually(self.rollout, paused, what=f"paused at step {step}", timeout=timeout)

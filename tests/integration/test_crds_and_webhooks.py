@@ -549,10 +549,18 @@ async def test_webhook_configurations_carry_the_upstream_names_and_policies(kube
     mutating = await kube.get(r.MUTATING_WEBHOOK, inst.MUTATING_CONFIGURATION)
     validating = await kube.get(r.VALIDATING_WEBHOOK, inst.VALIDATING_CONFIGURATION)
 
-    [mdeployment] = mutating["webhooks"]
+    workloads = {w["name"]: w for w in mutating["webhooks"]}
     [vrollout] = validating["webhooks"]
-    assert (mdeployment["name"], vrollout["name"]) == ("mdeployment.kb.io", "vrollout.kb.io")
-    for hook in (mdeployment, vrollout):
+    assert sorted(workloads) == [
+        "mcloneset.kb.io",
+        "mdaemonset.kb.io",
+        "mdeployment.kb.io",
+        "mnativedaemonset.kb.io",
+        "munifiedworload.kb.io",
+    ]
+    assert vrollout["name"] == "vrollout.kb.io"
+    mdeployment = workloads["mdeployment.kb.io"]
+    for hook in (*workloads.values(), vrollout):
         assert hook["failurePolicy"] == "Fail"
         assert hook["sideEffects"] == "None"
         assert hook["admissionReviewVersions"] == ["v1", "v1beta1"]

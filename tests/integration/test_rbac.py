@@ -2,7 +2,8 @@
 
 The chart's ServiceAccount, ClusterRole, Role and bindings are rendered with helm and applied; the
 controller runs as that ServiceAccount (a TokenRequest kubeconfig) through a canary release, a release
-with Ingress and HTTPRoute traffic, and an end-to-end TrafficRouting release, and never gets a 403.
+with Ingress and HTTPRoute traffic, an end-to-end TrafficRouting release and a blue-green release with
+an HPA, and never gets a 403.
 
 Then every rule must have earned its place. Evidence is what the client itself counts: the controller's
 `graylane_api_requests_total{verb,resource,code}` after the run, plus targeted runs, as that same
@@ -28,9 +29,10 @@ import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
+from graylane.api.workloads import ADVANCED_DAEMONSET, ADVANCED_STATEFULSET, CLONESET, DAEMONSET, STATEFULSET
 from graylane.cluster.tools import ensure_helm, render_chart
 from graylane.kube import resources as r
-from graylane.kube.apimetrics import ApiMetrics
+from graylane.kube.apimetrics import ApiMetrics, resource_label
 from graylane.kube.client import ApiError, KubeClient
 from graylane.kube.events import EventKind, EventRecorder
 from graylane.webhook import install as inst
@@ -39,13 +41,16 @@ from graylane.webhook.certs import CertStore
 from tests.integration import test_trafficrouting as tr
 from tests.integration.builders import set_image_patch
 from tests.integration.controller_fixtures import ControllerProcess
+from tests.integration.kinds_fixtures import KindRelease, openkruise_crds, rollout
 from tests.integration.release_dsl import V1, V2, Release
+from tests.integration.test_bluegreen import BlueGreen
 from tests.integration.test_canary_seed import two_steps_v1beta1
 from tests.integration.traffic_fixtures import canary_rollout, gateway_api_crds, http_route, ingress, service
+from tests.integration.waiting import eventually
 from tests.integration.webhook_fixtures import Snapshot
 
-__all__ = ["gateway_api_crds"]  # fixtures
-pytestmark = pytest.mark.usefixtures("controller_stopped", "gateway_api_crds")
+__all__ = ["gateway_api_crds", "openkruise_crds"]  # fixtures
+pytestmark = pytest.mark.usefixtures("controller_stopped", "gateway_api_crds", "openkruise_crds")
 SERVICE_ACCOUNT = r.Resource("", "v1", "serviceaccounts", "ServiceAccount")
 RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 Obj = dict[str, Any]
@@ -166,6 +171,11 @@ async def canary_release(kube: KubeClient, namespace: str) -> None:
         await rel.when_approved()
     await rel.then_completed()
     await rel.then_pods({V2: 4}, what="canary release done")
+    # Deleting the Rollout hands the Deployment back for good: that pass reads it afresh (`get`).
+    await kube.delete(r.ROLLOUT, rel.name, namespace)
+    await eventually(
+        lambda: kube.get_or_none(r.ROLLOUT, rel.name, namespace), lambda ro: ro is None, what="Rollout gone"
+    )
 
 
 async def traffic_release(kube: KubeClient, namespace: str) -> None:
@@ -183,6 +193,34 @@ async def traffic_release(kube: KubeClient, namespace: str) -> None:
     await rel.when_approved()
     await rel.then_completed()
     await rel.then_pods({V2: 4}, what="traffic release done")
+
+
+async def blue_green_release(kube: KubeClient, namespace: str) -> None:
+    """With an HPA: blue-green disables it and restores it, and holds the old ReplicaSet's pods."""
+    rel = BlueGreen(kube, namespace, sub="blueGreenStatus")
+    await rel.given_app()
+    await rel.when_image(V2)
+    for step in (1, 2):
+        await rel.then_paused_at(step)
+        await rel.when_approved()
+    await rel.then_completed()
+    await rel.then_pods({V2: 5}, what="blue-green release done")
+
+
+async def kinds_releases(kube: KubeClient, namespace: str) -> None:
+    """Every other workload kind released in one step, then its Rollout deleted (the pass that hands the
+    workload back for good reads it afresh: `get`). A native DaemonSet's batch deletes its old pods."""
+    for kind in (STATEFULSET, DAEMONSET, CLONESET, ADVANCED_STATEFULSET, ADVANCED_DAEMONSET):
+        rel = KindRelease(
+            kube, namespace, kind, name=f"{kind.plural[:-1]}-{kind.version}".lower(), replicas=2
+        )
+        async with rel.controller():
+            await rel.given_workload()
+            await rel.given_rollout(rollout(kind, rel.name, [{"replicas": "100%"}]))
+            await rel.when_image(V2)
+            await rel.then_completed()
+            await kube.delete(r.ROLLOUT, rel.name, namespace)
+            await rel.then_nothing_left_behind()
 
 
 async def trafficrouting_release(kube: KubeClient, namespace: str) -> None:
@@ -259,14 +297,24 @@ async def test_the_chart_roles_are_enough_and_every_rule_is_used(
         )
         third = f"{namespace}-r"
         await kube.create(r.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": third}})
+        fourth = f"{namespace}-k"
+        await kube.create(
+            r.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": fourth}}
+        )
+        fifth = f"{namespace}-b"
+        await kube.create(r.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": fifth}})
         try:
             await traffic_release(kube, second)
             await trafficrouting_release(kube, third)
+            await kinds_releases(kube, fourth)
+            await blue_green_release(kube, fifth)
             seen = await asyncio.to_thread(scrape_requests, controller)
             seen += await service_mode_paths(kube, installed, controller, tmp_path)
         finally:
             await kube.delete(r.NAMESPACE, second)
             await kube.delete(r.NAMESPACE, third)
+            await kube.delete(r.NAMESPACE, fourth)
+            await kube.delete(r.NAMESPACE, fifth)
     finally:
         await asyncio.to_thread(controller.stop)
         await before.restore(kube)
@@ -281,9 +329,9 @@ async def test_the_chart_roles_are_enough_and_every_rule_is_used(
     assert not overlaps, f"granted by more than one rule: {overlaps}"
     plurals: dict[str, set[str]] = {}
     for group, resource, _ in granted:
-        plurals.setdefault(resource, set()).add(group)
+        plurals.setdefault(resource_label(group, resource), set()).add(group)
     assert all(len(groups) == 1 for groups in plurals.values()), (
-        "evidence is by resource name: one group each"
+        "evidence is by resource label (OpenKruise's qualified by group): one group each"
     )
     dead = dead_grants(granted, used)
     assert not dead, f"rules no request needed (dead): {dead}\nused: {sorted(used)}"
@@ -291,13 +339,13 @@ async def test_the_chart_roles_are_enough_and_every_rule_is_used(
 
 def dead_grants(granted: Counter[Grant], used: set[tuple[str, str]]) -> list[Grant]:
     """The granted (group, resource, verb) no authorized request used."""
-    return sorted(g for g in granted if (g[2], g[1]) not in used)
+    return sorted(g for g in granted if (g[2], resource_label(g[0], g[1])) not in used)
 
 
 def test_the_check_fails_on_a_rule_nothing_used(installed: Installed) -> None:
     """The check itself: the chart's roles plus one extra rule, against the requests the roles allow."""
     granted = grants(installed.roles)
-    used = {(verb, resource) for _, resource, verb in granted}
+    used = {(verb, resource_label(group, resource)) for group, resource, verb in granted}
     assert dead_grants(granted, used) == []
     extra = {"rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}]}
     assert dead_grants(grants([*installed.roles, extra]), used) == [("", "nodes", "get")]

@@ -84,14 +84,16 @@ async def test_a_rollouts_workload_and_rollouts_wait_for_graylane(
 
 def test_the_configuration_says_so() -> None:
     endpoint = inst.Endpoint(b"ca", url_base="https://127.0.0.1:1")
-    [mutating] = inst.mutating_configuration(endpoint)["webhooks"]
-    assert mutating["failurePolicy"] == "Fail"
-    assert mutating["rules"] == [
+    hooks = {w["name"]: w for w in inst.mutating_configuration(endpoint)["webhooks"]}
+    assert hooks["mdeployment.kb.io"]["rules"] == [
         {"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["UPDATE"], "resources": ["deployments"]}
     ]
-    assert {"key": inst.WORKLOAD_TYPE_LABEL, "operator": "Exists"} in mutating["objectSelector"][
-        "matchExpressions"
-    ]
-    assert {"key": "control-plane", "operator": "NotIn", "values": ["controller-manager"]} in mutating[
-        "objectSelector"
-    ]["matchExpressions"]
+    for mutating in hooks.values():  # every workload kind's webhook, alike
+        assert mutating["failurePolicy"] == "Fail"
+        assert [rule["operations"] for rule in mutating["rules"]] == [["UPDATE"]] * len(mutating["rules"])
+        assert {"key": inst.WORKLOAD_TYPE_LABEL, "operator": "Exists"} in mutating["objectSelector"][
+            "matchExpressions"
+        ]
+        assert {"key": "control-plane", "operator": "NotIn", "values": ["controller-manager"]} in mutating[
+            "objectSelector"
+        ]["matchExpressions"]

@@ -37,6 +37,12 @@ ORIGINAL_DEPLOYMENT_STRATEGY_ANNOTATION: Final = "rollouts.kruise.io/original-de
 DAEMONSET_REVISION_ANNOTATION: Final = "rollouts.kruise.io/daemonset-revision"
 DAEMONSET_ADVANCED_CONTROL_ANNOTATION: Final = "rollouts.kruise.io/daemonset-advanced-control"
 DAEMONSET_ORIGINAL_UPDATE_STRATEGY_ANNOTATION: Final = "rollouts.kruise.io/daemonset-original-update-strategy"
+# A native DaemonSet in a release (Kruise master): old pods kept (the partition), the revision the batch
+# updates to, and the stable and new revisions (Kruise's finder writes both; graylane's webhook the stable).
+DAEMONSET_PARTITION_ANNOTATION: Final = "rollouts.kruise.io/daemonset-partition"
+DAEMONSET_BATCH_REVISION_ANNOTATION: Final = "rollouts.kruise.io/daemonset-batch-revision"
+DAEMONSET_STABLE_REVISION_ANNOTATION: Final = "rollouts.kruise.io/daemonset-stable-revision"
+DAEMONSET_CANARY_REVISION_ANNOTATION: Final = "rollouts.kruise.io/daemonset-canary-revision"
 # User-set on the workload (label, and annotation of the same key in the docs).
 ROLLOUT_ID_LABEL: Final = "rollouts.kruise.io/rollout-id"
 DEPLOYMENT_REVISION_ANNOTATION: Final = "deployment.kubernetes.io/revision"

@@ -23,7 +23,13 @@ from collections.abc import Callable
 from graylane.api import keys
 from graylane.api.batchrelease import BatchRelease
 from graylane.api.enums import RollingStyle
+from graylane.api.workloads import CLONESET as CLONESET_KIND
+from graylane.api.workloads import Family, WorkloadKind, lookup
+from graylane.batchrelease.bluegreen_cloneset import BlueGreenCloneSet
+from graylane.batchrelease.bluegreen_style import BlueGreenDeployment
 from graylane.batchrelease.canary_style import CanaryStyle
+from graylane.batchrelease.kinds_style import KindControl
+from graylane.batchrelease.native_daemonset import owned_pods
 from graylane.batchrelease.partition_style import PartitionStyle
 from graylane.batchrelease.planner import (
     BatchReleaseAction,
@@ -39,6 +45,8 @@ from graylane.kube import resources as r
 from graylane.kube.client import KubeClient, Obj
 from graylane.kube.events import EventKind, EventRecorder
 from graylane.kube.informer import Informer
+from graylane.observe.workload_kinds import WorkloadInformers, resource_for, resource_of
+from graylane.observe.workload_objects import kind_workload
 from graylane.observe.workloads import deployment_workload, owned_by, template_revision
 from graylane.planner.actions import RecordEvent
 from graylane.planner.writes import batch_release_status_changed
@@ -51,7 +59,12 @@ __all__ = ["BatchReleaseInput", "BatchReleaseReconciler", "Finalizers", "choose_
 
 log = logging.getLogger(__name__)
 WORKLOAD_INDEX = "batchrelease-workload"
-_RESOURCES = {"Deployment": r.DEPLOYMENT, "Pod": r.POD, "ReplicaSet": r.REPLICASET}
+_RESOURCES = {
+    "Deployment": r.DEPLOYMENT,
+    "Pod": r.POD,
+    "ReplicaSet": r.REPLICASET,
+    "HorizontalPodAutoscaler": r.HPA,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,15 +98,35 @@ def workload_index(release: Obj) -> list[str]:
 
 
 def choose_control(br: BatchRelease) -> Control | None:
-    """The rolling style's control; None for what is not driven yet (other kinds, blue-green)."""
+    """The rolling style's control; None for what is not driven (unknown kinds).
+
+    Canary style (an extra workload) exists for Deployments only; for any other kind it falls through to
+    partition style, as in Kruise's batchrelease executor.
+    """
     ref = br.spec.workload_ref
-    if ref is None or (ref.api_version, ref.kind) != ("apps/v1", "Deployment"):
+    kind = lookup(ref.api_version, ref.kind) if ref is not None else None
+    if ref is None or kind is None:
         return None
     plan = br.spec.release_plan
     style = plan.rolling_style or (RollingStyle.CANARY if plan.enable_extra_workload_for_canary else "")
-    if style == RollingStyle.CANARY:
-        return CanaryStyle()
-    return PartitionStyle() if style in ("", RollingStyle.PARTITION) else None
+    if style == RollingStyle.BLUE_GREEN:
+        return _blue_green(kind)
+    if style not in ("", RollingStyle.PARTITION, RollingStyle.CANARY):
+        return None
+    if kind.family is not Family.DEPLOYMENT:
+        return KindControl(kind)
+    if ref.api_version != "apps/v1":
+        return None
+    return CanaryStyle() if style == RollingStyle.CANARY else PartitionStyle()
+
+
+def _blue_green(kind: WorkloadKind) -> Control | None:
+    """Blue-green exists for Deployments and CloneSets only (the webhook refuses other kinds)."""
+    if kind.family is Family.CLONESET:
+        return BlueGreenCloneSet()
+    return (
+        BlueGreenDeployment() if kind.family is Family.DEPLOYMENT and kind.api_version == "apps/v1" else None
+    )
 
 
 class BatchReleaseReconciler:
@@ -101,15 +134,22 @@ class BatchReleaseReconciler:
     primary = r.BATCHRELEASE
     status_message = True
 
-    def __init__(self, workers: int = 3, clock: Callable[[], dt.datetime] = _utcnow) -> None:
+    def __init__(
+        self,
+        workers: int = 3,
+        clock: Callable[[], dt.datetime] = _utcnow,
+        workloads: WorkloadInformers | None = None,
+    ) -> None:
         self.workers = workers
         self._clock = clock
+        self._workloads = workloads or WorkloadInformers()
         self._client: KubeClient | None = None
         self._recorder: EventRecorder | None = None
         self._releases: Informer | None = None
         self._deployments: Informer | None = None
         self._replicasets: Informer | None = None
         self._rollouts: Informer | None = None
+        self._hpas: Informer | None = None
 
     def setup(self, manager: Manager) -> Informer:
         self._client, self._recorder = manager.client, manager.recorder
@@ -118,7 +158,24 @@ class BatchReleaseReconciler:
         self._deployments = manager.watch(self, r.DEPLOYMENT, keys=self._for_deployment)
         self._replicasets = manager.watch(self, r.REPLICASET, keys=self._for_replicaset)
         self._rollouts = manager.informer(r.ROLLOUT)  # read only: whether a release still holds one
+        # Blue-green disables and restores an HPA on the workload; its events wake the finalisation.
+        self._hpas = manager.watch(self, r.HPA, keys=self._for_hpa)
+        self._workloads.setup(manager)
+        self._workloads.subscribe(lambda kind, _: self._watch_kind(manager, kind))
         return self._releases
+
+    def _watch_kind(self, manager: Manager, kind: WorkloadKind) -> None:
+        resource = self._workloads.resource(kind)
+        if resource is not None:
+            manager.watch(self, resource, keys=self._for_workload)
+
+    def _for_workload(self, obj: Obj) -> list[str]:
+        """The BatchReleases driving this StatefulSet, DaemonSet or OpenKruise workload."""
+        assert self._releases is not None
+        meta = obj.get("metadata", {})
+        ns = meta.get("namespace")
+        found = self._releases.by_index(WORKLOAD_INDEX, f"{ns}/{obj.get('kind')}/{meta.get('name')}")
+        return [f"{ns}/{br['metadata']['name']}" for br in found]
 
     def _for_deployment(self, dep: Obj) -> list[str]:
         """The BatchReleases driving this Deployment, as their workload or as its canary's owner."""
@@ -129,6 +186,14 @@ class BatchReleaseReconciler:
         mine = [f"{ns}/{br['metadata']['name']}" for br in found]
         owners = [o for o in meta.get("ownerReferences") or [] if o.get("controller")]
         return mine + [f"{ns}/{o.get('name')}" for o in owners if o.get("kind") == "BatchRelease"]
+
+    def _for_hpa(self, hpa: Obj) -> list[str]:
+        assert self._releases is not None
+        ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+        name = str(ref.get("name") or "").removesuffix(keys.HPA_DISABLED_SUFFIX)
+        ns = hpa.get("metadata", {}).get("namespace")
+        found = self._releases.by_index(WORKLOAD_INDEX, f"{ns}/{ref.get('kind')}/{name}")
+        return [f"{ns}/{br['metadata']['name']}" for br in found]
 
     def _for_replicaset(self, rs: Obj) -> list[str]:
         assert self._deployments is not None
@@ -146,6 +211,12 @@ class BatchReleaseReconciler:
         control = choose_control(br)
         if control is None:
             return BatchReleaseInput(obj, None, None)
+        if isinstance(control, KindControl):
+            return BatchReleaseInput(obj, control, await self._observe_kind(br, control.kind))
+        if isinstance(control, BlueGreenCloneSet):
+            observed = await self._observe_kind(br, CLONESET_KIND)
+            hpas = tuple(self._hpas.list(observed.release.metadata.get("namespace"))) if self._hpas else ()
+            return BatchReleaseInput(obj, control, dataclasses.replace(observed, hpas=hpas))
         return BatchReleaseInput(obj, control, await self._observe(br, isinstance(control, CanaryStyle)))
 
     def plan(self, inp: BatchReleaseInput) -> Decision[BatchReleaseWrite]:
@@ -173,9 +244,9 @@ class BatchReleaseReconciler:
             # Guarded when the patch follows from what the object looked like (see Patch.guard); the
             # rest set fixed values. A guard may also be in the body (a canary's finalizer list).
             guard = action.guard or None
-            await writer.patch(_RESOURCES[action.kind], action.name, action.body, ns, guard=guard)
+            await writer.patch(_resource(action.kind, inp), action.name, action.body, ns, guard=guard)
         elif isinstance(action, Delete):
-            await writer.delete(_RESOURCES[action.kind], action.name, ns, uid=action.uid or None)
+            await writer.delete(_resource(action.kind, inp), action.name, ns, uid=action.uid or None)
         elif isinstance(action, CreateCanary):
             await writer.create(r.DEPLOYMENT, dict(action.body), ns)  # a fixed name: a repeat is a no-op
         elif isinstance(action, Finalizers):
@@ -200,15 +271,16 @@ class BatchReleaseReconciler:
             )
         replica_sets = self._replicasets.list(ns)
         workload = deployment_workload(dep, replica_sets)
+        owned = [rs for rs in replica_sets if owned_by(rs, str(dep["metadata"].get("uid")))]
         if canary_style:
             owners = {str(c["metadata"].get("uid")) for c in canaries}
             updated_rs = [rs for rs in replica_sets if controller_uid(rs) in owners]
         else:
-            owned = [rs for rs in replica_sets if owned_by(rs, str(dep["metadata"].get("uid")))]
             updated_rs = [
                 rs for rs in owned if template_revision(rs["spec"]["template"]) == workload.canary_revision
             ]
         pods = await self._updated_pods(br, dep, updated_rs)
+        blue_green = br.spec.release_plan.rolling_style == RollingStyle.BLUE_GREEN
         return BatchReleaseObserved(
             release=br,
             workload=dep,
@@ -217,6 +289,29 @@ class BatchReleaseReconciler:
             stable_revision=workload.stable_revision,
             canaries=canaries,
             pods=pods,
+            release_held=held,
+            replica_sets=tuple(owned) if blue_green else (),
+            hpas=tuple(self._hpas.list(ns)) if blue_green and self._hpas is not None else (),
+        )
+
+    async def _observe_kind(self, br: BatchRelease, kind: WorkloadKind) -> BatchReleaseObserved:
+        """A StatefulSet, DaemonSet or OpenKruise workload, and its pods (listed: Kruise counts the
+        updated ready pods of the kinds that do not report them, and labels them with their batch)."""
+        assert self._client is not None
+        ns = str(br.metadata.get("namespace", ""))
+        ref = br.spec.workload_ref
+        obj = self._workloads.get(kind, ns, ref.name) if ref is not None else None
+        held = self._held(br, obj)
+        if obj is None:
+            return BatchReleaseObserved(release=br, workload=None, now=self._clock(), release_held=held)
+        workload = kind_workload(kind, obj)
+        return BatchReleaseObserved(
+            release=br,
+            workload=obj,
+            now=self._clock(),
+            update_revision=workload.canary_revision,
+            stable_revision=workload.stable_revision,
+            pods=await owned_pods(self._client, obj),
             release_held=held,
         )
 
@@ -241,6 +336,17 @@ class BatchReleaseReconciler:
         listed = await self._client.list(r.POD, dep["metadata"]["namespace"], label_selector=selector)
         uids = {str(rs["metadata"].get("uid")) for rs in updated_rs}
         return tuple(p for p in listed.get("items") or [] if controller_uid(p) in uids)
+
+
+def _resource(kind: str, inp: BatchReleaseInput) -> r.Resource:
+    """The resource of an action's object: the workload's own (in the version it was read in) for a
+    KindControl; kind names alone are ambiguous (apps and apps.kruise.io both have a StatefulSet)."""
+    workload = inp.observed.workload if inp.observed is not None else None
+    if isinstance(inp.control, KindControl) and kind == inp.control.kind.kind and workload is not None:
+        return resource_for(str(workload.get("apiVersion") or ""), kind) or resource_of(inp.control.kind)
+    if isinstance(inp.control, BlueGreenCloneSet) and kind == CLONESET_KIND.kind and workload is not None:
+        return resource_for(str(workload.get("apiVersion") or ""), kind) or resource_of(CLONESET_KIND)
+    return _RESOURCES[kind]
 
 
 def _unsupported(obj: Obj) -> str:

@@ -44,6 +44,7 @@ __all__ = [
     "batch_step",
     "plan",
     "pod_label_patches",
+    "rollback_in_batches",
 ]
 
 Obj = Mapping[str, Any]
@@ -104,6 +105,9 @@ class BatchReleaseObserved:
     stable_revision: str = ""  # pod-template-hash of the stable ReplicaSet
     canaries: tuple[Obj, ...] = ()  # Deployments whose controller is this BatchRelease
     pods: tuple[Obj, ...] = ()  # pods on the update revision; listed only when a rolloutID is set
+    # Blue-green: the workload's own ReplicaSets (both versions) and the namespace's HPAs.
+    replica_sets: tuple[Obj, ...] = ()
+    hpas: tuple[Obj, ...] = ()
     # The workload is still held for a release: its Rollout is alive and it carries the in-progressing
     # annotation (a continuous release deletes this BatchRelease to start another one). Finalizing with
     # batchPartition set then keeps the workload paused for the next BatchRelease, as Kruise does;
@@ -136,6 +140,9 @@ class Step:
 
     done: bool
     actions: tuple[BatchReleaseAction, ...] = ()
+    # Initialize of a rollback in batches: the pods already on the target revision (status's
+    # canaryStatus.noNeedUpdateReplicas); None otherwise.
+    no_need_update: int | None = None
 
 
 class Control(Protocol):
@@ -253,6 +260,12 @@ def _workload_cases(obs: BatchReleaseObserved, status: BatchReleaseStatus, info:
         return False
     if not info.observed:
         return True  # its controller has not caught up: the numbers cannot be trusted yet
+    if _rolling_back_in_batches(obs.release, info):
+        # Kruise's WorkloadRollbackInBatch: prepare again, for the revision the workload went back to.
+        fresh = _reset(BatchReleaseStatus())
+        status.phase, status.canary_status = fresh.phase, fresh.canary_status
+        status.update_revision, status.observed_workload_replicas = info.update_revision, -1
+        return True
     if info.promoted or old.phase != BatchReleasePhase.PROGRESSING:
         return False
     if status.observed_workload_replicas not in (-1, info.replicas):
@@ -265,6 +278,27 @@ def _workload_cases(obs: BatchReleaseObserved, status: BatchReleaseStatus, info:
         status.update_revision = info.update_revision
         return True
     return False
+
+
+def rollback_in_batches(br: BatchRelease) -> bool:
+    """The Rollout asked for its rollback to be released in batches (the annotation Kruise copies)."""
+    return bool((br.metadata.get("annotations") or {}).get(keys.ROLLBACK_IN_BATCH_ANNOTATION))
+
+
+def _rolling_back_in_batches(br: BatchRelease, info: WorkloadInfo) -> bool:
+    """Kruise's IsRollback: the workload's update revision is the release's stable one again, and the
+    pods already on it have not been counted yet (the annotation may arrive after this BatchRelease saw
+    the new template and took it as its update revision: the stable one still says it is a rollback)."""
+    stable = br.status.stable_revision
+    marked = br.status.canary_status.no_need_update_replicas is not None
+    progressing = br.status.phase == BatchReleasePhase.PROGRESSING  # not yet prepared again
+    return (
+        rollback_in_batches(br)
+        and progressing
+        and not marked
+        and bool(stable)
+        and info.update_revision == stable
+    )
 
 
 def _recalculate(br: BatchRelease, status: BatchReleaseStatus) -> None:
@@ -301,6 +335,8 @@ def _prepare(
     status.phase = BatchReleasePhase.PREPARING
     step = control.initialize(obs)
     info = control.info(obs)
+    if step.no_need_update is not None:
+        status.canary_status.no_need_update_replicas = step.no_need_update
     if step.done and info is not None:
         status.phase = BatchReleasePhase.PROGRESSING
         status.observed_workload_replicas = info.replicas
@@ -394,12 +430,22 @@ _BATCH_STATES: dict[str, Handler] = {
 
 
 def batch_step(
-    obs: BatchReleaseObserved, batch: int, *, desired: int, updated: int, updated_ready: int
+    obs: BatchReleaseObserved,
+    batch: int,
+    *,
+    desired: int,
+    updated: int,
+    updated_ready: int,
+    replicas: int | None = None,
+    labelled: int | None = None,
 ) -> Step:
     """Kruise's IsBatchReady plus the pod batch labels: done when enough updated pods are ready
-    (within failureThreshold) and, with a rolloutID, enough of them carry it."""
+    (within failureThreshold) and, with a rolloutID, enough of them carry it. `replicas` defaults to
+    the workload's spec.replicas (a DaemonSet passes the nodes it runs on); `labelled` (default
+    `desired`) is how many of `obs.pods` the batches label (a rollback in batches leaves out the pods
+    that needed no update)."""
     plan_ = obs.release.spec.release_plan
-    replicas = spec_replicas(obs.workload or {})
+    replicas = spec_replicas(obs.workload or {}) if replicas is None else replicas
     labels = pod_label_patches(obs.pods, plan_.batches, replicas, batch, plan_.rollout_id)
     ready = batch_ready(
         desired=desired,
@@ -407,7 +453,8 @@ def batch_step(
         updated_ready=updated_ready,
         failure_threshold=plan_.failure_threshold,
     )
-    return Step(ready and _labels_satisfied(obs.pods, plan_.rollout_id, desired), labels)
+    wanted = desired if labelled is None else labelled
+    return Step(ready and _labels_satisfied(obs.pods, plan_.rollout_id, wanted), labels)
 
 
 def pod_label_patches(

@@ -20,12 +20,15 @@ from typing import Final
 from graylane.api import keys
 from graylane.api.conversion import convert
 from graylane.api.rollout_v1beta1 import Rollout
-from graylane.cli import patches
+from graylane.api.workloads import SUPPORTED
+from graylane.cli import patches, revisions
 from graylane.cli.patches import Obj, Refused
 from graylane.cli.view_model import Snapshot
 from graylane.kube import resources as r
 from graylane.kube.client import ApiError, KubeClient
 from graylane.kube.events import CORE_EVENT
+from graylane.kube.resources import Resource
+from graylane.observe.workload_resources import resource_for
 from graylane.planview import PlanError
 from graylane.telemetry.routed import ObjectRef, Routed, objects_to_read, read_back
 
@@ -44,6 +47,7 @@ __all__ = [
     "plan_input",
     "promote_full",
     "read_routed",
+    "replicas_of",
     "restart",
     "resume",
     "retry",
@@ -53,6 +57,7 @@ __all__ = [
 ]
 
 QUALIFIED: Final = "rollout.rollouts.kruise.io"
+CONTROLLER_REVISION: Final = Resource("apps", "v1", "controllerrevisions", "ControllerRevision")
 ATTEMPTS: Final = 3
 _ROLLOUT_TYPES: Final = (
     "rollout",
@@ -231,8 +236,42 @@ async def resume(client: KubeClient, namespace: str, name: str) -> str:
 async def _deployment(client: KubeClient, namespace: str, rollout: Rollout) -> Obj:
     ref = rollout.spec.workload_ref
     if (ref.api_version, ref.kind) != ("apps/v1", "Deployment"):
-        raise Refused(f"{ref.kind} workloads are not handled by this graylane version (Deployments only)")
+        raise Refused(f"this verb works on Deployments; {ref.kind} {ref.name} has `graylane undo` instead")
     return await client.get(r.DEPLOYMENT, ref.name, namespace)
+
+
+def _workload_resource(rollout: Rollout) -> r.Resource:
+    """The resource of the Rollout's workload, in the version its workloadRef names; refused when it is
+    not a kind graylane releases."""
+    ref = rollout.spec.workload_ref
+    resource = resource_for(ref.api_version, ref.kind)
+    if resource is None:
+        raise Refused(
+            f"{ref.kind} ({ref.api_version}) is not a kind graylane releases; supported: {SUPPORTED}"
+        )
+    return resource
+
+
+def _owners(obj: Obj) -> list[Obj]:
+    return list(obj["metadata"].get("ownerReferences") or [])
+
+
+def _is_deployment(rollout: Rollout) -> bool:
+    ref = rollout.spec.workload_ref
+    return (ref.api_version, ref.kind) == ("apps/v1", "Deployment")
+
+
+async def _owned_revisions(client: KubeClient, namespace: str, owner: Obj) -> list[Obj]:
+    """The ControllerRevisions whose controller is `owner` (a StatefulSet's, DaemonSet's, OpenKruise's)."""
+    uid = owner["metadata"].get("uid")
+    listed = await client.list(CONTROLLER_REVISION, namespace)
+    return [
+        cr
+        for cr in listed.get("items", [])
+        if any(
+            o.get("uid") == uid and o.get("controller") for o in cr["metadata"].get("ownerReferences") or []
+        )
+    ]
 
 
 async def _owned_replica_sets(client: KubeClient, namespace: str, owner: Obj) -> list[Obj]:
@@ -274,14 +313,13 @@ async def _fast_undo(client: KubeClient, namespace: str, name: str) -> str:
     patch = patches.build_fast_undo_patch(loaded.rollout)
     await client.patch(loaded.resource, name, patch, namespace, subresource="status")
     target = patch["status"]["blueGreenStatus"]["nextStepIndex"]
-    return _done(
-        name,
-        f"rolled back (fast): nextStepIndex {target}; blue-green is not driven by this graylane version yet",
-    )
+    return _done(name, f"rolled back (fast): nextStepIndex {target}, traffic follows that step's")
 
 
 async def _undo(client: KubeClient, namespace: str, name: str, to_revision: int) -> str:
     loaded = await load_rollout(client, namespace, name)
+    if not _is_deployment(loaded.rollout):
+        return await _undo_kind(client, namespace, loaded, to_revision)
     deployment = await _deployment(client, namespace, loaded.rollout)
     replica_sets = await _owned_replica_sets(client, namespace, deployment)
     target, which = _undo_target(loaded.rollout, replica_sets, to_revision)
@@ -295,6 +333,22 @@ async def _undo(client: KubeClient, namespace: str, name: str, to_revision: int)
         name,
         f"rolled back: deployment/{deployment['metadata']['name']} to {which} revision {revision}; {after}",
     )
+
+
+async def _undo_kind(client: KubeClient, namespace: str, loaded: Loaded, to_revision: int) -> str:
+    """A StatefulSet, DaemonSet or OpenKruise workload back to a ControllerRevision's template."""
+    resource = _workload_resource(loaded.rollout)
+    workload = await client.get(resource, loaded.rollout.spec.workload_ref.name, namespace)
+    history = await _owned_revisions(client, namespace, workload)
+    target, which = revisions.undo_target(loaded.rollout, history, to_revision)
+    number = target.get("revision") or "-"
+    patch = revisions.build_template_patch(workload, revisions.revision_template(target))
+    kind = f"{resource.kind.lower()}/{workload['metadata']['name']}"
+    if patch is None:
+        return _done(loaded.name, f"skipped rollback (current template already matches revision {number})")
+    await client.patch(resource, workload["metadata"]["name"], patch, namespace, patch_type="json")
+    after = "the release is cancelled" if which == "stable" else "the Rollout releases it through its steps"
+    return _done(loaded.name, f"rolled back: {kind} to {which} revision {number}; {after}")
 
 
 async def abort(client: KubeClient, namespace: str, name: str) -> str:
@@ -372,9 +426,15 @@ def _selector(workload: Obj) -> str:
 
 async def _workload_or_none(client: KubeClient, namespace: str, rollout: Rollout) -> Obj | None:
     ref = rollout.spec.workload_ref
-    if (ref.api_version, ref.kind) != ("apps/v1", "Deployment"):
+    resource = resource_for(ref.api_version, ref.kind)
+    if resource is None:
         return None
-    return await client.get_or_none(r.DEPLOYMENT, ref.name, namespace)
+    try:
+        return await client.get_or_none(resource, ref.name, namespace)
+    except ApiError as err:
+        if err.not_found:  # the kind is not served here (OpenKruise's CRDs not installed)
+            return None
+        raise
 
 
 async def gather_status(client: KubeClient, namespace: str, name: str) -> Snapshot:
@@ -431,15 +491,27 @@ async def read_routed(client: KubeClient, namespace: str, rollout: Rollout) -> l
 
 @dataclasses.dataclass(frozen=True)
 class History:
+    """A Deployment's ReplicaSets (`owned`, `canary`), or another kind's ControllerRevisions and pods."""
+
     rollout: Rollout
     workload: Obj
     owned: list[Obj]
     canary: list[Obj]
+    revisions: list[Obj] = dataclasses.field(default_factory=list)
+    pods: list[Obj] = dataclasses.field(default_factory=list)
 
 
 async def gather_history(client: KubeClient, namespace: str, name: str) -> History:
-    """The workload's ReplicaSets, and those of the canary Deployments of a canary-style release."""
+    """The workload's ReplicaSets, and those of the canary Deployments of a canary-style release; for
+    other kinds their ControllerRevisions and pods."""
     loaded = await load_rollout(client, namespace, name)
+    if not _is_deployment(loaded.rollout):
+        resource = _workload_resource(loaded.rollout)
+        workload = await client.get(resource, loaded.rollout.spec.workload_ref.name, namespace)
+        selector = _selector(workload)
+        listed = await client.list(r.POD, namespace, label_selector=selector) if selector else {}
+        history = await _owned_revisions(client, namespace, workload)
+        return History(loaded.rollout, workload, [], [], history, list(listed.get("items") or []))
     workload = await _deployment(client, namespace, loaded.rollout)
     owned = await _owned_replica_sets(client, namespace, workload)
     label = f"{keys.CANARY_DEPLOYMENT_LABEL}={workload['metadata']['name']}"
@@ -463,8 +535,7 @@ async def workload_replicas(client: KubeClient, namespace: str, rollout: Rollout
             f"rollout {rollout.metadata.get('name', '')}: {ref.kind} {namespace}/{ref.name} is neither in "
             "the file nor in the cluster; add it to the file or pass --replicas"
         )
-    replicas = (workload.get("spec") or {}).get("replicas")
-    return 1 if replicas is None else int(replicas)
+    return replicas_of(workload)
 
 
 async def plan_input(client: KubeClient, namespace: str, name: str) -> tuple[Rollout, int]:
@@ -473,5 +544,12 @@ async def plan_input(client: KubeClient, namespace: str, name: str) -> tuple[Rol
     workload = await _workload_or_none(client, namespace, loaded.rollout)
     if workload is None:
         raise PlanError(f"the workload of rollout {name} was not found; pass --replicas")
+    return loaded.rollout, replicas_of(workload)
+
+
+def replicas_of(workload: Obj) -> int:
+    """spec.replicas (defaulted to 1); a DaemonSet's are the nodes it runs on (desiredNumberScheduled)."""
+    if workload.get("kind") == "DaemonSet":
+        return int((workload.get("status") or {}).get("desiredNumberScheduled") or 0)
     replicas = (workload.get("spec") or {}).get("replicas")
-    return loaded.rollout, 1 if replicas is None else int(replicas)
+    return 1 if replicas is None else int(replicas)

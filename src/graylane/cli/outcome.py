@@ -83,9 +83,13 @@ def _workload_rolling(workload: Mapping[str, Any]) -> str | None:
         return "the workload is paused (a release is about to start or is held)"
     if _int(st.get("observedGeneration")) < generation:
         return "the workload controller has not seen the latest change yet"
-    wanted = 1 if spec.get("replicas") is None else _int(spec.get("replicas"))
-    updated, available = _int(st.get("updatedReplicas")), _int(st.get("availableReplicas"))
-    total = _int(st.get("replicas"))
+    if workload.get("kind") == "DaemonSet":  # a DaemonSet counts the nodes its pods run on
+        wanted, total = _int(st.get("desiredNumberScheduled")), _int(st.get("currentNumberScheduled"))
+        updated, available = _int(st.get("updatedNumberScheduled")), _int(st.get("numberAvailable"))
+    else:
+        wanted = 1 if spec.get("replicas") is None else _int(spec.get("replicas"))
+        updated, available = _int(st.get("updatedReplicas")), _int(st.get("availableReplicas"))
+        total = _int(st.get("replicas"))
     if updated < wanted or total > updated or available < updated:
         return f"pods rolling: {updated}/{wanted} updated, {available} available, {total} in total"
     return None

@@ -21,7 +21,7 @@ import httpx2 as httpx
 from lightkube.core.exceptions import ConfigError
 from rich.console import Console
 
-from graylane.cli import ops, tables, view, view_model
+from graylane.cli import ops, revisions, tables, view, view_model
 from graylane.cli.complete import rollout_names
 from graylane.cli.outcome import Outcome
 from graylane.cli.patches import Refused
@@ -366,11 +366,13 @@ def describe(
 def history(
     kubeconfig: str | None, context: str | None, namespace: str | None, name: str, output: str | None
 ) -> None:
-    """Past revisions of the workload (its ReplicaSets): revision, pod-template-hash, images, age."""
+    """Past revisions of the workload (its ReplicaSets or ControllerRevisions): revision, hash, images."""
     rollout = _name(name)
 
     async def rows(client: KubeClient, ns: str) -> list[tables.HistoryRow]:
         h = await ops.gather_history(client, ns, rollout)
+        if h.workload.get("kind") != "Deployment":  # its ControllerRevisions
+            return revisions.revision_rows(h.workload, h.revisions, h.pods, h.rollout, _now())
         return tables.history_rows(h.workload, h.owned, h.canary, h.rollout, _now())
 
     found = run_op(kubeconfig, context, namespace, rows)

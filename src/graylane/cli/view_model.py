@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from graylane.api import keys
 from graylane.api.enums import ProgressingReason, RolloutPhase, StepState
 from graylane.api.rollout_v1beta1 import CommonStatus, Rollout
+from graylane.api.workloads import pod_on_revision
 from graylane.cli import patches
 from graylane.cli.outcome import judge
 from graylane.cli.tables import age, images_of, parse_time
@@ -171,6 +172,8 @@ def _live(pods: Sequence[Obj]) -> list[Obj]:
 def _replicas(workload: Mapping[str, Any] | None) -> int:
     if workload is None:
         return 0
+    if workload.get("kind") == "DaemonSet":  # its pods are its nodes'
+        return int((workload.get("status") or {}).get("desiredNumberScheduled") or 0)
     value = (workload.get("spec") or {}).get("replicas")
     return 1 if value is None else int(value)
 
@@ -188,7 +191,8 @@ def _version(pod: Mapping[str, Any], stable_hash: str | None) -> str:
     if stable_hash is None:
         return "stable"
     labels = pod["metadata"].get("labels") or {}
-    return "stable" if labels.get(patches.POD_TEMPLATE_HASH) == stable_hash else "canary"
+    # pod-template-hash (Deployment, CloneSet) or controller-revision-hash (StatefulSets, DaemonSets).
+    return "stable" if pod_on_revision(labels, stable_hash) else "canary"
 
 
 def _counts(pods: Sequence[Obj], version: str, stable_hash: str | None) -> Counts:
@@ -206,7 +210,7 @@ def _pod_row(pod: Obj, stable_hash: str | None, now: dt.datetime) -> PodRow:
         version=_version(pod, stable_hash),
         ready=f"{ready}/{len((pod.get('spec') or {}).get('containers') or [])}",
         batch_id=labels.get(keys.ROLLOUT_BATCH_ID_LABEL, ""),
-        revision=labels.get(patches.POD_TEMPLATE_HASH, ""),
+        revision=labels.get(patches.POD_TEMPLATE_HASH) or labels.get(keys.CONTROLLER_REVISION_HASH_LABEL, ""),
         age=age(meta.get("creationTimestamp"), now),
         restarts=sum(int(c.get("restartCount") or 0) for c in containers),
         status="Terminating" if meta.get("deletionTimestamp") else str(status.get("phase", "")),
@@ -239,7 +243,7 @@ def _step_rows(rollout: Rollout, replicas: int, current: int, ending: str) -> li
                 canary_pods=canary,
                 traffic=step.traffic,
                 matches=describe_matches(step.matches),
-                pause=pause_kind(steps, i),
+                pause=pause_kind(steps, i, blue_green=style_of(rollout) == "blue-green"),
                 state=state,
                 current=state == "current",
             )

@@ -24,11 +24,13 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from graylane.batchrelease import AdvancedDeploymentReconciler, BatchReleaseReconciler
+from graylane.batchrelease.native_daemonset import NativeDaemonSetReconciler
 from graylane.controller.rollout import RolloutReconciler
 from graylane.kube import resources as r
 from graylane.kube.apimetrics import ApiMetrics
 from graylane.kube.client import ApiError, KubeClient, Obj
 from graylane.observe.traffic import TrafficObserver, discover_custom_kinds, discover_http_route
+from graylane.observe.workload_kinds import PARTITION_KINDS, WorkloadInformers, discover
 from graylane.planner.changes import CustomKind
 from graylane.runtime.loop import ReconcileLoop
 from graylane.runtime.manager import Manager, ManagerOptions
@@ -44,6 +46,7 @@ from graylane.webhook.install import SERVICE_NAME, ServiceRef
 from graylane.webhook.install import install as install_webhooks
 from graylane.webhook.server import DEFAULT_PORT, KubeRolloutLister, WebhookServer, build_app
 from graylane.webhook.workload import DeploymentMutator
+from graylane.webhook.workload_kinds import KindsMutator
 
 __all__ = ["ControllerOptions", "WebhookMode", "run_controller", "webhook_certs"]
 
@@ -122,12 +125,16 @@ async def _permitted(client: KubeClient, resource: r.Resource) -> bool:
     return True
 
 
-async def _watchable_custom_kinds(client: KubeClient, config_namespace: str) -> dict[CustomKind, r.Resource]:
+async def _watchable_custom_kinds(
+    client: KubeClient, config_namespace: str
+) -> tuple[dict[CustomKind, r.Resource], frozenset[CustomKind]]:
+    """The custom kinds to watch, and those served that this controller may not list and watch."""
     found = await discover_custom_kinds(client, config_namespace)
     allowed = {kind: res for kind, res in found.items() if await _permitted(client, res)}
-    for kind in sorted(set(found) - set(allowed), key=str):
+    denied = frozenset(found) - frozenset(allowed)
+    for kind in sorted(denied, key=str):
         log.warning("%s is served but this controller may not list and watch it: not watched (RBAC)", kind)
-    return allowed
+    return allowed, denied
 
 
 def _cached_lookup(manager: Manager, traffic: TrafficObserver) -> Callable[[str, ObjectRef], Obj | None]:
@@ -175,23 +182,28 @@ async def _run(options: ControllerOptions, scripts: ProcessScriptRunner) -> int:
     # Gateway API is optional: HTTPRoutes are watched if their CRD exists now, or once it is established.
     # So are custom kinds: those with a Lua script and a served API (observe/kinds.py).
     config_namespace = _config_namespace(options)
+    custom, denied = await _watchable_custom_kinds(client, config_namespace)
     traffic = TrafficObserver(
-        await discover_http_route(client),
-        config_namespace,
-        custom=await _watchable_custom_kinds(client, config_namespace),
-        scripts=scripts,
+        await discover_http_route(client), config_namespace, custom=custom, scripts=scripts, denied=denied
     )
-    manager.add(ReconcileLoop(RolloutReconciler(workers=options.rollout_workers, traffic=traffic)))
-    manager.add(ReconcileLoop(BatchReleaseReconciler(workers=options.rollout_workers)))
+    # StatefulSets and DaemonSets always; OpenKruise's kinds where their CRDs are (or once they are).
+    workloads = WorkloadInformers(await discover(client))
+    rollout = RolloutReconciler(workers=options.rollout_workers, traffic=traffic, workloads=workloads)
+    manager.add(ReconcileLoop(rollout))
+    manager.add(ReconcileLoop(BatchReleaseReconciler(workers=options.rollout_workers, workloads=workloads)))
     if options.advanced_deployment:
         manager.add(ReconcileLoop(AdvancedDeploymentReconciler()))
+    manager.add(ReconcileLoop(NativeDaemonSetReconciler()))
     manager.add(ReconcileLoop(TrafficRoutingReconciler(traffic)))
     observer = _observe(manager, traffic, client)
     # The webhooks read the controllers' informer caches once synced (BENCHMARKS.md cause 3).
     rollouts, replica_sets = cached_listers(
         manager.informer(r.ROLLOUT), manager.informer(r.REPLICASET), client
     )
-    app = build_app(rollouts, mutator=DeploymentMutator(rollouts, replica_sets, KubeRolloutLister(client)))
+    kinds = KindsMutator(rollouts, {(kind.group, kind.kind): kind for kind in PARTITION_KINDS})
+    app = build_app(
+        rollouts, mutator=DeploymentMutator(rollouts, replica_sets, KubeRolloutLister(client)), kinds=kinds
+    )
     server: WebhookServer
     service = ServiceRef(port=options.service_port) if options.webhook_mode is WebhookMode.SERVICE else None
 

@@ -17,12 +17,16 @@ from graylane.api import keys
 from graylane.api.batchrelease import BatchRelease
 from graylane.api.enums import RolloutPhase
 from graylane.api.rollout_v1beta1 import Rollout
+from graylane.api.workloads import Family, WorkloadKind, lookup
 from graylane.executor.coalesce import RolloutWrite, coalesce
 from graylane.executor.rollout import RolloutInput, RolloutWrites
 from graylane.kube import resources as r
 from graylane.kube.client import KubeClient, Obj
 from graylane.kube.informer import Informer, object_key
+from graylane.kube.resources import Resource
 from graylane.observe.traffic import TrafficObserver
+from graylane.observe.workload_kinds import WorkloadInformers
+from graylane.observe.workload_objects import kind_workload
 from graylane.observe.workloads import deployment_workload
 from graylane.planner import lifecycle
 from graylane.planner.observed import RolloutObserved, Workload
@@ -68,10 +72,12 @@ class RolloutReconciler:
         workers: int = 3,
         clock: Callable[[], dt.datetime] = _utcnow,
         traffic: TrafficObserver | None = None,
+        workloads: WorkloadInformers | None = None,
     ) -> None:
         self.workers = workers
         self._clock = clock
         self._traffic = traffic or TrafficObserver()
+        self._workloads = workloads or WorkloadInformers()
         self._link = LinkObserver()
         self._rollouts: Informer | None = None
         self._deployments: Informer | None = None
@@ -90,7 +96,24 @@ class RolloutReconciler:
         self._link.setup(manager, self, self._rollouts)
         self._deployments = manager.watch(self, r.DEPLOYMENT, keys=self._rollouts_for_deployment)
         self._replicasets = manager.watch(self, r.REPLICASET, keys=self._rollouts_for_replicaset)
+        self._workloads.setup(manager)
+        self._workloads.subscribe(lambda kind, _: self._watch_kind(manager, kind))
         return self._rollouts
+
+    def _watch_kind(self, manager: Manager, kind: WorkloadKind) -> None:
+        """Events of a StatefulSet, DaemonSet or OpenKruise kind (one whose CRD appears later too) wake
+        its Rollouts."""
+        resource = self._workloads.resource(kind)
+        if resource is not None:
+            manager.watch(self, resource, keys=self._rollouts_for_workload)
+
+    def _rollouts_for_workload(self, obj: Obj) -> list[str]:
+        assert self._rollouts is not None
+        meta = obj.get("metadata", {})
+        found = self._rollouts.by_index(
+            WORKLOAD_INDEX, f"{meta.get('namespace')}/{obj.get('kind')}/{meta.get('name')}"
+        )
+        return [key for key in map(object_key, found) if key]
 
     def _rollouts_for_deployment(self, dep: Obj) -> list[str]:
         """The Rollouts of this Deployment, as their workload or as the canary Deployment of it."""
@@ -166,18 +189,34 @@ class RolloutReconciler:
         final = bool(rollout.metadata.get("deletionTimestamp")) or (
             rollout.spec.disabled and rollout.status.phase != RolloutPhase.DISABLED
         )
-        ref = rollout.spec.workload_ref
-        if not final or self._client is None or (ref.api_version, ref.kind) != ("apps/v1", "Deployment"):
+        resource = self._workload_resource(rollout)
+        if not final or self._client is None or resource is None:
             return None
-        return await self._client.get_or_none(r.DEPLOYMENT, ref.name, rollout.metadata.get("namespace"))
+        ref = rollout.spec.workload_ref
+        return await self._client.get_or_none(resource, ref.name, rollout.metadata.get("namespace"))
+
+    def _workload_resource(self, rollout: Rollout) -> Resource | None:
+        """Where the Rollout's workload is read: its kind's resource, if the kind is one graylane releases
+        and is served here (OpenKruise's kinds need their CRDs)."""
+        ref = rollout.spec.workload_ref
+        kind = lookup(ref.api_version, ref.kind)
+        if kind is None:
+            return None
+        if kind.family is Family.DEPLOYMENT:
+            return r.DEPLOYMENT if ref.api_version == "apps/v1" else None
+        return self._workloads.resource(kind)
 
     def _observe_workload(self, rollout: Rollout, fresh: Obj | None = None) -> Workload | None:
         assert self._deployments is not None
         assert self._replicasets is not None
         ref = rollout.spec.workload_ref
         namespace = rollout.metadata.get("namespace")
-        if (ref.api_version, ref.kind) != ("apps/v1", "Deployment"):
-            return None  # other workload kinds are not driven yet; they read as not found
+        kind = lookup(ref.api_version, ref.kind)
+        if kind is None or self._workload_resource(rollout) is None:
+            return None  # a kind graylane cannot release (lifecycle says so), or its CRD is not installed
+        if kind.family is not Family.DEPLOYMENT:
+            obj = fresh or self._workloads.get(kind, namespace, ref.name)
+            return kind_workload(kind, obj) if obj is not None else None
         dep = fresh or self._deployments.get(namespace, ref.name)
         if dep is None:
             return None

@@ -12,7 +12,8 @@ What it must not do: I/O, or reorder actions other than the ones it merges.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from graylane.planner.actions import (
     AddRolloutFinalizer,
@@ -36,15 +37,21 @@ class WorkloadMetadata:
     annotations: dict[str, str | None] = dataclasses.field(default_factory=dict)
     unpause: bool = False
 
-    def body(self) -> dict[str, object]:
-        meta: dict[str, object] = {}
+    def body(self, resume: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The merge patch; `unpause` writes `resume` (the workload's own hand-back patch: a Deployment's
+        `spec.paused: false`, another kind's partition or update strategy, see observe/workload_objects)."""
+        resume = resume if resume is not None else {"spec": {"paused": False}}
+        meta: dict[str, Any] = {}
         if self.labels:
             meta["labels"] = dict(self.labels)
-        if self.annotations:
-            meta["annotations"] = dict(self.annotations)
-        body: dict[str, object] = {"metadata": meta}
+        annotations = dict(self.annotations)
         if self.unpause:
-            body["spec"] = {"paused": False}
+            annotations.update((resume.get("metadata") or {}).get("annotations") or {})
+        if annotations:
+            meta["annotations"] = annotations
+        body: dict[str, Any] = {"metadata": meta}
+        if self.unpause:
+            body["spec"] = dict(resume.get("spec") or {})
         return body
 
     @property

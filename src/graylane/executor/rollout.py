@@ -17,11 +17,13 @@ from typing import Any
 
 from graylane.api import keys
 from graylane.api.rollout_v1beta1 import RolloutStatus
+from graylane.api.workloads import Family, lookup
 from graylane.executor.coalesce import RolloutMetadata, RolloutWrite, WorkloadMetadata
 from graylane.executor.traffic import DEFAULT_RESOURCES, Resources, apply_change
 from graylane.kube import resources as r
 from graylane.kube.client import Obj
 from graylane.kube.events import EventKind, EventRecorder
+from graylane.observe.workload_kinds import resource_for
 from graylane.planner.actions import (
     ApplyChange,
     DeleteBatchRelease,
@@ -99,7 +101,9 @@ class RolloutWrites:
         if workload is None:
             return
         guard = workload.resource_version if step.guarded else None
-        await writer.patch(r.DEPLOYMENT, workload.name, step.body(), inp.namespace, guard=guard)
+        resource = _workload_resource(workload.api_version, workload.kind)
+        body = step.body(workload.resume_patch)
+        await writer.patch(resource, workload.name, body, inp.namespace, guard=guard)
 
     async def _ensure_batch_release(
         self, action: EnsureBatchRelease, inp: RolloutInput, writer: Writer
@@ -111,6 +115,9 @@ class RolloutWrites:
             await writer.create(r.BATCHRELEASE, _new_batch_release(inp.obj, action))
             return
         replace = [{"op": "replace", "path": "/spec", "value": action.spec}]
+        if action.annotations:  # e.g. rollback-in-batch, told to a BatchRelease that exists already
+            merged = {**(br.metadata.get("annotations") or {}), **action.annotations}
+            replace.append({"op": "add", "path": "/metadata/annotations", "value": merged})
         guard = str(br.metadata.get("resourceVersion", ""))
         await writer.patch(r.BATCHRELEASE, inp.name, replace, inp.namespace, patch_type="json", guard=guard)
 
@@ -140,6 +147,13 @@ class RolloutWrites:
         if self.recorder is not None:
             kind = EventKind.WARNING if action.type == "Warning" else EventKind.NORMAL
             await self.recorder.event(inp.obj, kind, action.reason, action.message)
+
+
+def _workload_resource(api_version: str, kind: str) -> r.Resource:
+    found = lookup(api_version, kind)
+    if found is None or found.family is Family.DEPLOYMENT:
+        return r.DEPLOYMENT  # only a Deployment (or nothing) reaches here for a kind outside the table
+    return resource_for(api_version, kind) or r.DEPLOYMENT
 
 
 def _new_batch_release(rollout: Obj, action: EnsureBatchRelease) -> Obj:

@@ -2,7 +2,9 @@
 
 `request_labels` is pure: it reads the verb and resource from the method, the URL path and the query,
 following kube-apiserver's RequestInfo rules (`get` vs `list` by whether a name is in the path, `watch`
-when asked to watch, `deletecollection` for a DELETE without a name; resource is `plural[/subresource]`).
+when asked to watch, `deletecollection` for a DELETE without a name; resource is `plural[/subresource]`,
+qualified as `plural.group` for OpenKruise's workloads, whose plurals `statefulsets` and `daemonsets`
+are also Kubernetes' own in `apps`: the RBAC test tells the two apart by this label).
 `ApiMetrics` owns the counter on the registry it is given (the manager's, so it appears on /metrics);
 the KubeClient it is passed to increments it. This module must not register anything on the global
 registry or keep state at module level.
@@ -15,12 +17,13 @@ from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter
 
-__all__ = ["TRANSPORT_ERROR", "ApiMetrics", "request_labels"]
+__all__ = ["TRANSPORT_ERROR", "ApiMetrics", "request_labels", "resource_label"]
 
 TRANSPORT_ERROR: Final = "error"  # the `code` label when no HTTP status came back
 # `namespaces/<name>/<x>` is the Namespace's own subresource for these, not a resource in that namespace.
 _NAMESPACE_SUBRESOURCES: Final = frozenset({"status", "finalize"})
 _VERBS: Final = {"POST": "create", "PUT": "update", "PATCH": "patch"}
+_QUALIFIED_GROUPS: Final = frozenset({"apps.kruise.io"})
 
 
 def request_labels(method: str, path: str, params: Mapping[str, Any] | None = None) -> tuple[str, str]:
@@ -31,6 +34,8 @@ def request_labels(method: str, path: str, params: Mapping[str, Any] | None = No
         rest = parts[2:]
     elif parts[:1] == ["apis"]:
         rest = parts[3:]
+        if len(parts) > 1 and parts[1] in _QUALIFIED_GROUPS and rest:
+            rest = _qualified(rest, parts[1])
     else:
         return method.lower(), "/" + "/".join(parts)
     if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] not in _NAMESPACE_SUBRESOURCES:
@@ -38,6 +43,17 @@ def request_labels(method: str, path: str, params: Mapping[str, Any] | None = No
     resource = "/".join(rest[0:1] + rest[2:3])
     named = len(rest) >= 2
     return _verb(method, named, params or {}), resource
+
+
+def resource_label(group: str, plural: str) -> str:
+    """The `resource` label of a request for `plural` in `group` (see the module docstring)."""
+    return f"{plural}.{group}" if group in _QUALIFIED_GROUPS else plural
+
+
+def _qualified(rest: list[str], group: str) -> list[str]:
+    """The path after the version with the resource's plural written `plural.group`."""
+    at = 2 if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] not in _NAMESPACE_SUBRESOURCES else 0
+    return [*rest[:at], f"{rest[at]}.{group}", *rest[at + 1 :]]
 
 
 def _verb(method: str, named: bool, params: Mapping[str, Any]) -> str:

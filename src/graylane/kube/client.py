@@ -21,7 +21,7 @@ import httpx2 as httpx
 from lightkube.config.client_adapter import ConnectionParams
 from lightkube.config.kubeconfig import KubeConfig, SingleConfig
 
-from graylane.kube.apimetrics import TRANSPORT_ERROR, ApiMetrics, request_labels
+from graylane.kube.apimetrics import TRANSPORT_ERROR, ApiMetrics, request_labels, resource_label
 from graylane.kube.resources import Resource
 
 __all__ = ["ApiError", "KubeClient", "Obj", "PatchType", "user_agent"]
@@ -305,7 +305,7 @@ class KubeClient:
                 "GET", res.path(namespace), params=clean, timeout=timeout
             ) as resp:
                 opened = True
-                self._count("watch", res.plural, resp.status_code)
+                self._count("watch", resource_label(res.group, res.plural), resp.status_code)
                 if resp.status_code >= 400:
                     raise ApiError.from_status(resp.status_code, _json_or_none(await resp.aread()))
                 async for line in resp.aiter_lines():
@@ -317,7 +317,7 @@ class KubeClient:
                     yield event["type"], event["object"]
         except Exception:
             if not opened:  # the stream never started: no status to count
-                self._count("watch", res.plural, TRANSPORT_ERROR)
+                self._count("watch", resource_label(res.group, res.plural), TRANSPORT_ERROR)
             raise
 
 

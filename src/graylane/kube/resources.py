@@ -12,12 +12,16 @@ from urllib.parse import quote
 
 __all__ = [
     "BATCHRELEASE",
+    "CLONESET",
     "CONFIGMAP",
     "CRD",
+    "DAEMONSET",
     "DEPLOYMENT",
     "EVENT",
     "HTTPROUTE",
     "INGRESS",
+    "KRUISE_DAEMONSET",
+    "KRUISE_STATEFULSET",
     "LEASE",
     "MUTATING_WEBHOOK",
     "NAMESPACE",
@@ -28,6 +32,7 @@ __all__ = [
     "ROLLOUTHISTORY",
     "ROLLOUT_V1ALPHA1",
     "SERVICE",
+    "STATEFULSET",
     "TRAFFICROUTING",
     "VALIDATING_WEBHOOK",
     "Resource",
@@ -68,6 +73,13 @@ TRAFFICROUTING = Resource("rollouts.kruise.io", "v1alpha1", "trafficroutings", "
 ROLLOUTHISTORY = Resource("rollouts.kruise.io", "v1alpha1", "rollouthistories", "RolloutHistory")
 DEPLOYMENT = Resource("apps", "v1", "deployments", "Deployment")
 REPLICASET = Resource("apps", "v1", "replicasets", "ReplicaSet")
+HPA = Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")
+STATEFULSET = Resource("apps", "v1", "statefulsets", "StatefulSet")
+DAEMONSET = Resource("apps", "v1", "daemonsets", "DaemonSet")
+# OpenKruise's workloads, in the versions Kruise Rollout reads them (graylane.api.workloads).
+CLONESET = Resource("apps.kruise.io", "v1alpha1", "clonesets", "CloneSet")
+KRUISE_STATEFULSET = Resource("apps.kruise.io", "v1beta1", "statefulsets", "StatefulSet")
+KRUISE_DAEMONSET = Resource("apps.kruise.io", "v1alpha1", "daemonsets", "DaemonSet")
 POD = Resource("", "v1", "pods", "Pod")
 SERVICE = Resource("", "v1", "services", "Service")
 CONFIGMAP = Resource("", "v1", "configmaps", "ConfigMap")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from graylane.api.rollout_v1beta1 import Rollout
 from graylane.kube import resources as r
@@ -186,6 +186,7 @@ class TrafficObserver:
         custom: Mapping[CustomKind, Resource] | None = None,
         *,
         scripts: ScriptRunner = NO_SCRIPTS,
+        denied: Collection[CustomKind] = (),
     ) -> None:
         self.http_route = http_route
         self.config_namespace = config_namespace
@@ -197,6 +198,9 @@ class TrafficObserver:
         self._crds: Informer | None = None
         self._subscribers: list[KindAdded] = []
         self._added: Callable[[Kind, Resource], None] | None = None
+        # Served at start-up but not ours to list and watch (RBAC): their established CRDs, which the CRD
+        # informer reports at once, must not start an informer that would only ever be refused.
+        self._denied = frozenset(denied)
 
     @property
     def watched(self) -> frozenset[Kind]:
@@ -256,6 +260,8 @@ class TrafficObserver:
         if found is None or found[0] in self._informers or self._added is None:
             return
         kind, resource = found
+        if kind in self._denied:
+            return
         if kind == ObjectKind.HTTP_ROUTE or kind in self._scripted_kinds():
             self._added(kind, resource)
 

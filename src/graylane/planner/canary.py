@@ -16,7 +16,7 @@ from graylane.api.batchrelease import BatchRelease, ReleaseBatch, ReleasePlan
 from graylane.api.enums import BatchState, FinalisingStep, RollingStyle, StepState
 from graylane.api.hashing import release_plan_hash
 from graylane.api.rollout_v1beta1 import Rollout, is_real_partition
-from graylane.planner import traffic
+from graylane.planner import bluegreen, rollback, traffic
 from graylane.planner.actions import EnsureBatchRelease, PatchBatchRelease, RecordEvent
 from graylane.planner.context import Pass, next_step_index
 from graylane.planner.trafficrouting_link import linked_name
@@ -88,8 +88,9 @@ def _upgrade(p: Pass) -> bool:
     )
     desired = desired_release_plan(p, batch=p.sub.current_step_index - 1)
     br = p.observed.batch_release
-    if br is None or _plan_differs(br, desired):
-        p.act(EnsureBatchRelease(_br_spec(p, desired), exists=br is not None))
+    annotations = rollback.batch_release_annotations(p)
+    if br is None or _plan_differs(br, desired) or _lacks(br, annotations):
+        p.act(EnsureBatchRelease(_br_spec(p, desired), annotations, exists=br is not None))
         return False
     if not _batch_done(br, p.sub.current_step_index):
         return False
@@ -119,7 +120,9 @@ def _metrics_analysis(p: Pass) -> bool:
 
 def _paused(p: Pass) -> bool:
     step, index, total = p.current_step, p.sub.current_step_index, len(p.steps)
-    if index == total and step.replicas == "100%":
+    # Canary only: a last step of 100% ends the release at once; blue-green pauses there too, with
+    # every request on the new pods and the old ones still up, until approved.
+    if index == total and step.replicas == "100%" and not bluegreen.is_blue_green(p.rollout):
         return _to_ready(p)
     if step.pause.duration is None:
         p.status.message = (
@@ -206,6 +209,8 @@ def _deployed_replicas(p: Pass) -> object:
 
 
 def desired_release_plan(p: Pass, *, batch: int) -> ReleasePlan:
+    if bluegreen.is_blue_green(p.rollout):
+        return bluegreen.release_plan(p, batch=batch)
     canary = p.rollout.spec.strategy.canary
     assert canary is not None, "the canary planner needs a canary strategy"
     return ReleasePlan(
@@ -228,6 +233,11 @@ def _comparable(plan: ReleasePlan) -> dict[str, Any]:
 
 def _plan_differs(br: BatchRelease, desired: ReleasePlan) -> bool:
     return _comparable(br.spec.release_plan) != _comparable(desired)
+
+
+def _lacks(br: BatchRelease, annotations: dict[str, str]) -> bool:
+    current = br.metadata.get("annotations") or {}
+    return any(current.get(key) != value for key, value in annotations.items())
 
 
 def _br_spec(p: Pass, plan: ReleasePlan) -> dict[str, Any]:

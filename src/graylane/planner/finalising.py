@@ -26,7 +26,7 @@ from graylane.api.enums import (
     ProgressingReason,
     RollingStyle,
 )
-from graylane.planner import conditions, traffic, trafficrouting_link
+from graylane.planner import bluegreen, conditions, traffic, trafficrouting_link
 from graylane.planner.actions import (
     DeleteBatchRelease,
     PatchBatchRelease,
@@ -65,7 +65,7 @@ def finalise(p: Pass, reason: FinaliseReason) -> bool:
     if p.status.canary_status is None:
         return not acted  # the release never started: only the webhook's hold to undo
     acted = trafficrouting_link.unlink(p) or acted
-    sequence = ROLLBACK_SEQUENCE if reason is FinaliseReason.ROLLBACK else SUCCESS_SEQUENCE
+    sequence = _sequence(p, reason)
     if not p.sub.finalising_step or p.sub.finalising_step not in (*sequence, F.END):
         p.sub.finalising_step = sequence[0]
         p.touch()
@@ -79,6 +79,12 @@ def finalise(p: Pass, reason: FinaliseReason) -> bool:
         p.sub.finalising_step = _next(sequence, F(p.sub.finalising_step))
         p.touch()
     return p.sub.finalising_step == F.END and not acted
+
+
+def _sequence(p: Pass, reason: FinaliseReason) -> tuple[FinalisingStep, ...]:
+    if bluegreen.is_blue_green(p.rollout):
+        return bluegreen.finalise_sequence(reason)
+    return ROLLBACK_SEQUENCE if reason is FinaliseReason.ROLLBACK else SUCCESS_SEQUENCE
 
 
 def _next(sequence: tuple[FinalisingStep, ...], task: FinalisingStep) -> FinalisingStep:

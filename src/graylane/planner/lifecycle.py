@@ -23,6 +23,8 @@ from graylane.api.enums import (
 )
 from graylane.api.hashing import rollout_hash
 from graylane.api.rollout_v1beta1 import CanaryStatus, Rollout, RolloutStatus
+from graylane.api.workloads import KINDS
+from graylane.planner import bluegreen
 from graylane.planner import conditions as cond
 from graylane.planner.actions import (
     AddRolloutFinalizer,
@@ -37,18 +39,14 @@ from graylane.planner.finalising import finalise, release_hold
 from graylane.planner.observed import RolloutObserved, Workload
 from graylane.planner.polling import safety_poll
 from graylane.planner.progressing import progressing
+from graylane.planner.unsupported import unsupported_event, unsupported_message
 
 __all__ = ["ADMISSION_WINDOW_SECONDS", "WORKLOAD_TYPES", "calculate_status", "plan", "prelude_actions"]
 
 # Phases in which a release is in flight: a lost wake-up there would stall it, so they keep a long
 # safety poll (planner/polling.py); every readiness wait itself is woken by a watch event.
 _IN_FLIGHT = frozenset({RolloutPhase.PROGRESSING, RolloutPhase.TERMINATING, RolloutPhase.DISABLING})
-WORKLOAD_TYPES = {
-    ("apps", "Deployment"): "deployment",
-    ("apps.kruise.io", "CloneSet"): "cloneset",
-    ("apps", "StatefulSet"): "statefulset",
-    ("apps.kruise.io", "DaemonSet"): "daemonset",
-}
+WORKLOAD_TYPES = {(kind.group, kind.kind): kind.type_label for kind in KINDS}
 
 # The webhook's timeoutSeconds (webhook/install.py TIMEOUT_SECONDS, 10), plus the second the deletion
 # timestamp is truncated to and the store that follows an admission.
@@ -64,12 +62,22 @@ MSG_PROGRESSING = "Rollout is in Progressing"
 
 def plan(observed: RolloutObserved) -> RolloutPlan:
     """One reconcile's decisions for a Rollout (read as v1beta1)."""
+    if bluegreen.is_blue_green(observed.rollout):
+        # One step machine for both: blue-green's sub-status is read and stored in its own shape.
+        return bluegreen.stored_plan(_plan(bluegreen.working_view(observed)))
+    return _plan(observed)
+
+
+def _plan(observed: RolloutObserved) -> RolloutPlan:
     rollout = observed.rollout
     if _deleting(rollout) and _terminating_completed(rollout.status) and not _held(observed.workload):
         late = _admissions_in_flight(rollout, observed)
         if late > 0:
             return RolloutPlan(requeue_after=late)
         return RolloutPlan(actions=_remove_finalizer(rollout))
+    unsupported = unsupported_message(rollout)
+    if unsupported is not None and not _deleting(rollout):
+        return _unsupported(rollout, unsupported)
     actions = prelude_actions(observed)
     status = calculate_status(observed)
     if status is None:
@@ -101,6 +109,18 @@ def _admissions_in_flight(rollout: Rollout, observed: RolloutObserved) -> float:
     except ValueError:
         return 0.0
     return max((deleted - observed.now).total_seconds() + ADMISSION_WINDOW_SECONDS, 0.0)
+
+
+def _unsupported(rollout: Rollout, message: str) -> RolloutPlan:
+    """A workload kind graylane cannot release: Initial, saying so (never a silent Workload Not Found).
+    No finalizer or hash annotation: nothing will be released, and the validating webhook refuses any
+    write of such a Rollout but its status."""
+    status = RolloutStatus(
+        observed_generation=int(rollout.metadata.get("generation", 0)),
+        phase=RolloutPhase.INITIAL,
+        message=message,
+    )
+    return RolloutPlan(actions=unsupported_event(rollout, message), status=status)
 
 
 def _safety_poll(rollout: Rollout, phase: str) -> float | None:
@@ -204,10 +224,11 @@ def _completed_sub_status(rollout: Rollout, workload: Workload) -> CanaryStatus:
 
     Outside a release Kruise's workload finder leaves podTemplateHash empty; its stableRevision is the
     oldest active ReplicaSet's hash for canary-style Rollouts and the (then absent) stable-revision label
-    for partition-style ones.
+    for partition-style and blue-green ones.
     """
     steps = len(rollout.spec.strategy.steps())
-    partition = rollout.spec.strategy.rolling_style() == RollingStyle.PARTITION
+    # Blue-green reads its workload as partition style does (no extra Deployment).
+    partition = rollout.spec.strategy.rolling_style() in (RollingStyle.PARTITION, RollingStyle.BLUE_GREEN)
     return CanaryStatus(
         observed_rollout_id=workload.rollout_id,
         observed_workload_generation=workload.generation,

@@ -44,6 +44,9 @@ class Workload:
     oldest_active_revision: str = ""
     # spec.template.metadata.labels: what the new version's pods carry (routing by pod label, e.g. Gloo).
     template_labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # The merge patch that hands the workload back to its own controller when a release ends with no
+    # BatchRelease left to do it (a Deployment: unpaused; other kinds: their partition or strategy).
+    resume_patch: Mapping[str, Any] = dataclasses.field(default_factory=lambda: {"spec": {"paused": False}})
 
     @property
     def rollout_id(self) -> str:

@@ -38,7 +38,16 @@ _ROLLOUT_MIRROR_RELEASING = frozenset({"observedWorkloadGeneration"})
 _RELEASING = frozenset({RolloutPhase.PROGRESSING, RolloutPhase.TERMINATING, RolloutPhase.DISABLING})
 # podTemplateHash: the canary ReplicaSet's hash appears while the batch comes up; the step's end
 # records it again, and nothing reads it before then (the canary Service selects by it afterwards).
-_ROLLOUT_MIRROR_WAITING = frozenset({"message", "canaryReplicas", "canaryReadyReplicas", "podTemplateHash"})
+_ROLLOUT_MIRROR_WAITING = frozenset(
+    {
+        "message",
+        "canaryReplicas",
+        "canaryReadyReplicas",
+        "updatedReplicas",
+        "updatedReadyReplicas",
+        "podTemplateHash",
+    }
+)
 _BATCH_MIRROR = frozenset({"updatedReplicas", "updatedReadyReplicas"})
 
 
@@ -49,7 +58,8 @@ def rollout_status_changed(
     before, after = old.to_obj(), new.to_obj()
     if before == after:
         return False
-    waiting = new.canary_status is not None and new.canary_status.current_step_state == StepState.STEP_UPGRADE
+    sub = new.sub_status()
+    waiting = sub is not None and sub.current_step_state == StepState.STEP_UPGRADE
     releasing = new.phase in _RELEASING
     folded = (_ROLLOUT_MIRROR_RELEASING if releasing else frozenset()) | (
         _ROLLOUT_MIRROR_WAITING if waiting else frozenset()

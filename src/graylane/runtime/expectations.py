@@ -22,6 +22,7 @@ What it must not do: call the API server, or know what any resource means.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import enum
 from collections.abc import Callable, Hashable
@@ -33,6 +34,9 @@ from graylane.kube.workqueue import Clock
 __all__ = ["DEFAULT_TIMEOUT", "Expectations", "Verdict", "Want"]
 
 DEFAULT_TIMEOUT = 30.0
+# How many recent (informer, object, version) events are remembered: a write's own event may be
+# delivered, and overtaken by the next writer's, before the write's answer registers its expectation.
+RECENT_EVENTS = 4096
 Owner = Hashable
 
 
@@ -93,6 +97,8 @@ class Expectations:
         self._by_object: dict[tuple[int, str], list[_Expectation]] = {}
         self._tracked: set[int] = set()
         self._relisted: dict[int, float] = {}  # informer -> when a re-list was last asked of it
+        # Versions delivered lately, bounded: insertion-ordered, the oldest dropped first.
+        self._recent: collections.OrderedDict[tuple[int, str, str], None] = collections.OrderedDict()
 
     def __len__(self) -> int:
         return sum(len(found) for found in self._by_owner.values())
@@ -105,6 +111,7 @@ class Expectations:
 
         def on_event(kind: EventType, old: Obj | None, new: Obj | None) -> None:
             key = object_key(new if new is not None else old or {})
+            self._remember(informer, key or "", _version(new))
             for found in list(self._by_object.get((id(informer), key or ""), ())):
                 if _met(found.want, found.version, None if kind is EventType.DELETED else new):
                     self._resolve(found)
@@ -122,6 +129,8 @@ class Expectations:
         namespace, _, name = key.rpartition("/")
         if _met(want, version, informer.get(namespace or None, name)):
             return
+        if want is Want.VERSION and (id(informer), key, version) in self._recent:
+            return  # its event came (and another writer's after it) before the write's answer did
         found = _Expectation(
             owner,
             informer,
@@ -133,6 +142,13 @@ class Expectations:
         )
         self._by_owner.setdefault(owner, []).append(found)
         self._by_object.setdefault((id(informer), key), []).append(found)
+
+    def _remember(self, informer: Informer, key: str, version: str | None) -> None:
+        if not version:
+            return
+        self._recent[(id(informer), key, version)] = None
+        if len(self._recent) > RECENT_EVENTS:
+            self._recent.popitem(last=False)
 
     def check(self, owner: Owner) -> Verdict:
         """Not waiting, waiting until a deadline, or past it (then re-list the named informers and

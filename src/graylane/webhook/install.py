@@ -5,9 +5,17 @@ Kruise keeps the same objects):
 
 - every CRD from `crdgen.render_all()`; those crdgen gives a Webhook conversion (Rollout, BatchRelease)
   get our `/convert` address and caBundle in place of its placeholder;
-- `kruise-rollout-mutating-webhook-configuration` with `mdeployment.kb.io` (UPDATE apps/v1 deployments
-  labelled `rollouts.kruise.io/workload-type`, not the controller-manager's own) - the only workload webhook
-  served so far;
+- `kruise-rollout-mutating-webhook-configuration` with one webhook per workload kind, each for UPDATEs of
+  workloads labelled `rollouts.kruise.io/workload-type` and not the controller-manager's own:
+  `mdeployment.kb.io` (apps/v1 deployments), `mcloneset.kb.io` (apps.kruise.io/v1alpha1 clonesets),
+  `mdaemonset.kb.io` (apps.kruise.io daemonsets, v1alpha1 as Kruise's, and v1beta1, so an update made
+  in v1beta1 reaches the webhook with its status.updateRevision), `mnativedaemonset.kb.io` (apps/v1
+  daemonsets) and `munifiedworload.kb.io` for StatefulSet-like kinds. The OpenKruise kinds' rules are
+  registered whether their CRDs exist or not (a rule for a resource nobody serves matches nothing), so
+  a CloneSet created after OpenKruise is installed is held from its first update, with no re-install.
+  Kruise's unified webhook matches every resource (`*`) on CREATE too; here it names the StatefulSets
+  (apps/v1 and apps.kruise.io) on UPDATE, the only ones it acts on: with failurePolicy Fail, `*` would
+  put every labelled object's writes behind graylane;
 - `kruise-rollout-validating-webhook-configuration` with `vrollout.kb.io` (CREATE/UPDATE of rollouts,
   v1alpha1 and v1beta1).
 
@@ -31,7 +39,15 @@ from graylane.api import crdgen
 from graylane.kube import resources as r
 from graylane.kube.client import ApiError, KubeClient
 from graylane.kube.resources import Resource
-from graylane.webhook.server import CONVERT_PATH, MUTATE_DEPLOYMENT_PATH, VALIDATE_ROLLOUT_PATH
+from graylane.webhook.server import (
+    CONVERT_PATH,
+    MUTATE_ADVANCED_DAEMONSET_PATH,
+    MUTATE_CLONESET_PATH,
+    MUTATE_DAEMONSET_PATH,
+    MUTATE_DEPLOYMENT_PATH,
+    MUTATE_UNIFIED_PATH,
+    VALIDATE_ROLLOUT_PATH,
+)
 
 __all__ = [
     "MUTATING_CONFIGURATION",
@@ -115,17 +131,38 @@ def with_conversion(crd: Obj, endpoint: Endpoint) -> Obj:
     return crdgen.with_conversion_client(crd, endpoint.client_config(CONVERT_PATH))
 
 
+# (webhook name, path, rules) of the workload webhooks, in Kruise's names and paths.
+_WORKLOAD_WEBHOOKS: tuple[tuple[str, str, list[tuple[str, list[str], str]]], ...] = (
+    ("mdeployment.kb.io", MUTATE_DEPLOYMENT_PATH, [("apps", ["v1"], "deployments")]),
+    ("mcloneset.kb.io", MUTATE_CLONESET_PATH, [("apps.kruise.io", ["v1alpha1"], "clonesets")]),
+    (
+        "mdaemonset.kb.io",
+        MUTATE_ADVANCED_DAEMONSET_PATH,
+        [("apps.kruise.io", ["v1alpha1", "v1beta1"], "daemonsets")],
+    ),
+    ("mnativedaemonset.kb.io", MUTATE_DAEMONSET_PATH, [("apps", ["v1"], "daemonsets")]),
+    (
+        "munifiedworload.kb.io",
+        MUTATE_UNIFIED_PATH,
+        [("apps", ["v1"], "statefulsets"), ("apps.kruise.io", ["v1alpha1", "v1beta1"], "statefulsets")],
+    ),
+)
+
+
 def mutating_configuration(endpoint: Endpoint) -> Obj:
-    deployment_selector = {
+    selector = {
         "matchExpressions": [
             {"key": "control-plane", "operator": "NotIn", "values": ["controller-manager"]},
             {"key": WORKLOAD_TYPE_LABEL, "operator": "Exists"},
         ]
     }
-    webhook = _webhook("mdeployment.kb.io", endpoint, MUTATE_DEPLOYMENT_PATH)
-    webhook["rules"] = [_rule("apps", ["v1"], ["UPDATE"], "deployments")]
-    webhook["objectSelector"] = deployment_selector
-    return _configuration("MutatingWebhookConfiguration", MUTATING_CONFIGURATION, [webhook])
+    webhooks = []
+    for name, path, rules in _WORKLOAD_WEBHOOKS:
+        webhook = _webhook(name, endpoint, path)
+        webhook["rules"] = [_rule(group, versions, ["UPDATE"], plural) for group, versions, plural in rules]
+        webhook["objectSelector"] = selector
+        webhooks.append(webhook)
+    return _configuration("MutatingWebhookConfiguration", MUTATING_CONFIGURATION, webhooks)
 
 
 def validating_configuration(endpoint: Endpoint) -> Obj:

@@ -5,7 +5,10 @@ Routes (the paths Kruise Rollout registers, so existing webhook configurations k
 - `POST /convert`: ConversionReview; every object goes through `graylane.api.conversion.convert`.
 - `POST /validate-rollouts-kruise-io-rollout`: AdmissionReview for CREATE/UPDATE of Rollouts in either
   version; `validate_rollout` against the other Rollouts of the namespace, denied with 422 on errors.
-- `POST /mutate-apps-v1-deployment`: AdmissionReview for Deployment UPDATEs, handed to a `WorkloadMutator`.
+- `POST /mutate-apps-v1-deployment`: AdmissionReview for Deployment UPDATEs, handed to a `WorkloadMutator`;
+- `POST /mutate-apps-kruise-io-v1alpha1-cloneset`, `/mutate-apps-kruise-io-v1alpha1-daemonset`,
+  `/mutate-apps-v1-daemonset`, `/mutate-unified-workload` (StatefulSets, native and Advanced): UPDATEs of
+  the other workload kinds, handed to the kinds' `WorkloadMutator` (webhook/workload_kinds.py).
 - `GET /healthz`.
 
 A body that is not JSON, or not a review, gets HTTP 400 with a message; a handler that fails gets an
@@ -40,6 +43,7 @@ __all__ = [
     "DEFAULT_PORT",
     "HEALTHZ_PATH",
     "MUTATE_DEPLOYMENT_PATH",
+    "MUTATE_KIND_PATHS",
     "VALIDATE_ROLLOUT_PATH",
     "AllowUnchanged",
     "DebugAccessLogger",
@@ -58,6 +62,17 @@ CaCallback = Callable[[bytes], Awaitable[None]]
 CONVERT_PATH = "/convert"
 VALIDATE_ROLLOUT_PATH = "/validate-rollouts-kruise-io-rollout"
 MUTATE_DEPLOYMENT_PATH = "/mutate-apps-v1-deployment"
+# Kruise Rollout's paths for the other workload kinds (its webhook configuration's names).
+MUTATE_CLONESET_PATH = "/mutate-apps-kruise-io-v1alpha1-cloneset"
+MUTATE_ADVANCED_DAEMONSET_PATH = "/mutate-apps-kruise-io-v1alpha1-daemonset"
+MUTATE_DAEMONSET_PATH = "/mutate-apps-v1-daemonset"
+MUTATE_UNIFIED_PATH = "/mutate-unified-workload"
+MUTATE_KIND_PATHS = (
+    MUTATE_CLONESET_PATH,
+    MUTATE_ADVANCED_DAEMONSET_PATH,
+    MUTATE_DAEMONSET_PATH,
+    MUTATE_UNIFIED_PATH,
+)
 HEALTHZ_PATH = "/healthz"
 DEFAULT_PORT = 9876
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
@@ -121,10 +136,17 @@ class AllowUnchanged:
 class _Handlers:
     """The route handlers, holding what they need; one instance per application."""
 
-    def __init__(self, lister: RolloutLister, mutator: WorkloadMutator, options: ValidationOptions) -> None:
+    def __init__(
+        self,
+        lister: RolloutLister,
+        mutator: WorkloadMutator,
+        options: ValidationOptions,
+        kinds: WorkloadMutator,
+    ) -> None:
         self._lister = lister
         self._mutator = mutator
         self._options = options
+        self._kinds = kinds
 
     async def convert(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
@@ -138,7 +160,10 @@ class _Handlers:
         return await _admit(request, self._validate)
 
     async def mutate_deployment(self, request: web.Request) -> web.Response:
-        return await _admit(request, self._mutate)
+        return await _admit(request, lambda req: self._mutate(req, self._mutator))
+
+    async def mutate_kind(self, request: web.Request) -> web.Response:
+        return await _admit(request, lambda req: self._mutate(req, self._kinds))
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -158,12 +183,12 @@ class _Handlers:
         errors = validate_rollout(req.object, old, _others(siblings, req), self._options)
         return adm.denied(req, render_errors(errors)) if errors else adm.allowed(req)
 
-    async def _mutate(self, req: adm.AdmissionRequest) -> Obj:
+    async def _mutate(self, req: adm.AdmissionRequest, mutator: WorkloadMutator) -> Obj:
         # Kruise's workload handler only acts on UPDATEs of the object itself.
         if req.operation != "UPDATE" or req.sub_resource or req.object is None:
             return adm.allowed(req)
         try:
-            changed = await self._mutator.mutate(req)
+            changed = await mutator.mutate(req)
         except MutationRejected as err:
             return adm.errored(req, err.code, err.message)
         if changed is None:
@@ -175,13 +200,18 @@ def build_app(
     lister: RolloutLister,
     mutator: WorkloadMutator | None = None,
     options: ValidationOptions | None = None,
+    kinds: WorkloadMutator | None = None,
 ) -> web.Application:
     """The aiohttp application with all routes (no TLS; `WebhookServer` serves it over HTTPS)."""
-    handlers = _Handlers(lister, mutator or AllowUnchanged(), options or ValidationOptions())
+    handlers = _Handlers(
+        lister, mutator or AllowUnchanged(), options or ValidationOptions(), kinds or AllowUnchanged()
+    )
     app = web.Application(client_max_size=MAX_BODY)
     app.router.add_post(CONVERT_PATH, handlers.convert)
     app.router.add_post(VALIDATE_ROLLOUT_PATH, handlers.validate_rollout)
     app.router.add_post(MUTATE_DEPLOYMENT_PATH, handlers.mutate_deployment)
+    for path in MUTATE_KIND_PATHS:
+        app.router.add_post(path, handlers.mutate_kind)
     app.router.add_get(HEALTHZ_PATH, handlers.healthz)
     return app
 

@@ -18,6 +18,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from graylane.api.workloads import KINDS, SUPPORTED
 from graylane.webhook.validation_gofmt import (
     INT_OR_STRING,
     GoType,
@@ -31,6 +32,7 @@ __all__ = [
     "DEFAULT_OPTIONS",
     "FROZEN_PHASES",
     "REPLICAS_MESSAGE",
+    "UNSUPPORTED_WORKLOAD",
     "FieldError",
     "FieldErrorType",
     "ImmutableRule",
@@ -250,18 +252,11 @@ def status_phase(rollout: Raw) -> str:
 
 # --- Checks shared by both versions ------------------------------------------------------------------
 
-# (API group, kind) pairs upstream knows; the version is deliberately not compared.
-_KNOWN_WORKLOADS = frozenset(
-    {
-        ("apps", "ReplicaSet"),
-        ("apps", "Deployment"),
-        ("apps", "StatefulSet"),
-        ("apps", "DaemonSet"),
-        ("apps.kruise.io", "CloneSet"),
-        ("apps.kruise.io", "StatefulSet"),
-        ("apps.kruise.io", "DaemonSet"),
-    }
-)
+# (API group, kind) pairs graylane releases (graylane.api.workloads); the version is deliberately not
+# compared, as upstream. Upstream also admits ReplicaSets, which it then cannot release: refused here.
+_KNOWN_WORKLOADS = frozenset((kind.group, kind.kind) for kind in KINDS)
+# Upstream's message, followed by what is supported (its Invalid value names the kind given).
+UNSUPPORTED_WORKLOAD = f"WorkloadRef kind is not supported; supported: {SUPPORTED}"
 
 
 def api_group(api_version: str) -> str:

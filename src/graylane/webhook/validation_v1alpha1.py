@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from itertools import pairwise
 
 from graylane.webhook.validation_common import (
+    UNSUPPORTED_WORKLOAD,
     FieldError,
     ImmutableRule,
     Raw,
@@ -151,7 +152,7 @@ def _check_workload_ref(ref: Raw | None, options: ValidationOptions) -> list[Fie
     if ref is None:
         return [invalid(path, None, "WorkloadRef is required")]
     if not is_supported_workload(ref, options):
-        return [invalid(path, ref, "WorkloadRef kind is not supported", _SCHEMAS.workload_ref)]
+        return [invalid(path, ref, UNSUPPORTED_WORKLOAD, _SCHEMAS.workload_ref)]
     return []
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from itertools import pairwise
 
 from graylane.webhook.validation_common import (
+    UNSUPPORTED_WORKLOAD,
     FieldError,
     ImmutableRule,
     Raw,
@@ -149,7 +150,7 @@ def _check_workload_ref(ref: Raw, style: str, options: ValidationOptions) -> lis
     # empty reference and fails the kind check (the CRD schema makes it required anyway).
     path = "Spec.ObjectRef.WorkloadRef"
     if not is_supported_workload(ref, options):
-        return [invalid(path, ref, "WorkloadRef kind is not supported", _SCHEMAS.workload_ref)]
+        return [invalid(path, ref, UNSUPPORTED_WORKLOAD, _SCHEMAS.workload_ref)]
     group_kind = (api_group(str(ref.get("apiVersion", ""))), ref.get("kind", ""))
     if style == _BLUE_GREEN and group_kind not in _BLUE_GREEN_WORKLOADS:
         message = "WorkloadRef kind is not supported for bluegreen style"

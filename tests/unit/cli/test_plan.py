@@ -282,3 +282,32 @@ def test_plan_handles_several_rollouts_per_file(tmp_path: Path) -> None:
         ("one", 4, 1),
         ("two", 10, 5),
     ]
+
+
+def test_a_blue_green_plan_shows_both_versions_and_pauses_at_its_last_step() -> None:
+    from graylane.api.rollout_v1beta1 import Rollout
+    from graylane.planview import plan_rollout
+
+    rollout = Rollout.from_obj(
+        {
+            "metadata": {"name": "demo", "namespace": "default"},
+            "spec": {
+                "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "demo"},
+                "strategy": {
+                    "blueGreen": {
+                        "steps": [
+                            {"replicas": "50%", "traffic": "0%", "pause": {}},
+                            {"replicas": "100%", "traffic": "100%", "pause": {}},
+                        ],
+                        "trafficRoutings": [{"service": "demo", "ingress": {"name": "demo"}}],
+                    }
+                },
+            },
+        }
+    )
+    plan = plan_rollout(rollout, 5)
+    assert plan.style == "blue-green"
+    assert [(s.stable_pods, s.canary_pods) for s in plan.steps] == [(5, 3), (5, 5)]
+    assert [s.pause for s in plan.steps] == ["approval", "approval"]
+    assert [s.traffic for s in plan.steps] == ["0%", "100%"]
+    assert plan.notes == []

@@ -262,3 +262,24 @@ def test_history_rows_mark_stable_current_and_canary_revisions() -> None:
         ("2", "x2", ["v2"], "5/5", "current template"),
         ("canary", "c1", ["v3"], "5/5", "canary Deployment"),
     ]
+
+
+def test_a_blue_green_release_shows_both_versions_and_where_traffic_goes() -> None:
+    steps = [
+        {"replicas": "50%", "traffic": "0%", "pause": {}},
+        {"replicas": "100%", "traffic": "100%", "pause": {}},
+    ]
+    obj = rollout(step=2, steps=steps).to_obj()
+    obj["spec"]["strategy"] = {"blueGreen": {"steps": steps}}
+    obj["status"]["blueGreenStatus"] = obj["status"].pop("canaryStatus")
+    ro = Rollout.from_obj(obj)
+    view = build_view(snapshot(ro, [pod(f"n{i}", "c1") for i in range(5)]), NOW)
+    assert view.style == "blue-green"
+    assert (view.step, view.state) == (2, "StepPaused")
+    assert (view.stable.ready, view.canary.ready, view.canary_wanted) == (5, 5, 5)
+    assert [(r.stable_pods, r.canary_pods, r.traffic, r.pause) for r in view.steps] == [
+        (5, 3, "0%", "approval"),
+        (5, 5, "100%", "approval"),
+    ]
+    assert view.traffic.weight == "100%"
+    assert view.waiting.kind == "approval"

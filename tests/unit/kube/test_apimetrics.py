@@ -46,6 +46,20 @@ from graylane.kube.client import ApiError, KubeClient, user_agent
         ("GET", "/api/v1/nodes/n1", None, ("get", "nodes")),
         ("PUT", "/apis/coordination.k8s.io/v1/namespaces/ns/leases/l", None, ("update", "leases")),
         ("GET", "/version", None, ("get", "/version")),
+        # OpenKruise's workloads share their plurals with apps/v1: labelled with their group.
+        (
+            "GET",
+            "/apis/apps.kruise.io/v1beta1/statefulsets",
+            {"watch": "1"},
+            ("watch", "statefulsets.apps.kruise.io"),
+        ),
+        (
+            "PATCH",
+            "/apis/apps.kruise.io/v1alpha1/namespaces/ns/clonesets/web/status",
+            None,
+            ("patch", "clonesets.apps.kruise.io/status"),
+        ),
+        ("GET", "/apis/apps/v1/namespaces/ns/statefulsets", None, ("list", "statefulsets")),
     ],
 )
 def test_request_labels(

@@ -132,3 +132,18 @@ async def test_many_owners_timing_out_on_one_informer_ask_for_one_relist(rig: Ri
     assert asked == [(rig.informer,), (), (), (), ()]
     rig.clock.advance(31)
     assert rig.expectations.check(("ctl", "ns/1")).relist == (rig.informer,)  # a window later: again
+
+
+async def test_a_version_overtaken_before_the_write_answered_is_met_at_once(rig: Rig) -> None:
+    """The write's own event, then another writer's (a controller reacting at once), both delivered
+    before the write's answer registers the expectation: the cache shows a newer version, and the
+    written one has been seen. Waiting for it would cost the timeout and a re-list."""
+    written = await rig.api.patch(r.CONFIGMAP, "a", {"data": {"v": "mine"}}, "ns")
+    await rig.api.patch(r.CONFIGMAP, "a", {"data": {"v": "theirs"}}, "ns")
+    await rig.settle()
+    assert rig.informer.version_of("ns", "a") != written["metadata"]["resourceVersion"]
+    rig.expectations.expect(OWNER, rig.informer, "ns/a", Want.VERSION, written["metadata"]["resourceVersion"])
+    assert not rig.expectations.check(OWNER).waiting
+    # A version never delivered still waits.
+    rig.expectations.expect(OWNER, rig.informer, "ns/a", Want.VERSION, "never-seen")
+    assert rig.expectations.check(OWNER).waiting

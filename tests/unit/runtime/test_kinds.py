@@ -134,3 +134,18 @@ async def test_a_custom_kind_is_watched_once_both_its_crd_and_a_script_exist() -
         await h.settle()
         assert WIDGET in traffic.watched
         assert traffic.resources()[WIDGET] == Resource("example.graylane.io", "v1", "widgets", "Widget", True)
+
+
+def test_a_kind_this_controller_may_not_watch_is_not_watched_when_its_crd_is_seen() -> None:
+    """Served at start-up but refused by RBAC (a SelfSubjectAccessReview said so): the CRD informer's
+    report of its established CRD must not start an informer that the API server only ever refuses."""
+    from graylane.observe.traffic import TrafficObserver
+
+    istio = CustomKind("networking.istio.io", "VirtualService")
+    vs_crd = crd("networking.istio.io", "VirtualService", "virtualservices", ["v1"])
+    for denied, expected in (([istio], []), ([], [istio])):
+        observer = TrafficObserver(denied=denied)
+        added: list[object] = []
+        observer._added = lambda kind, _resource, seen=added: seen.append(kind)  # type: ignore[misc]
+        observer._consider(vs_crd)
+        assert added == expected

@@ -18,6 +18,7 @@ from graylane.webhook.validation import (
     render_errors,
     validate_rollout,
 )
+from graylane.webhook.validation_common import UNSUPPORTED_WORKLOAD
 
 Obj = dict[str, Any]
 _DELETE = object()
@@ -254,12 +255,12 @@ def test_valid_rollouts_are_admitted(rollout: Obj, options: ValidationOptions) -
     [
         pytest.param(
             edit(beta(), ("spec.workloadRef.kind", "Foo")),
-            [("Spec.ObjectRef.WorkloadRef", INVALID, "WorkloadRef kind is not supported")],
+            [("Spec.ObjectRef.WorkloadRef", INVALID, UNSUPPORTED_WORKLOAD)],
             id="kind-not-supported",
         ),
         pytest.param(
             edit(beta(), ("spec.workloadRef", _DELETE)),
-            [("Spec.ObjectRef.WorkloadRef", INVALID, "WorkloadRef kind is not supported")],
+            [("Spec.ObjectRef.WorkloadRef", INVALID, UNSUPPORTED_WORKLOAD)],
             id="missing-workload-ref-is-an-empty-struct-upstream",
         ),
         pytest.param(
@@ -381,7 +382,7 @@ def test_valid_rollouts_are_admitted(rollout: Obj, options: ValidationOptions) -
                 ("spec.strategy.canary.trafficRoutings.0", {"service": "", "gracePeriodSeconds": -2}),
             ),
             [
-                ("Spec.ObjectRef.WorkloadRef", INVALID, "WorkloadRef kind is not supported"),
+                ("Spec.ObjectRef.WorkloadRef", INVALID, UNSUPPORTED_WORKLOAD),
                 (f"{STEPS}[0].Replicas", INVALID, REPLICAS_MSG),
                 (
                     f"{ROUTING}.GracePeriodSeconds",
@@ -428,7 +429,7 @@ def test_canary_traffic_must_be_a_positive_percentage(traffic: object) -> None:
         ),
         pytest.param(
             edit(alpha(), ("spec.objectRef.workloadRef.apiVersion", "example.com/v1")),
-            [("Spec.ObjectRef.WorkloadRef", INVALID, "WorkloadRef kind is not supported")],
+            [("Spec.ObjectRef.WorkloadRef", INVALID, UNSUPPORTED_WORKLOAD)],
             id="kind-not-supported",
         ),
         pytest.param(
@@ -513,7 +514,7 @@ def test_canary_traffic_must_be_a_positive_percentage(traffic: object) -> None:
                 ("spec.strategy.canary", _DELETE),
             ),
             [
-                ("Spec.ObjectRef.WorkloadRef", INVALID, "WorkloadRef kind is not supported"),
+                ("Spec.ObjectRef.WorkloadRef", INVALID, UNSUPPORTED_WORKLOAD),
                 ("RollingStyle", INVALID, "Rolling style must be 'Canary', 'Partition' or empty"),
                 ("Spec.Strategy.Canary", INVALID, "Canary cannot be empty"),
             ],
@@ -557,7 +558,7 @@ def conflict(other: str) -> list[tuple[str, FieldErrorType, str]]:
             edit(beta(), ("spec.workloadRef.kind", "Foo")),
             [edit(beta("other"), ("spec.workloadRef.kind", "Foo"))],
             [
-                ("Spec.ObjectRef.WorkloadRef", INVALID, "WorkloadRef kind is not supported"),
+                ("Spec.ObjectRef.WorkloadRef", INVALID, UNSUPPORTED_WORKLOAD),
                 *conflict("other"),
             ],
             id="appended-after-spec-errors",
@@ -763,7 +764,7 @@ def test_values_print_as_upstream_go_values() -> None:
     )
     assert [error.render() for error in validate_rollout(rollout, None, [])] == [
         "Spec.ObjectRef.WorkloadRef: Invalid value: "
-        'v1beta1.ObjectRef{APIVersion:"apps/v1", Kind:"Foo", Name:"demo"}: WorkloadRef kind is not supported',
+        'v1beta1.ObjectRef{APIVersion:"apps/v1", Kind:"Foo", Name:"demo"}: ' + UNSUPPORTED_WORKLOAD,
         "Spec.Strategy.Canary.Steps[1].Replicas: Invalid value: "
         f'intstr.IntOrString{{Type:1, IntVal:0, StrVal:"101%"}}: {REPLICAS_MSG}',
         "Spec.Strategy.Canary.TrafficRouting.Ingress: Invalid value: "

@@ -1,0 +1,201 @@
+"""Blue-green style for an OpenKruise CloneSet (reference §2.7): new pods surge beside the old ones.
+
+What this module does: the pure `Control` of a CloneSet blue-green release, Kruise's way. Initialize
+disables an HPA on the CloneSet, saves `maxSurge`, `maxUnavailable` and `minReadySeconds` (CloneSet
+defaults 0% / 20%) in `rollouts.kruise.io/original-deployment-strategy`, and sets
+`updateStrategy: {paused: false, maxSurge: 1, maxUnavailable: 0}` and `minReadySeconds:
+MaxReadySeconds` (the `partition: 100%` the webhook set keeps pods from moving meanwhile). Each batch
+drops the partition and raises `maxSurge` to the batch's replicas: new pods come up beside the old
+ones, which are never available-budgeted away. Finalize, once handed back, restores the saved
+settings, waits until every ready pod is an updated ready pod, then re-enables the HPA.
+
+What it must not do: I/O, or move pods itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from graylane.api import keys
+from graylane.api.common import IntOrString
+from graylane.batchrelease.bluegreen_style import (
+    MAX_READY_SECONDS,
+    OriginalSetting,
+    hpa_for,
+    hpa_patch,
+    scaled_surge,
+)
+from graylane.batchrelease.partition_style import control_info, controlled_by
+from graylane.batchrelease.planner import (
+    BatchReleaseObserved,
+    Patch,
+    Step,
+    WorkloadInfo,
+    annotations_of,
+    batch_step,
+    generation_observed,
+    pod_label_patches,
+    spec_replicas,
+    status_int,
+)
+from graylane.planner.weights import scale
+
+__all__ = ["CLONESET_API_VERSION", "BlueGreenCloneSet", "cloneset_original"]
+
+CLONESET: Final = "CloneSet"
+CLONESET_API_VERSION: Final = "apps.kruise.io/v1alpha1"
+_INITIAL_SURGE: Final = 1
+
+
+def cloneset_original(saved: OriginalSetting, cloneset: Mapping[str, Any]) -> OriginalSetting:
+    """Kruise's InitOriginalSetting for a CloneSet: unsaved values from its updateStrategy (defaults
+    maxSurge 0%, maxUnavailable 20%); a CloneSet has no progressDeadlineSeconds."""
+    spec = cloneset.get("spec") or {}
+    strategy = spec.get("updateStrategy") or {}
+    min_ready = int(spec.get("minReadySeconds") or 0)
+    return OriginalSetting(
+        saved.max_unavailable if saved.max_unavailable is not None else strategy.get("maxUnavailable", "20%"),
+        saved.max_surge if saved.max_surge is not None else strategy.get("maxSurge", "0%"),
+        saved.min_ready_seconds or (0 if min_ready == MAX_READY_SECONDS else min_ready),
+        saved.progress_deadline_seconds,
+    )
+
+
+class BlueGreenCloneSet:
+    """The blue-green `Control` for an apps.kruise.io/v1alpha1 CloneSet."""
+
+    def info(self, obs: BatchReleaseObserved) -> WorkloadInfo | None:
+        cs = obs.workload
+        if cs is None:
+            return None
+        return WorkloadInfo(
+            replicas=spec_replicas(cs),
+            observed=generation_observed(cs),
+            promoted=status_int(cs, "replicas") == status_int(cs, "updatedReplicas"),
+            updated=status_int(cs, "updatedReplicas"),
+            updated_ready=status_int(cs, "updatedReadyReplicas"),
+            update_revision=obs.update_revision,
+            stable_revision=obs.stable_revision,
+        )
+
+    def initialize(self, obs: BatchReleaseObserved) -> Step:
+        cs = obs.workload
+        if cs is None:
+            return Step(False)
+        if controlled_by(cs, obs.release):
+            return Step(True)
+        hpa = hpa_for(obs.hpas, CLONESET, _name(cs), CLONESET_API_VERSION)
+        actions = [] if hpa is None else [hpa_patch(hpa, disable=True)]
+        saved = OriginalSetting.parse(annotations_of(cs).get(keys.ORIGINAL_DEPLOYMENT_STRATEGY_ANNOTATION))
+        body = {
+            "metadata": {
+                "annotations": {
+                    keys.ORIGINAL_DEPLOYMENT_STRATEGY_ANNOTATION: cloneset_original(saved, cs).dump(),
+                    keys.BATCH_RELEASE_CONTROL_ANNOTATION: control_info(obs.release),
+                }
+            },
+            "spec": {
+                "updateStrategy": {"paused": False, "maxSurge": _INITIAL_SURGE, "maxUnavailable": 0},
+                "minReadySeconds": MAX_READY_SECONDS,
+            },
+        }
+        actions.append(Patch(CLONESET, _name(cs), body, _version(cs)))
+        return Step(False, tuple(actions))
+
+    def upgrade(self, obs: BatchReleaseObserved, batch: int) -> Step:
+        cs = obs.workload
+        if cs is None:
+            return Step(False)
+        replicas = spec_replicas(cs)
+        if replicas == 0:
+            return Step(True)
+        if not _ready_for_blue_green(cs):
+            return Step(False)
+        plan = obs.release.spec.release_plan
+        labels = pod_label_patches(obs.pods, plan.batches, replicas, batch, plan.rollout_id)
+        desired = plan.batches[batch].canary_replicas
+        if scaled_surge(_current_surge(cs)) >= scaled_surge(desired):
+            return Step(True, labels)
+        body = {"spec": {"updateStrategy": {"partition": None, "maxSurge": desired}}}
+        return Step(True, (Patch(CLONESET, _name(cs), body, _version(cs)), *labels))
+
+    def check(self, obs: BatchReleaseObserved, batch: int) -> Step:
+        cs = obs.workload
+        if cs is None:
+            return Step(False)
+        replicas = spec_replicas(cs)
+        if replicas == 0:
+            return Step(True)
+        desired = scale(obs.release.spec.release_plan.batches[batch].canary_replicas, replicas)
+        return batch_step(
+            obs,
+            batch,
+            desired=desired,
+            updated=status_int(cs, "updatedReplicas"),
+            updated_ready=status_int(cs, "updatedReadyReplicas"),
+        )
+
+    def finalize(self, obs: BatchReleaseObserved) -> Step:
+        cs = obs.workload
+        if cs is None or not obs.hand_back:
+            return Step(True)
+        saved = annotations_of(cs).get(keys.ORIGINAL_DEPLOYMENT_STRATEGY_ANNOTATION)
+        if saved is not None:
+            return Step(False, (_restore(cs, cloneset_original(OriginalSetting.parse(saved), {})),))
+        ready, updated_ready = status_int(cs, "readyReplicas"), status_int(cs, "updatedReadyReplicas")
+        if not generation_observed(cs) or ready != updated_ready:
+            return Step(False)
+        hpa = hpa_for(obs.hpas, CLONESET, _name(cs), CLONESET_API_VERSION)
+        if hpa is not None and str(hpa["spec"]["scaleTargetRef"].get("name", "")).endswith(
+            keys.HPA_DISABLED_SUFFIX
+        ):
+            return Step(False, (hpa_patch(hpa, disable=False),))
+        return Step(True)
+
+
+def _restore(cs: Mapping[str, Any], setting: OriginalSetting) -> Patch:
+    body = {
+        "metadata": {
+            "annotations": {
+                keys.ORIGINAL_DEPLOYMENT_STRATEGY_ANNOTATION: None,
+                keys.BATCH_RELEASE_CONTROL_ANNOTATION: None,
+            }
+        },
+        "spec": {
+            "minReadySeconds": setting.min_ready_seconds,
+            # partition: the webhook's "100%" is still there when no batch ever ran (a rollback at
+            # the start); Kruise leaves it, which holds the next release's pods back.
+            "updateStrategy": {
+                "maxSurge": setting.max_surge,
+                "maxUnavailable": setting.max_unavailable,
+                "partition": None,
+            },
+        },
+    }
+    # Fixed values from the saved annotation, which the same patch removes: idempotent.
+    return Patch(CLONESET, _name(cs), body)
+
+
+def _ready_for_blue_green(cs: Mapping[str, Any]) -> bool:
+    """Kruise's ValidateReadyForBlueGreenRelease for a CloneSet: ReCreate updates only."""
+    spec = cs.get("spec") or {}
+    kind = (spec.get("updateStrategy") or {}).get("type", "")
+    return (
+        bool(annotations_of(cs).get(keys.BATCH_RELEASE_CONTROL_ANNOTATION))
+        and kind in ("", "ReCreate")
+        and spec.get("minReadySeconds") == MAX_READY_SECONDS
+    )
+
+
+def _current_surge(cs: Mapping[str, Any]) -> IntOrString:
+    surge = ((cs.get("spec") or {}).get("updateStrategy") or {}).get("maxSurge", 0)
+    return 0 if surge == _INITIAL_SURGE else surge
+
+
+def _version(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("name", ""))

@@ -1,0 +1,385 @@
+"""Blue-green style for a Deployment (reference §2.7): new pods are added beside the old ones.
+
+What this module does: the pure `Control` of a blue-green release. The native Deployment controller
+does the work; graylane only sets the knobs that make a rolling update stop half-way with both
+versions up:
+
+- Initialize disables an HPA on the workload (Kruise's way: `-DisableByRollout` appended to its
+  `scaleTargetRef.name`, so the HPA finds no target), sets the old ReplicaSets' `minReadySeconds` to
+  MaxReadySeconds, saves the Deployment's `maxSurge`, `maxUnavailable`, `minReadySeconds` and
+  `progressDeadlineSeconds` in the `rollouts.kruise.io/original-deployment-strategy` annotation, and
+  sets RollingUpdate `maxSurge: 1` / `maxUnavailable: 0`, `minReadySeconds: MaxReadySeconds`,
+  `progressDeadlineSeconds: MaxProgressSeconds` and control-info. New pods then never count as
+  available, so with `maxUnavailable: 0` no old pod is ever scaled down.
+- Each batch unpauses the Deployment and raises `maxSurge` to the batch's replicas: that many new
+  pods come up (a percentage other than 100% keeps one pod back, as Kruise's NewRSReplicasLimit).
+- Finalize, once the workload is handed back, restores the saved settings (and the old ReplicaSets'
+  `minReadySeconds`, which Kruise leaves at MaxReadySeconds), waits until every pod is updated and
+  ready (the native controller scales the other version down), then re-enables the HPA.
+
+The order makes a crash harmless: Initialize's Deployment patch comes last and carries control-info,
+so until it is seen the whole Initialize is repeated (each write sets fixed values); the restore is
+computed from the saved annotation and removes it in the same patch that restores the settings.
+
+What it must not do: I/O, or move pods itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from graylane.api import keys
+from graylane.api.common import IntOrString, scaled_int_or_percent
+from graylane.batchrelease.partition_style import control_info, controlled_by
+from graylane.batchrelease.planner import (
+    BatchReleaseObserved,
+    Patch,
+    Step,
+    WorkloadInfo,
+    annotations_of,
+    batch_step,
+    generation_observed,
+    labels_of,
+    pod_label_patches,
+    spec_replicas,
+    status_int,
+)
+from graylane.planner.weights import partition_style_replicas
+
+__all__ = [
+    "HPA",
+    "MAX_PROGRESS_SECONDS",
+    "MAX_READY_SECONDS",
+    "BlueGreenDeployment",
+    "OriginalSetting",
+    "hpa_for",
+    "hpa_patch",
+    "scaled_surge",
+]
+
+# Kruise's v1beta1.MaxReadySeconds / MaxProgressSeconds: minReadySeconds must stay below the deadline.
+MAX_READY_SECONDS: Final = 2147483646
+MAX_PROGRESS_SECONDS: Final = 2147483647
+DEPLOYMENT: Final = "Deployment"
+REPLICA_SET: Final = "ReplicaSet"
+HPA: Final = "HorizontalPodAutoscaler"
+_SCALE_BASE: Final = 10_000_000
+_INITIAL_SURGE: Final = 1  # Initialize's maxSurge: "no batch yet" (Kruise reads 1 back as 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class OriginalSetting:
+    """The `original-deployment-strategy` annotation (Go's OriginalDeploymentStrategy, in its order)."""
+
+    max_unavailable: IntOrString | None = None
+    max_surge: IntOrString | None = None
+    min_ready_seconds: int = 0
+    progress_deadline_seconds: int | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> OriginalSetting:
+        try:
+            raw = json.loads(text) if text else {}
+        except ValueError:
+            raw = {}
+        raw = raw if isinstance(raw, dict) else {}
+        return cls(
+            raw.get("maxUnavailable"),
+            raw.get("maxSurge"),
+            int(raw.get("minReadySeconds") or 0),
+            raw.get("progressDeadlineSeconds"),
+        )
+
+    def dump(self) -> str:
+        """As Go's json.Marshal writes it: omitempty fields left out, compact."""
+        out: dict[str, Any] = {}
+        if self.max_unavailable is not None:
+            out["maxUnavailable"] = self.max_unavailable
+        if self.max_surge is not None:
+            out["maxSurge"] = self.max_surge
+        if self.min_ready_seconds:
+            out["minReadySeconds"] = self.min_ready_seconds
+        if self.progress_deadline_seconds is not None:
+            out["progressDeadlineSeconds"] = self.progress_deadline_seconds
+        return json.dumps(out, separators=(",", ":"))
+
+    def filled_from(self, dep: Mapping[str, Any]) -> OriginalSetting:
+        """Kruise's InitOriginalSetting: what is not saved yet is read from the Deployment (defaults
+        25%/25%/600 s), so a repeated Initialize never overwrites the first save with its own values."""
+        spec = dep.get("spec") or {}
+        rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
+        return OriginalSetting(
+            self.max_unavailable
+            if self.max_unavailable is not None
+            else rolling.get("maxUnavailable", "25%"),
+            self.max_surge if self.max_surge is not None else rolling.get("maxSurge", "25%"),
+            self.min_ready_seconds or _unless(int(spec.get("minReadySeconds") or 0), MAX_READY_SECONDS, 0),
+            self.progress_deadline_seconds
+            if self.progress_deadline_seconds is not None
+            else _unless(int(spec.get("progressDeadlineSeconds") or 600), MAX_PROGRESS_SECONDS, 600),
+        )
+
+
+def _unless(value: int, ours: int, default: int) -> int:
+    """A value a release set is never saved as the user's (a second Initialize after a lost first)."""
+    return default if value == ours else value
+
+
+class BlueGreenDeployment:
+    """The blue-green `Control` for an apps/v1 Deployment."""
+
+    def info(self, obs: BatchReleaseObserved) -> WorkloadInfo | None:
+        dep = obs.workload
+        if dep is None:
+            return None
+        return WorkloadInfo(
+            replicas=spec_replicas(dep),
+            observed=generation_observed(dep),
+            promoted=status_int(dep, "replicas") == status_int(dep, "updatedReplicas"),
+            updated=status_int(dep, "updatedReplicas"),
+            updated_ready=_new_rs_ready(obs),
+            update_revision=obs.update_revision,
+            stable_revision=labels_of(dep).get(keys.STABLE_REVISION_LABEL) or obs.stable_revision,
+        )
+
+    def initialize(self, obs: BatchReleaseObserved) -> Step:
+        dep = obs.workload
+        if dep is None:
+            return Step(False)
+        if controlled_by(dep, obs.release):
+            return Step(True)
+        hpa = hpa_for(obs.hpas, DEPLOYMENT, _name(dep))
+        actions = [] if hpa is None else [hpa_patch(hpa, disable=True)]
+        actions += [_min_ready(rs, MAX_READY_SECONDS) for rs in _old_replica_sets(obs)]
+        setting = OriginalSetting.parse(annotations_of(dep).get(keys.ORIGINAL_DEPLOYMENT_STRATEGY_ANNOTATION))
+        body = {
+            "metadata": {
+                "annotations": {
+                    keys.ORIGINAL_DEPLOYMENT_STRATEGY_ANNOTATION: setting.filled_from(dep).dump(),
+                    keys.BATCH_RELEASE_CONTROL_ANNOTATION: control_info(obs.release),
+                }
+            },
+            "spec": {
+                "strategy": _rolling_update(_INITIAL_SURGE, 0),
+                "minReadySeconds": MAX_READY_SECONDS,
+                "progressDeadlineSeconds": MAX_PROGRESS_SECONDS,
+            },
+        }
+        # Guarded: the settings saved must be the ones this decision read, not a later user's edit.
+        actions.append(Patch(DEPLOYMENT, _name(dep), body, _version(dep)))
+        return Step(False, tuple(actions))
+
+    def upgrade(self, obs: BatchReleaseObserved, batch: int) -> Step:
+        dep = obs.workload
+        if dep is None:
+            return Step(False)
+        replicas = spec_replicas(dep)
+        if replicas == 0:
+            return Step(True)
+        if not _ready_for_blue_green(dep):
+            return Step(False)  # not (or no longer) under our settings: never surge a plain Deployment
+        plan = obs.release.spec.release_plan
+        labels = pod_label_patches(obs.pods, plan.batches, replicas, batch, plan.rollout_id)
+        desired = plan.batches[batch].canary_replicas
+        if scaled_surge(_current_surge(dep)) >= scaled_surge(desired):
+            return Step(True, labels)
+        # The webhook may have paused the Deployment (a revision change); blue-green runs unpaused.
+        body = {"spec": {"paused": False, "strategy": _rolling_update(desired, 0)}}
+        # Guarded: the surge only grows, judged from the strategy this version holds.
+        return Step(True, (Patch(DEPLOYMENT, _name(dep), body, _version(dep)), *labels))
+
+    def check(self, obs: BatchReleaseObserved, batch: int) -> Step:
+        dep = obs.workload
+        if dep is None:
+            return Step(False)
+        replicas = spec_replicas(dep)
+        if replicas == 0:
+            return Step(True)
+        desired = partition_style_replicas(
+            obs.release.spec.release_plan.batches[batch].canary_replicas, replicas
+        )
+        return batch_step(
+            obs,
+            batch,
+            desired=desired,
+            updated=status_int(dep, "updatedReplicas"),
+            updated_ready=_new_rs_ready(obs),
+        )
+
+    def finalize(self, obs: BatchReleaseObserved) -> Step:
+        dep = obs.workload
+        if dep is None:
+            return Step(True)
+        if not obs.hand_back:
+            return Step(True)  # a continuous release: Kruise leaves the workload as it is (unsupported)
+        saved = annotations_of(dep).get(keys.ORIGINAL_DEPLOYMENT_STRATEGY_ANNOTATION)
+        if saved is not None:
+            return Step(False, _restore(obs, dep, OriginalSetting.parse(saved)))
+        if not generation_observed(dep) or not _all_updated_and_ready(dep):
+            return Step(False)  # the native controller scales the other version down; its events wake us
+        hpa = hpa_for(obs.hpas, DEPLOYMENT, _name(dep))
+        if hpa is not None and _disabled(hpa):
+            return Step(False, (hpa_patch(hpa, disable=False),))
+        return Step(True)
+
+
+def _restore(
+    obs: BatchReleaseObserved, dep: Mapping[str, Any], setting: OriginalSetting
+) -> tuple[Patch, ...]:
+    """The saved settings back, our keys gone; old ReplicaSets get a normal minReadySeconds first."""
+    restored = setting.filled_from({})
+    rs_patches = [
+        _min_ready(rs, restored.min_ready_seconds)
+        for rs in _old_replica_sets(obs)
+        if int((rs.get("spec") or {}).get("minReadySeconds") or 0) == MAX_READY_SECONDS
+    ]
+    body = {
+        "metadata": {
+            "annotations": {
+                keys.ORIGINAL_DEPLOYMENT_STRATEGY_ANNOTATION: None,
+                keys.BATCH_RELEASE_CONTROL_ANNOTATION: None,
+            },
+            "labels": {keys.STABLE_REVISION_LABEL: None},
+        },
+        "spec": {
+            "paused": False,
+            "minReadySeconds": restored.min_ready_seconds,
+            "progressDeadlineSeconds": restored.progress_deadline_seconds,
+            "strategy": _rolling_update(restored.max_surge, restored.max_unavailable),
+        },
+    }
+    # Fixed values computed from the saved annotation, which the same patch removes: idempotent.
+    return (*rs_patches, Patch(DEPLOYMENT, _name(dep), body))
+
+
+# -- the HPA ----------------------------------------------------------------------------------------
+
+
+def hpa_for(
+    hpas: Iterable[Mapping[str, Any]], kind: str, name: str, api_version: str = "apps/v1"
+) -> Mapping[str, Any] | None:
+    """The HPA scaling this workload, enabled or disabled by a release (Kruise's findHPAForWorkload)."""
+    for hpa in hpas:
+        ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+        target = str(ref.get("name") or "")
+        while target.endswith(keys.HPA_DISABLED_SUFFIX):
+            target = target[: -len(keys.HPA_DISABLED_SUFFIX)]
+        if ref.get("apiVersion") == api_version and ref.get("kind") == kind and target == name:
+            return hpa
+    return None
+
+
+def hpa_patch(hpa: Mapping[str, Any], *, disable: bool) -> Patch:
+    """Point the HPA away from its workload (disable) or back at it; a fixed value, idempotent."""
+    ref = dict((hpa.get("spec") or {}).get("scaleTargetRef") or {})
+    name = str(ref.get("name") or "")
+    while name.endswith(keys.HPA_DISABLED_SUFFIX):
+        name = name[: -len(keys.HPA_DISABLED_SUFFIX)]
+    ref["name"] = name + keys.HPA_DISABLED_SUFFIX if disable else name
+    return Patch(HPA, _name(hpa), {"spec": {"scaleTargetRef": ref}})
+
+
+def _disabled(hpa: Mapping[str, Any]) -> bool:
+    ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+    return str(ref.get("name") or "").endswith(keys.HPA_DISABLED_SUFFIX)
+
+
+# -- small helpers ----------------------------------------------------------------------------------
+
+
+def _rolling_update(max_surge: IntOrString | None, max_unavailable: IntOrString | None) -> dict[str, Any]:
+    return {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": max_surge, "maxUnavailable": max_unavailable},
+    }
+
+
+def _min_ready(rs: Mapping[str, Any], seconds: int) -> Patch:
+    return Patch(REPLICA_SET, _name(rs), {"spec": {"minReadySeconds": seconds}})
+
+
+def _old_replica_sets(obs: BatchReleaseObserved) -> list[Mapping[str, Any]]:
+    """The workload's ReplicaSets of other revisions (the new one follows the Deployment's settings)."""
+    return [rs for rs in obs.replica_sets if _revision(rs) != obs.update_revision and not _deleting(rs)]
+
+
+def _new_rs_ready(obs: BatchReleaseObserved) -> int:
+    """Ready pods of the new ReplicaSet (Kruise: the Deployment's counts mix both versions)."""
+    new = next((rs for rs in obs.replica_sets if _revision(rs) == obs.update_revision), None)
+    return status_int(new, "readyReplicas") if new is not None else 0
+
+
+def _ready_for_blue_green(dep: Mapping[str, Any]) -> bool:
+    """Kruise's ValidateReadyForBlueGreenRelease for a Deployment."""
+    spec = dep.get("spec") or {}
+    strategy = spec.get("strategy") or {}
+    return (
+        bool(annotations_of(dep).get(keys.BATCH_RELEASE_CONTROL_ANNOTATION))
+        and strategy.get("type", "RollingUpdate") == "RollingUpdate"
+        and strategy.get("rollingUpdate") is not None
+        and spec.get("minReadySeconds") == MAX_READY_SECONDS
+        and spec.get("progressDeadlineSeconds") == MAX_PROGRESS_SECONDS
+    )
+
+
+def _current_surge(dep: Mapping[str, Any]) -> IntOrString:
+    rolling = ((dep.get("spec") or {}).get("strategy") or {}).get("rollingUpdate") or {}
+    surge = rolling.get("maxSurge", 0)
+    # Initialize's 1 means "no batch yet"; a user's own 1 would be re-set to the batch value: harmless.
+    return 0 if surge == _INITIAL_SURGE else surge
+
+
+def _all_updated_and_ready(dep: Mapping[str, Any]) -> bool:
+    """Kruise's waitAllUpdatedAndReady: not paused, every ready pod updated, availability within
+    maxUnavailable."""
+    if (dep.get("spec") or {}).get("paused"):
+        return False
+    if status_int(dep, "readyReplicas") != status_int(dep, "updatedReplicas"):
+        return False
+    return status_int(dep, "availableReplicas") + _max_unavailable(dep) >= status_int(dep, "replicas")
+
+
+def _max_unavailable(dep: Mapping[str, Any]) -> int:
+    """The Deployment controller's resolveFenceposts: surge rounds up, unavailable down, never both 0."""
+    spec = dep.get("spec") or {}
+    strategy = spec.get("strategy") or {}
+    replicas = spec_replicas(dep)
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate" or replicas == 0:
+        return 0
+    rolling = strategy.get("rollingUpdate") or {}
+    surge = _scaled_of(rolling.get("maxSurge", "25%"), replicas, round_up=True)
+    unavailable = _scaled_of(rolling.get("maxUnavailable", "25%"), replicas, round_up=False)
+    if surge == 0 and unavailable == 0:
+        unavailable = 1
+    return min(unavailable, replicas)
+
+
+def _scaled_of(value: IntOrString, total: int, *, round_up: bool) -> int:
+    try:
+        return scaled_int_or_percent(value, total, round_up=round_up)
+    except ValueError:
+        return 0
+
+
+def scaled_surge(value: IntOrString) -> int:
+    """A surge (int or percentage) on a common scale, so two of them compare as Kruise compares them."""
+    return _scaled_of(value, _SCALE_BASE, round_up=True)
+
+
+def _revision(rs: Mapping[str, Any]) -> str:
+    return str(labels_of(rs).get(keys.POD_TEMPLATE_HASH_LABEL, ""))
+
+
+def _deleting(obj: Mapping[str, Any]) -> bool:
+    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+
+
+def _version(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("name", ""))
