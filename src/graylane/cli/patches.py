@@ -29,6 +29,7 @@ from graylane.api.rollout_v1beta1 import CanaryStep, CommonStatus, Rollout
 
 __all__ = [
     "ABORT_RECORD_ANNOTATION",
+    "POD_TEMPLATE_HASH",
     "RESTARTED_AT_ANNOTATION",
     "AbortRecord",
     "Obj",
