@@ -21,6 +21,7 @@ from graylane.api.enums import (
 )
 from graylane.api.hashing import rollout_hash
 from graylane.api.rollout_v1beta1 import CanaryStatus, Rollout, RolloutStatus
+from graylane.planner import analysis
 from graylane.planner import conditions as cond
 from graylane.planner.actions import (
     AddRolloutFinalizer,
@@ -204,6 +205,7 @@ def _by_phase(
         status.conditions = _terminating_done(status)
     elif status.phase == RolloutPhase.DISABLING and _finalised(p, FinaliseReason.DISABLED):
         status.phase, status.message = RolloutPhase.DISABLED, MSG_DISABLED
+    analysis.settle_runs(p)  # runs that no longer decide anything stop measuring
     _mirror_step(p.status)
     return p.status, p.requeue, p.actions
 
