@@ -150,7 +150,7 @@ class AnalysisRunReconciler:
                 secret = await self._client.get(SECRET, ref.name, namespace)
             except ApiError as err:
                 hint = (
-                    " (grant graylane get on Secrets: the chart's analysis.secretArgs)"
+                    " (grant graylane get on Secrets: the chart's rollout.analysisSecretArgs)"
                     if err.code == 403
                     else ""
                 )
