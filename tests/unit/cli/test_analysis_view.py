@@ -122,3 +122,19 @@ def test_plan_lists_the_gates() -> None:
     assert planned.steps[0].gate == "analysis errors (version=v2)"
     assert planned.steps[0].pause == "none (its analysis approves)"
     assert planned.gates == lines
+
+
+def test_an_analysis_hold_is_paused_not_blocked_despite_its_warning_event() -> None:
+    ro = rollout()
+    status = ro.status.model_copy(deep=True)
+    held = {
+        "type": "Analysis",
+        "status": "False",
+        "reason": "AnalysisRunError",
+        "message": "analysis x Error",
+    }
+    status.conditions.append(type(status.conditions[0]).model_validate(held))
+    warning = {"type": "Warning", "reason": "AnalysisRunError", "message": "x", "lastTimestamp": STAMP}
+    view = build_view(snapshot(ro.model_copy(update={"status": status}), events=[warning]), NOW)
+    assert view.outcome == "Paused"
+    assert view.outcome_why == "analysis x Error: approve to continue"
