@@ -6,6 +6,7 @@ Prometheus (Debian's 2.42.0 on 127.0.0.1) scraping an exporter whose v1 answers 
   metric, query, value and condition in status.message, the Analysis condition and a Warning Event;
 - step analyses that pass, with a background analysis beside them, complete the release without a
   person, and the background run is terminated (Successful) at the end;
+- a background analysis that fails rolls back while a step waits for a person's approval;
 - an unreachable Prometheus errs a bounded number of times, then holds the step for a person (never a
   promotion); approving continues.
 """
@@ -184,3 +185,20 @@ async def test_an_unreachable_prometheus_holds_the_step_for_a_person(
     await rel.then_pods({V1: 3, V2: 1}, what="still one new pod: never promoted")
     await rel.when_approved()
     await rel.then_completed(timeout=120)
+
+
+async def test_a_failing_background_analysis_rolls_back_while_a_step_waits_for_approval(
+    kube: KubeClient, namespace: str, graylane_controller: ControllerProcess, prometheus: Prometheus
+) -> None:
+    steps = [{"replicas": 1, "pause": {}}, {"replicas": "100%"}]
+    background = {**analysis("v2", "until-terminated"), "startingStep": 1}
+    templates = [template(prometheus.address, count=None, name="until-terminated")]
+    rel = await given(kube, namespace, templates, steps, background=background)
+    await rel.when_image(V2)
+    await rel.then_paused_at(1)  # waiting for a person when the background verdict comes
+    done = await rel.then_completed(succeeded=False, timeout=180)
+    await rel.then_pods({V1: 4}, what="every pod back on v1")
+    assert 'Metric "error-rate" assessed Failed' in done["status"]["message"]
+    (run,) = await runs(kube, namespace)
+    assert run["metadata"]["labels"]["analysis.graylane.io/step"] == "background"
+    assert run["status"]["phase"] == "Failed"
