@@ -2,10 +2,11 @@
 
 For each step: the pods of each version (with the controller's own arithmetic from
 `graylane.planner.weights`, so the plan and the release always agree), the traffic weight and matches
-the step asks for, the objects graylane creates or patches (as Kruise does), the kind of pause, and what
-`undo` would do there. Traffic objects are listed apart (`traffic_objects`) with the values the providers
-write: the canary Ingress annotations of the built-in scripts and the HTTPRoute backendRef weights;
-custom objects name the Lua script that rewrites them.
+the step asks for, the objects graylane creates or patches (as Kruise does), the kind of pause, the
+gate (metric analysis) that decides whether the release goes on, and what `undo` would do there.
+Traffic objects are listed apart (`traffic_objects`) with the values the providers write: the canary
+Ingress annotations of the built-in scripts and the HTTPRoute backendRef weights; custom objects name
+the Lua script that rewrites them.
 
 Pure: no I/O, no clock, no click. Input is a v1beta1 `Rollout` model and the workload's replica count.
 """
@@ -18,6 +19,7 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict
 
 from graylane.api import keys
+from graylane.api.analysis import Argument, RolloutAnalysis
 from graylane.api.conversion import convert
 from graylane.api.enums import HeaderMatchType, RollingStyle
 from graylane.api.rollout_v1beta1 import (
@@ -35,6 +37,7 @@ __all__ = [
     "PlanView",
     "PlannedStep",
     "describe_matches",
+    "gates",
     "ingress_annotations",
     "pause_kind",
     "plan_rollout",
@@ -69,6 +72,7 @@ class PlannedStep(BaseModel):
     traffic: str | None
     matches: list[str]
     pause: str
+    gate: str  # the step's analysis, or "-"
     objects: list[str]
     traffic_objects: list[str]
     undo: str
@@ -85,6 +89,7 @@ class PlanView(BaseModel):
     steps: list[PlannedStep]
     completion: str
     traffic_routings: list[str]
+    gates: list[str]  # what each analysis decides, in order
     notes: list[str]
 
 
@@ -125,8 +130,44 @@ def pause_kind(steps: Sequence[CanaryStep], index: int, *, blue_green: bool = Fa
     if index == len(steps) and step.replicas == "100%" and not blue_green:
         return "none (last step at 100%)"
     if step.pause.duration is None:
-        return "approval"
+        return "none (its analysis approves)" if step.analysis is not None else "approval"
     return f"{step.pause.duration}s"
+
+
+def _templates(block: RolloutAnalysis) -> str:
+    names = [("cluster " if t.cluster_scope else "") + t.template_name for t in block.templates]
+    args = [f"{a.name}={a.value if a.value is not None else 'from ' + _source(a)}" for a in block.args]
+    return ", ".join(names) + (f" ({', '.join(args)})" if args else "")
+
+
+def _source(arg: Argument) -> str:
+    source = arg.value_from
+    if source is None:
+        return "?"
+    if source.pod_template_hash_value is not None:
+        return f"{source.pod_template_hash_value} pod-template-hash"
+    return source.field_ref.field_path if source.field_ref is not None else "?"
+
+
+def gates(rollout: Rollout) -> list[str]:
+    """What every analysis of the Rollout decides (planner/analysis.py), one line each."""
+    lines = []
+    for index, step in enumerate(rollout.spec.strategy.steps(), start=1):
+        if step.analysis is not None:
+            lines.append(
+                f"step {index}: analysis {_templates(step.analysis)} - Successful: on"
+                f"{' after ' + str(step.pause.duration) + 's' if step.pause.duration is not None else ''}; "
+                "Failed: roll back to the stable version; Inconclusive or Error: wait for approval"
+            )
+    active = rollout.spec.strategy.active()
+    background = active.analysis if active is not None else None
+    if background is not None:
+        lines.append(
+            f"from step {background.starting_step or 1} to the end: background analysis "
+            f"{_templates(background)} - Failed at any step: roll back; Inconclusive or Error: every "
+            "later step waits for approval"
+        )
+    return lines
 
 
 def describe_matches(matches: Iterable[HttpRouteMatch]) -> list[str]:
@@ -333,6 +374,7 @@ def _planned_step(rollout: Rollout, index: int, replicas: int) -> PlannedStep:
         traffic=step.traffic,
         matches=describe_matches(step.matches),
         pause=pause_kind(steps, index, blue_green=style_of(rollout) == "blue-green"),
+        gate=f"analysis {_templates(step.analysis)}" if step.analysis is not None else "-",
         objects=_workload_objects(rollout, index, canary),
         traffic_objects=_traffic_objects(rollout, index),
         undo=_undo_text(rollout, stable, canary, replicas),
@@ -376,6 +418,7 @@ def plan_rollout(rollout: Rollout, replicas: int) -> PlanView:
         steps=[_planned_step(rollout, i, replicas) for i in range(1, len(steps) + 1)],
         completion=_completion(rollout, replicas),
         traffic_routings=_routing_names(rollout),
+        gates=gates(rollout),
         notes=_notes(rollout),
     )
 

@@ -48,6 +48,7 @@ from tests.integration.test_canary_seed import two_steps_v1beta1
 from tests.integration.traffic_fixtures import canary_rollout, gateway_api_crds, http_route, ingress, service
 from tests.integration.waiting import eventually
 from tests.integration.webhook_fixtures import Snapshot
+from tests.unit.analysis.prometheus_fixtures import FakeApp, Prometheus, running
 
 __all__ = ["gateway_api_crds", "openkruise_crds"]  # fixtures
 pytestmark = pytest.mark.usefixtures("controller_stopped", "gateway_api_crds", "openkruise_crds")
@@ -123,6 +124,13 @@ async def installed(
             if not _resource(doc["kind"]).namespaced:
                 await kube.delete(_resource(doc["kind"]), doc["metadata"]["name"])
         await kube.delete(r.NAMESPACE, namespace)
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    """A real Prometheus for the analysis release (its queries need no scraped data)."""
+    for server, _ in running(tmp_path_factory.mktemp("rbac-prometheus"), FakeApp()):
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -223,6 +231,53 @@ async def kinds_releases(kube: KubeClient, namespace: str) -> None:
             await rel.then_nothing_left_behind()
 
 
+async def analysis_release(kube: KubeClient, namespace: str, prometheus: str) -> None:
+    """A step analysis (run created, measured, Successful) and a background one measuring until the
+    release ends (then terminated: a patch), with templates read from both kinds' informers."""
+    metric: dict[str, Any] = {
+        "name": "ok",
+        "interval": "1s",
+        "successCondition": "result[0] < 1",
+        "provider": {"prometheus": {"address": prometheus, "query": "vector(0.01)"}},
+    }
+    spec = {"metrics": [{**metric, "count": 1}]}
+    group = "analysis.graylane.io/v1alpha1"
+    await kube.create(
+        r.ANALYSIS_TEMPLATE,
+        {
+            "apiVersion": group,
+            "kind": "AnalysisTemplate",
+            "metadata": {"name": "ok", "namespace": namespace},
+            "spec": spec,
+        },
+    )
+    await kube.create(
+        r.CLUSTER_ANALYSIS_TEMPLATE,
+        {
+            "apiVersion": group,
+            "kind": "ClusterAnalysisTemplate",
+            "metadata": {"name": f"rbac-{namespace}"},
+            "spec": {"metrics": [metric]},
+        },
+    )
+    try:
+        rel = Release(kube, namespace)
+        await rel.given_deployment(replicas=2)
+        ro = two_steps_v1beta1("canary")
+        canary = ro["spec"]["strategy"]["canary"]
+        canary["steps"] = [
+            {"replicas": 1, "analysis": {"templates": [{"templateName": "ok"}]}},
+            {"replicas": "100%"},
+        ]
+        canary["analysis"] = {"templates": [{"templateName": f"rbac-{namespace}", "clusterScope": True}]}
+        await rel.given_rollout(ro)
+        await rel.when_image(V2)
+        await rel.then_completed()
+        await rel.then_pods({V2: 2}, what="analysis release done")
+    finally:
+        await kube.delete(r.CLUSTER_ANALYSIS_TEMPLATE, f"rbac-{namespace}")
+
+
 async def trafficrouting_release(kube: KubeClient, namespace: str) -> None:
     await tr.given_apps(kube, namespace)
     await tr.given_seed(kube, namespace, "v1beta1")
@@ -283,7 +338,12 @@ async def service_mode_paths(
 
 
 async def test_the_chart_roles_are_enough_and_every_rule_is_used(
-    kube: KubeClient, installed: Installed, controller: ControllerProcess, namespace: str, tmp_path: Path
+    kube: KubeClient,
+    installed: Installed,
+    controller: ControllerProcess,
+    prometheus: Prometheus,
+    namespace: str,
+    tmp_path: Path,
 ) -> None:
     before = await Snapshot.take(kube)
     try:
@@ -303,11 +363,14 @@ async def test_the_chart_roles_are_enough_and_every_rule_is_used(
         )
         fifth = f"{namespace}-b"
         await kube.create(r.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": fifth}})
+        sixth = f"{namespace}-a"
+        await kube.create(r.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": sixth}})
         try:
             await traffic_release(kube, second)
             await trafficrouting_release(kube, third)
             await kinds_releases(kube, fourth)
             await blue_green_release(kube, fifth)
+            await analysis_release(kube, sixth, prometheus.address)
             seen = await asyncio.to_thread(scrape_requests, controller)
             seen += await service_mode_paths(kube, installed, controller, tmp_path)
         finally:
@@ -315,6 +378,7 @@ async def test_the_chart_roles_are_enough_and_every_rule_is_used(
             await kube.delete(r.NAMESPACE, third)
             await kube.delete(r.NAMESPACE, fourth)
             await kube.delete(r.NAMESPACE, fifth)
+            await kube.delete(r.NAMESPACE, sixth)
     finally:
         await asyncio.to_thread(controller.stop)
         await before.restore(kube)

@@ -59,6 +59,7 @@ __all__ = [
     "judge_measurement",
     "judge_settings",
     "limits",
+    "measurement_of",
     "record",
     "retention",
     "threshold_measurement",
@@ -151,7 +152,8 @@ def _format_value(value: float | tuple[float, ...]) -> str:
     return _format(value)
 
 
-def _measurement(outcome: Outcome, phase: AnalysisPhase, value: str = "", message: str = "") -> Measurement:
+def measurement_of(outcome: Outcome, phase: AnalysisPhase, value: str = "", message: str = "") -> Measurement:
+    """A measurement of ``outcome`` with its evidence: the query as shown, and the window read."""
     metadata = {"query": outcome.request.shown_query} if outcome.request.shown_query else {}
     if outcome.request.window_start is not None:
         metadata["window"] = f"{_iso(outcome.request.window_start)}/{_iso(_end_of(outcome))}"
@@ -191,18 +193,18 @@ def _missing_data(value: Value | None) -> str:
 def threshold_measurement(metric: Metric, outcome: Outcome) -> Measurement:
     """A threshold metric's measurement from a provider outcome (see the module docstring)."""
     if outcome.error:
-        return _measurement(outcome, AnalysisPhase.ERROR, message=outcome.error)
+        return measurement_of(outcome, AnalysisPhase.ERROR, message=outcome.error)
     value = outcome.value
     missing = _missing_data(value)
     if missing or not isinstance(value, float | int | tuple):
-        return _measurement(outcome, AnalysisPhase.ERROR, message=missing or "unexpected value for a query")
+        return measurement_of(outcome, AnalysisPhase.ERROR, message=missing or "unexpected value for a query")
     shown = _format_value(value)
     result: object = list(value) if isinstance(value, tuple) else value
     try:
         phase, reason = _evaluate(metric, result, shown)
     except ConditionError as err:
-        return _measurement(outcome, AnalysisPhase.ERROR, shown, f"condition could not be evaluated: {err}")
-    return _measurement(outcome, phase, shown, reason)
+        return measurement_of(outcome, AnalysisPhase.ERROR, shown, f"condition could not be evaluated: {err}")
+    return measurement_of(outcome, phase, shown, reason)
 
 
 def _evaluate(metric: Metric, result: object, shown: str) -> tuple[AnalysisPhase, str]:
@@ -242,15 +244,15 @@ def judge_measurement(
     if judge is None:
         raise ValueError(f"metric {metric.name!r} has no judge provider")
     if outcome.error:
-        return _measurement(outcome, AnalysisPhase.ERROR, message=outcome.error), state
+        return measurement_of(outcome, AnalysisPhase.ERROR, message=outcome.error), state
     carried = state or JudgeState()
     try:
         judgement, new_state = _look(judge, carried, outcome)
     except ValueError as err:
-        return _measurement(outcome, AnalysisPhase.ERROR, message=str(err)), state
+        return measurement_of(outcome, AnalysisPhase.ERROR, message=str(err)), state
     request = outcome.request
     phase = _JUDGE_PHASES[judgement.verdict]
-    measurement = _measurement(outcome, phase, judgement.summary(), _judge_message(judgement, request.look))
+    measurement = measurement_of(outcome, phase, judgement.summary(), _judge_message(judgement, request.look))
     report = JudgeReport(
         verdict=judgement.verdict,
         look=request.look,
@@ -355,6 +357,8 @@ def assess_metric(metric: Metric, result: MetricResult, terminating: bool) -> tu
         return AnalysisPhase.ERROR, _with_evidence(reason, result.measurements, AnalysisPhase.ERROR)
     if metric.provider.judge is not None:
         return _assess_judge(result, terminating)
+    if metric.provider.exposure is not None:
+        return _assess_exposure(result, bounds, terminating)
     if bounds.failure >= 0 and result.failed > bounds.failure:
         reason = f"failed ({result.failed}) > failureLimit ({bounds.failure})"
         return AnalysisPhase.FAILED, _with_evidence(reason, result.measurements, AnalysisPhase.FAILED)
@@ -377,6 +381,14 @@ def _assess_judge(result: MetricResult, terminating: bool) -> tuple[AnalysisPhas
         return AnalysisPhase.SUCCESSFUL, ""
     if verdict is JudgeVerdict.NO_DATA:
         return AnalysisPhase.INCONCLUSIVE, f"judge verdict NoData: {last.message if last else ''}"
+    return (AnalysisPhase.SUCCESSFUL, "") if terminating else (AnalysisPhase.RUNNING, "")
+
+
+def _assess_exposure(result: MetricResult, bounds: Limits, terminating: bool) -> tuple[AnalysisPhase, str]:
+    """Measured exposure holds rather than fails: enough measurements within the tolerance end it
+    Successful; one outside it (Inconclusive) only keeps the metric Running, measured again."""
+    if result.successful >= (bounds.count or 1):
+        return AnalysisPhase.SUCCESSFUL, ""
     return (AnalysisPhase.SUCCESSFUL, "") if terminating else (AnalysisPhase.RUNNING, "")
 
 

@@ -2,8 +2,9 @@
 
 What this module does: the planner asks for measurements with ``MeasurementRequest``s (what to query,
 where, over which window); a provider answers each with an ``Outcome`` (a value, or an error message).
-Three query shapes: an instant PromQL query (threshold metrics), four instant counter queries over one
-window (the judge's counts), two range queries over the analysis window (the judge's samples). The
+Four query shapes: an instant PromQL query (threshold metrics), four instant counter queries over one
+window (the judge's counts), two range queries over the analysis window (the judge's samples), and two
+instant counter queries over one window (measured exposure: the gateway's canary and total requests). The
 ``MetricProvider`` protocol is the whole contract a provider implements.
 
 What it must not do: do I/O itself, or interpret values (``assess`` and ``judge`` do).
@@ -25,6 +26,8 @@ __all__ = [
     "Query",
     "Samples",
     "SamplesQuery",
+    "Share",
+    "ShareQuery",
     "Value",
 ]
 
@@ -65,7 +68,19 @@ class SamplesQuery:
     timeout: float
 
 
-Query = InstantQuery | CountsQuery | SamplesQuery
+@dataclass(frozen=True)
+class ShareQuery:
+    """Measured exposure: the gateway's requests to the canary and to all backends, ``{{window}}``
+    replaced, both evaluated at ``time``."""
+
+    address: str
+    canary: str
+    total: str
+    time: datetime
+    timeout: float
+
+
+Query = InstantQuery | CountsQuery | SamplesQuery | ShareQuery
 
 
 @dataclass(frozen=True)
@@ -101,8 +116,16 @@ class Samples:
     dropped_stable: int = 0
 
 
-# A scalar, an instant vector's values, or the judge's data.
-Value = float | tuple[float, ...] | Counts | Samples
+@dataclass(frozen=True)
+class Share:
+    """Requests a gateway sent to the canary, and to every backend, in one window (floats: ``increase``)."""
+
+    canary: float
+    total: float
+
+
+# A scalar, an instant vector's values, the judge's data, or the gateway's split.
+Value = float | tuple[float, ...] | Counts | Samples | Share
 
 
 @dataclass(frozen=True)

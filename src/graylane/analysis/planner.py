@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
-from graylane.analysis import assess
+from graylane.analysis import assess, exposure
 from graylane.analysis.contract import CountsQuery, InstantQuery, MeasurementRequest, Outcome, SamplesQuery
 from graylane.analysis.validation import validate_run_spec
 from graylane.api.analysis import (
@@ -144,6 +144,8 @@ def _apply(
         if metric.provider.judge is not None:
             measurement, state = assess.judge_measurement(metric, result.judge, outcome)
             result = result.model_copy(update={"judge": state})
+        elif metric.provider.exposure is not None:
+            measurement = exposure.exposure_measurement(metric, outcome)
         else:
             measurement = assess.threshold_measurement(metric, outcome)
         by_name[metric.name] = assess.record(result, measurement, assess.retention(spec, metric.name))
@@ -185,11 +187,17 @@ def _due(metric: Metric, result: MetricResult | None, started: datetime) -> date
     """When the metric's next measurement is due; None when it needs no more."""
     data_start = started + timedelta(seconds=_seconds(metric.initial_delay))
     interval = _seconds(metric.interval)
+    share = metric.provider.exposure
+    if share is not None:
+        interval = interval or exposure.window_seconds(share)
     if result is None or not result.measurements:
-        judge_wait = interval if metric.provider.judge is not None else 0.0
-        return data_start + timedelta(seconds=judge_wait)
+        wait = interval if metric.provider.judge is not None else 0.0
+        if share is not None:
+            wait = exposure.window_seconds(share)
+        return data_start + timedelta(seconds=wait)
     count = assess.limits(metric).count
-    if count is not None and result.count >= count:
+    # Exposure looks until enough were within the tolerance (the metric then ends and is not asked).
+    if share is None and count is not None and result.count >= count:
         return None
     last = result.measurements[-1]
     if not interval:
@@ -241,6 +249,10 @@ def _request(
             substitute(prometheus.address, secrets), substitute(prometheus.query, secrets), now, timeout
         )
         return MeasurementRequest(metric.name, query, shown_query=substitute(prometheus.query, masked))
+    share = metric.provider.exposure
+    if share is not None:
+        timeout = float(share.timeout) if share.timeout else DEFAULT_TIMEOUT
+        return exposure.exposure_request(metric, share, now, timeout, secrets)
     if judge is None:
         raise ValueError(f"metric {metric.name!r} has no provider")
     return _judge_request(metric, judge, result, started, now, secrets)

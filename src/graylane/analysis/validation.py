@@ -6,7 +6,9 @@ rules, plus: no ``{{args.NAME}}`` left unresolved except secret arguments). Beyo
 provider per metric, unique names, durations and decimals that parse, limits that are whole numbers,
 ``count > 1`` only with an ``interval`` (Argo's rule), conditions that compile, an http(s) address, the
 judge's own rules (exactly one of counts/samples, an interval and a count of looks, no conditions or
-limits it would ignore), regular expressions that compile, and arguments with at most one source.
+limits it would ignore), measured exposure's (both queries, a window, a tolerance in percentage points,
+no conditions or limits it would ignore), regular expressions that compile, and arguments with at most
+one source.
 
 What it must not do: read the cluster (a template's existence is the controller's business).
 """
@@ -24,6 +26,7 @@ from graylane.api.analysis import (
     AnalysisRunSpec,
     AnalysisTemplateSpec,
     Argument,
+    ExposureMetric,
     JudgeMetric,
     Metric,
     parse_decimal,
@@ -198,6 +201,13 @@ def _strings(metric: Metric) -> list[tuple[str, str]]:
                 ("provider.judge.samples.canary", judge.samples.canary),
                 ("provider.judge.samples.stable", judge.samples.stable),
             ]
+    share = metric.provider.exposure
+    if share is not None:
+        out += [
+            ("provider.exposure.address", share.address),
+            ("provider.exposure.canary", share.canary),
+            ("provider.exposure.total", share.total),
+        ]
     return out
 
 
@@ -227,10 +237,12 @@ def _limits(metric: Metric, where: str, unresolved_ok: bool) -> list[FieldIssue]
 
 
 def _provider(metric: Metric, where: str) -> list[FieldIssue]:
-    prometheus, judge = metric.provider.prometheus, metric.provider.judge
+    prometheus, judge, share = metric.provider.prometheus, metric.provider.judge, metric.provider.exposure
     path = f"{where}.provider"
-    if (prometheus is None) == (judge is None):
-        return [FieldIssue(path, "exactly one of prometheus and judge is required")]
+    if sum(p is not None for p in (prometheus, judge, share)) != 1:
+        return [FieldIssue(path, "exactly one of prometheus, judge and exposure is required")]
+    if share is not None:
+        return _exposure(metric, share, where)
     if prometheus is not None:
         issues = _address(prometheus.address, f"{path}.prometheus.address")
         if not prometheus.query.strip():
@@ -253,6 +265,41 @@ def _timeout(timeout: int | None, path: str) -> list[FieldIssue]:
     if timeout is not None and not 1 <= timeout <= MAX_TIMEOUT:
         return [FieldIssue(path, f"must be between 1 and {MAX_TIMEOUT} seconds, got {timeout}")]
     return []
+
+
+def _exposure(metric: Metric, share: ExposureMetric, where: str) -> list[FieldIssue]:
+    path = f"{where}.provider.exposure"
+    issues = _address(share.address, f"{path}.address") + _timeout(share.timeout, f"{path}.timeout")
+    for field in ("canary", "total"):
+        if not getattr(share, field).strip():
+            issues.append(FieldIssue(f"{path}.{field}", "must not be empty"))
+    try:
+        if parse_duration(share.window) < 1:
+            issues.append(FieldIssue(f"{path}.window", "must be at least 1s"))
+    except ValueError as err:
+        issues.append(FieldIssue(f"{path}.window", str(err)))
+    try:
+        parse_decimal(share.tolerance, low=0.0, high=100.0, name="tolerance")
+    except ValueError as err:
+        issues.append(FieldIssue(f"{path}.tolerance", str(err)))
+    if share.min_requests is not None and share.min_requests < 1:
+        issues.append(FieldIssue(f"{path}.minRequests", "must be at least 1"))
+    if share.expected_weight is not None and not 0 <= share.expected_weight <= 100:
+        issues.append(FieldIssue(f"{path}.expectedWeight", "must be a percentage between 0 and 100"))
+    for field, value in (
+        ("successCondition", metric.success_condition),
+        ("failureCondition", metric.failure_condition),
+        ("failureLimit", metric.failure_limit),
+        ("inconclusiveLimit", metric.inconclusive_limit),
+    ):
+        if value:
+            issues.append(
+                FieldIssue(
+                    f"{where}.{field}",
+                    "not used by measured exposure (it compares the split with the step's): remove it",
+                )
+            )
+    return issues
 
 
 def _judge(metric: Metric, judge: JudgeMetric, where: str) -> list[FieldIssue]:

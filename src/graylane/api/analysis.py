@@ -30,9 +30,17 @@ from graylane.api.common import CRD_DEFAULT, GoTag, Int32, Int64, IntOrString, K
 
 __all__ = [
     "API_VERSION",
+    "BACKGROUND_STEP",
     "DEFAULT_CONSECUTIVE_ERROR_LIMIT",
+    "DEFAULT_EXPOSURE_MIN_REQUESTS",
+    "DEFAULT_EXPOSURE_TOLERANCE",
+    "DEFAULT_EXPOSURE_WINDOW",
     "DEFAULT_MEASUREMENT_RETENTION",
     "GROUP",
+    "RELEASE_LABEL",
+    "REVISION_LABEL",
+    "ROLLOUT_LABEL",
+    "STEP_LABEL",
     "AnalysisPhase",
     "AnalysisRun",
     "AnalysisRunSpec",
@@ -46,6 +54,7 @@ __all__ = [
     "CountsJudge",
     "Direction",
     "DryRun",
+    "ExposureMetric",
     "FieldRef",
     "JudgeEffect",
     "JudgeMetric",
@@ -77,6 +86,18 @@ API_VERSION: Final = "analysis.graylane.io/v1alpha1"
 DEFAULT_CONSECUTIVE_ERROR_LIMIT: Final = 4
 # Argo keeps 10; graylane keeps more so a whole step's evidence stays readable, still bounding the object.
 DEFAULT_MEASUREMENT_RETENTION: Final = 100
+# Measured exposure: the share is judged over this window, within this many percentage points, on at
+# least this many requests (fewer cannot tell 20% from 15%: one request is 0.2 points at 500).
+DEFAULT_EXPOSURE_WINDOW: Final = "30s"
+DEFAULT_EXPOSURE_TOLERANCE: Final = "5"
+DEFAULT_EXPOSURE_MIN_REQUESTS: Final = 100
+
+# Labels graylane puts on the AnalysisRuns it creates for a Rollout (the Rollout finds its runs by them).
+ROLLOUT_LABEL: Final = "analysis.graylane.io/rollout"
+STEP_LABEL: Final = "analysis.graylane.io/step"  # "1".."n", or BACKGROUND_STEP
+REVISION_LABEL: Final = "analysis.graylane.io/revision"  # the canary revision released
+RELEASE_LABEL: Final = "analysis.graylane.io/release"  # which release of that revision (a retry is another)
+BACKGROUND_STEP: Final = "background"
 
 DURATION_PATTERN: Final = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$|^0$"
 _OPTIONAL_DURATION_PATTERN: Final = r"^$|" + DURATION_PATTERN
@@ -277,11 +298,53 @@ class JudgeMetric(KubeModel):
     )
 
 
+class ExposureMetric(KubeModel):
+    """Measured exposure: the canary's share of the requests the gateway itself counted, against the share
+    the step intends. A measurement outside the tolerance holds the step (it never fails the release: a
+    gateway that ignores the weight is not the new version's fault); the metric succeeds after ``count``
+    measurements within it (default 1)."""
+
+    address: str = Field(description="Base URL of the Prometheus server that scrapes the gateway.")
+    canary: str = Field(
+        description="PromQL: requests the gateway sent to the canary backend in the window, e.g. "
+        'sum(increase(traefik_service_requests_total{service=~"ns-app-canary-80@.*"}[{{window}}])) '
+        "or vector(0). No series is an Error (missing data), so add `or vector(0)`."
+    )
+    total: str = Field(
+        description="PromQL: requests the gateway sent to the stable and the canary backends together, "
+        "over the same window."
+    )
+    window: Duration = Field(
+        DEFAULT_EXPOSURE_WINDOW, description="The window {{window}} stands for (default 30s)."
+    )
+    tolerance: Annotated[DecimalString, CRD_DEFAULT] = Field(
+        DEFAULT_EXPOSURE_TOLERANCE,
+        description="Allowed distance between the observed and the intended canary share, in percentage "
+        "points (default 5).",
+    )
+    min_requests: Annotated[Int32 | None, GoTag.POINTER] = Field(
+        None,
+        description="Fewest requests in the window for a measurement (default 100); fewer is an Error "
+        "measurement (too little traffic to see the split).",
+    )
+    expected_weight: Annotated[Int32 | None, GoTag.POINTER] = Field(
+        None,
+        description="The canary share the step intends, in percent. graylane writes it into the "
+        "AnalysisRun from the step's traffic; a value in a template is replaced.",
+    )
+    timeout: Annotated[Int64 | None, GoTag.POINTER] = Field(
+        None, description="Seconds to wait for each query (default 10, at most 300)."
+    )
+
+
 class MetricProvider(KubeModel):
     """Exactly one provider."""
 
     prometheus: PrometheusMetric | None = Field(None, description="A PromQL query judged by the conditions.")
     judge: JudgeMetric | None = Field(None, description="The statistical canary-versus-stable judge.")
+    exposure: ExposureMetric | None = Field(
+        None, description="Measured exposure: the gateway's observed split against the step's share."
+    )
 
 
 # --- templates -----------------------------------------------------------------------------------------

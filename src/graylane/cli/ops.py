@@ -47,6 +47,7 @@ __all__ = [
     "plan_input",
     "promote_full",
     "read_routed",
+    "read_runs",
     "replicas_of",
     "restart",
     "resume",
@@ -448,7 +449,24 @@ async def gather_status(client: KubeClient, namespace: str, name: str) -> Snapsh
         CORE_EVENT, namespace, field_selector=f"involvedObject.kind=Rollout,involvedObject.name={name}"
     )
     routed = await read_routed(client, namespace, loaded.rollout)
-    return Snapshot(loaded.rollout, workload, pods, events.get("items", []), tuple(routed))
+    runs = await read_runs(client, namespace, loaded.rollout)
+    return Snapshot(loaded.rollout, workload, pods, events.get("items", []), tuple(routed), tuple(runs))
+
+
+async def read_runs(client: KubeClient, namespace: str, rollout: Rollout) -> list[Obj]:
+    """The Rollout's AnalysisRuns (owned by it); none when the analysis CRD is absent or not readable."""
+    uid = rollout.metadata.get("uid")
+    try:
+        listed = await client.list(r.ANALYSIS_RUN, namespace)
+    except ApiError as err:
+        if err.not_found or err.code == 403:
+            return []
+        raise
+    return [
+        run
+        for run in listed.get("items", [])
+        if any(o.get("uid") == uid for o in (run.get("metadata") or {}).get("ownerReferences") or [])
+    ]
 
 
 _KNOWN: Final = {

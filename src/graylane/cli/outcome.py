@@ -9,7 +9,8 @@
 - `Degraded` (exit 1): the Rollout no longer controls releases (Disabled, Disabling, Terminating);
 - `Blocked`: the release cannot go on for now and retries (traffic routing refused, workload missing,
   the latest Event is a Warning); not an end state: it may recover, so `status --timeout` keeps waiting;
-- `Paused` and `Progressing`: on the way.
+- `Paused` and `Progressing`: on the way (`Paused` also when an inconclusive analysis holds the step for
+  a person: its Warning Event is then no reason to call the release blocked).
 
 As `kubectl argo rollouts status`: watching stops at Healthy, Cancelled or Degraded; a timeout exits 1.
 Pure: no I/O, no click, no rich.
@@ -28,6 +29,8 @@ from graylane.api.rollout_v1beta1 import Rollout
 __all__ = ["BLOCKED_PREFIXES", "Outcome", "Verdict", "judge", "latest_event_is_warning"]
 
 Obj = dict[str, Any]
+# Reasons of graylane's Analysis condition that hold a step for a person (planner/analysis.py).
+_ANALYSIS_HOLDS: Final = ("AnalysisRunInconclusive", "AnalysisRunError")
 # Messages the controller writes to status.message while it retries a step it cannot do.
 BLOCKED_PREFIXES: Final = ("traffic routing is blocked", "traffic routing is not ready", "Workload Not Found")
 
@@ -128,6 +131,9 @@ def judge(
     blocked = _blocked(rollout, events)
     if phase == RolloutPhase.HEALTHY:
         return _settled(rollout, workload)
+    held = rollout.status.condition("Analysis")
+    if held is not None and held.status == "False" and held.reason in _ANALYSIS_HOLDS:
+        return Verdict(Outcome.PAUSED, f"{held.message}: approve to continue")
     if blocked is not None:
         return Verdict(Outcome.BLOCKED, blocked)
     cond = rollout.status.condition(ConditionType.PROGRESSING)

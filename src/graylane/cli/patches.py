@@ -11,19 +11,25 @@ This module must not do I/O, read the clock or import click.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from graylane.api import keys
+from graylane.api.abort_record import (
+    ABORT_RECORD_ANNOTATION,
+    POD_TEMPLATE_HASH,
+    abort_record_value,
+    clean_template,
+)
 from graylane.api.common import scaled_int_or_percent
 from graylane.api.enums import ConditionType, ProgressingReason, RolloutPhase, StepState
 from graylane.api.rollout_v1beta1 import CanaryStep, CommonStatus, Rollout
 
 __all__ = [
     "ABORT_RECORD_ANNOTATION",
+    "POD_TEMPLATE_HASH",
     "RESTARTED_AT_ANNOTATION",
     "AbortRecord",
     "Obj",
@@ -51,9 +57,6 @@ __all__ = [
 ]
 
 Obj = dict[str, Any]
-POD_TEMPLATE_HASH: Final = "pod-template-hash"
-# Where `abort` keeps the release it rolled back, so `retry` can start it again (Kruise has neither verb).
-ABORT_RECORD_ANNOTATION: Final = "graylane.io/aborted-release"
 RESTARTED_AT_ANNOTATION: Final = "kubectl.kubernetes.io/restartedAt"
 NO_NEED_TO_APPROVE: Final = "no need to approve: not in canary or blue-green progress"
 FAST_CANARY: Final = (
@@ -143,15 +146,6 @@ def build_resume_patch(rollout: Rollout) -> Obj | None:
 
 
 # -- templates and ReplicaSets ----------------------------------------------------------------------
-
-
-def clean_template(template: Mapping[str, Any]) -> Obj:
-    """A pod template without the pod-template-hash label the Deployment controller adds."""
-    out = copy.deepcopy(dict(template))
-    labels = (out.get("metadata") or {}).get("labels")
-    if isinstance(labels, dict):
-        labels.pop(POD_TEMPLATE_HASH, None)
-    return out
 
 
 def same_template(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
@@ -262,9 +256,8 @@ class AbortRecord:
 
 
 def build_abort_record_patch(release: Mapping[str, Any], stable: Mapping[str, Any]) -> Obj:
-    record = {"release": clean_template(release), "stable": clean_template(stable)}
-    value = json.dumps(record, sort_keys=True, separators=(",", ":"))
-    return {"metadata": {"annotations": {ABORT_RECORD_ANNOTATION: value}}}
+    """Where `abort` keeps the release it rolled back, so `retry` can start it again (api/abort_record)."""
+    return {"metadata": {"annotations": {ABORT_RECORD_ANNOTATION: abort_record_value(release, stable)}}}
 
 
 def abort_record(rollout: Rollout) -> AbortRecord | None:

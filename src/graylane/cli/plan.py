@@ -233,7 +233,7 @@ def plan(
     output: str | None,
 ) -> None:
     """Validate Rollouts as the API server and webhook do, then show per step: pods of each version,
-    the traffic objects as they will be written, pauses, and what undo does.
+    the traffic objects as they will be written, pauses, the analysis gates, and what undo does.
 
     FILE may hold several Rollouts and their Deployments; a Rollout whose Deployment is not in FILE is
     planned for the Deployment in the cluster. Exits 1 with one line per refused Rollout.
@@ -259,7 +259,8 @@ def _step_lines(step: PlannedStep) -> list[RenderableType]:
     lines: list[RenderableType] = [
         Text(
             f"Step {step.index}: {step.stable_pods} stable + {step.canary_pods} canary pods, "
-            f"traffic {step.traffic or '-'}, pause: {step.pause}",
+            f"traffic {step.traffic or '-'}, pause: {step.pause}"
+            + (f", gate: {step.gate}" if step.gate != "-" else ""),
             style="bold",
         )
     ]
@@ -274,7 +275,7 @@ def render_plan(p: PlanView) -> RenderableType:
         ("Plan ", "bold"),
         f"rollout {p.name}: {p.workload}, {p.replicas} replicas, {p.style} style",
     )
-    header = ("STEP", "REPLICAS", "STABLE", "CANARY", "TOTAL", "TRAFFIC", "MATCHES", "PAUSE")
+    header = ("STEP", "REPLICAS", "STABLE", "CANARY", "TOTAL", "TRAFFIC", "MATCHES", "PAUSE", "GATE")
     rows = [
         [
             str(s.index),
@@ -285,6 +286,7 @@ def render_plan(p: PlanView) -> RenderableType:
             s.traffic or "-",
             " OR ".join(s.matches) or "-",
             s.pause,
+            s.gate,
         ]
         for s in p.steps
     ]
@@ -294,6 +296,7 @@ def render_plan(p: PlanView) -> RenderableType:
     parts.append(Text(f"After the last step: {p.completion}", style="bold"))
     if p.traffic_routings:
         parts.append(Text(f"Traffic routings: {'; '.join(p.traffic_routings)}", style="yellow"))
+    parts += [Text(f"Gate: {g}", style="magenta") for g in p.gates]
     parts += [Text(f"Note: {n}", style="yellow") for n in p.notes]
     return Group(*parts)
 

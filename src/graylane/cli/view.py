@@ -34,7 +34,7 @@ __all__ = ["dump", "dump_data", "render_history", "render_rows", "render_status"
 
 LIVE_EVENTS = 5
 # No tick here: whether "nothing to wait for" is good news is the outcome's to say (OUTCOME_STYLES).
-WAIT_ICONS = {"approval": "⏸", "timed-pause": "⏱", "pods": "⏳", "paused": "⏸", "none": "·"}
+WAIT_ICONS = {"approval": "⏸", "timed-pause": "⏱", "pods": "⏳", "paused": "⏸", "analysis": "📈", "none": "·"}
 # A green tick only for Healthy; every state that needs a person is red or yellow.
 OUTCOME_STYLES = {
     "Healthy": ("✔", "green"),
@@ -171,6 +171,30 @@ def _events(view: StatusView, limit: int) -> Table:
     return table
 
 
+def _analysis(view: StatusView, describe: bool) -> Table:
+    """Each metric of the release's analysis: verdict, measurements, last value, and the judge's tests."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Analysis", title_justify="left")
+    columns = ["STEP", "METRIC", "PHASE", "MEASURED", "LAST VALUE", "P-VALUES"]
+    if describe:
+        columns += ["EFFECT", "WHY", "RUN"]
+    for col in columns:
+        table.add_column(col, no_wrap=col in ("STEP", "PHASE"))
+    colours = {"Successful": "green", "Failed": "red", "Error": "red", "Inconclusive": "yellow"}
+    for m in view.analysis:
+        row: list[RenderableType] = [
+            m.step or "-",
+            m.metric + (" (dry run)" if m.dry_run else ""),
+            Text(m.phase, style=colours.get(m.phase, "cyan")),
+            m.measured,
+            m.last_value or "-",
+            m.p_values or "-",
+        ]
+        if describe:
+            row += [m.effect or "-", m.message or "-", m.run]
+        table.add_row(*row)
+    return table
+
+
 def _shown_pods(view: StatusView, all_pods: bool) -> tuple[str, list[PodRow]]:
     """As kubectl-kruise describe: the new pods during a release, unless --all (or no release)."""
     if all_pods or view.phase != "Progressing":
@@ -203,6 +227,8 @@ def render_status(view: StatusView, *, describe: bool = False, all_pods: bool = 
                 f"   Canary revision: {view.canary_revision or '-'}"
             )
         )
+    if view.analysis:
+        parts.append(_analysis(view, describe))
     parts.append(_section("Conditions", view.conditions, lambda: _conditions(view)))
     parts.append(_section("Events", view.events, lambda: _events(view, events)))
     if describe:

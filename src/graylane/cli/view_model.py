@@ -1,10 +1,12 @@
 """The data behind `graylane status` and `describe`, computed from what was read.
 
-`build_view(snapshot, now)` turns a Rollout, its workload, pods and Events into a `StatusView`: the step
+`build_view(snapshot, now)` turns a Rollout, its workload, pods, Events and AnalysisRuns into a
+`StatusView`: the step
 table (pods per step from the controller's arithmetic, via `graylane.planview`), canary/stable pods
 ready and total, the traffic split and matches the current step asks for, what the release waits for
 and for how long (approval, a timed pause counted down from lastUpdateTime + duration, pods, a grace
-period), conditions and recent Events. `-o json|yaml` prints this model as is.
+period, an analysis), each metric of the release's analysis (cli/analysis_view.py), conditions and recent
+Events. `-o json|yaml` prints this model as is.
 
 Pure: no I/O, no click, no rich; `now` is an argument.
 """
@@ -23,6 +25,7 @@ from graylane.api.enums import ProgressingReason, RolloutPhase, StepState
 from graylane.api.rollout_v1beta1 import CommonStatus, Rollout
 from graylane.api.workloads import pod_on_revision
 from graylane.cli import patches
+from graylane.cli.analysis_view import MetricRow, analysis_rows
 from graylane.cli.outcome import judge
 from graylane.cli.tables import age, images_of, parse_time
 from graylane.planview import (
@@ -46,6 +49,7 @@ __all__ = [
 
 Obj = dict[str, Any]
 INITIALIZING_GRACE_SECONDS: Final = 3
+_HOLDING_REASONS: Final = ("AnalysisRunInconclusive", "AnalysisRunError")
 EVENTS_SHOWN: Final = 8
 R = ProgressingReason
 S = StepState
@@ -61,6 +65,7 @@ class Snapshot:
     pods: list[Obj]
     events: list[Obj]
     routed: tuple[Routed, ...] = ()
+    runs: tuple[Obj, ...] = ()  # the Rollout's AnalysisRuns
 
 
 class _Frozen(BaseModel):
@@ -155,6 +160,7 @@ class StatusView(_Frozen):
     conditions: list[ConditionRow]
     events: list[EventRow]
     pods: list[PodRow]
+    analysis: list[MetricRow] = []
 
 
 # -- small helpers -------------------------------------------------------------------------------
@@ -287,6 +293,11 @@ def _paused_wait(rollout: Rollout, sub: CommonStatus, now: dt.datetime) -> Waiti
     )
     duration = steps[index - 1].pause.duration if 1 <= index <= len(steps) else None
     start = parse_time(sub.last_update_time)
+    held = rollout.status.condition("Analysis")
+    if held is not None and held.status == "False" and held.reason in _HOLDING_REASONS:
+        verdict = held.reason.removeprefix("AnalysisRun")
+        text = f"analysis {verdict}: waiting for approval: run `graylane approve {name}`"
+        return Waiting(kind="approval", text=text, waited_seconds=_since(start, now))
     if duration is None:
         text = f"waiting for approval: run `graylane approve {name}`"
         return Waiting(kind="approval", text=text, waited_seconds=_since(start, now))
@@ -301,6 +312,14 @@ def _step_wait(rollout: Rollout, sub: CommonStatus, canary: Counts, wanted: int,
     if state in (S.BEFORE_STEP_UPGRADE, S.STEP_UPGRADE):
         text = f"waiting for pods: canary {canary.ready}/{wanted} ready"
         return Waiting(kind="pods", text=text, waited_seconds=_since(start, now))
+    if state == S.STEP_METRICS_ANALYSIS:
+        held = rollout.status.condition("Analysis")
+        if held is not None and held.reason == "ExposureMismatch":
+            text = "holding: the gateway's split differs from the step's (see the Analysis condition)"
+            return Waiting(kind="analysis", text=text, waited_seconds=_since(start, now))
+        return Waiting(
+            kind="analysis", text="waiting for the step's analysis", waited_seconds=_since(start, now)
+        )
     if state == S.STEP_TRAFFIC_ROUTING:
         refs = rollout.spec.strategy.traffic_routings()
         grace = refs[0].grace_period_seconds if refs else 0
@@ -418,6 +437,7 @@ def build_view(snap: Snapshot, now: dt.datetime) -> StatusView:
         conditions=_conditions(rollout, now),
         events=_events(snap.events, now),
         pods=[_pod_row(p, stable_hash, now) for p in sorted(snap.pods, key=lambda p: p["metadata"]["name"])],
+        analysis=analysis_rows(snap.runs),
     )
 
 

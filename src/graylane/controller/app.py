@@ -23,8 +23,10 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from graylane.analysis.providers import PrometheusClient, PrometheusProvider
 from graylane.batchrelease import AdvancedDeploymentReconciler, BatchReleaseReconciler
 from graylane.batchrelease.native_daemonset import NativeDaemonSetReconciler
+from graylane.controller.analysisrun import AnalysisRunReconciler
 from graylane.controller.rollout import RolloutReconciler
 from graylane.kube import resources as r
 from graylane.kube.apimetrics import ApiMetrics
@@ -35,6 +37,7 @@ from graylane.planner.changes import CustomKind
 from graylane.runtime.loop import ReconcileLoop
 from graylane.runtime.manager import Manager, ManagerOptions
 from graylane.scripting.pool import ProcessScriptRunner
+from graylane.telemetry.analysis import AnalysisMetrics
 from graylane.telemetry.metrics import RolloutMetrics
 from graylane.telemetry.observer import RolloutObserver
 from graylane.telemetry.routed import ObjectRef
@@ -75,6 +78,9 @@ class ControllerOptions:
     # Workers are coroutines that mostly wait for API round trips, so more of them cost little; with 3,
     # 1,000 approvals queued for ~55 s at p99 (BENCHMARKS.md). Kruise's Go workers are goroutines too.
     rollout_workers: int = 16
+    # A run's pass waits for its Prometheus queries (up to their timeout): enough workers that slow
+    # or unreachable servers of some runs do not delay the measurements of the others.
+    analysis_workers: int = 16
     advanced_deployment: bool = True  # Kruise's feature gate AdvancedDeployment (partition-style Deployments)
 
 
@@ -195,6 +201,12 @@ async def _run(options: ControllerOptions, scripts: ProcessScriptRunner) -> int:
         manager.add(ReconcileLoop(AdvancedDeploymentReconciler()))
     manager.add(ReconcileLoop(NativeDaemonSetReconciler()))
     manager.add(ReconcileLoop(TrafficRoutingReconciler(traffic)))
+    prometheus = PrometheusClient()  # one HTTP session for every run's queries, closed on the way out
+    analysis_metrics = AnalysisMetrics(manager.registry, manager.informer(r.ANALYSIS_RUN).list)
+    runs = AnalysisRunReconciler(
+        PrometheusProvider(prometheus), workers=options.analysis_workers, metrics=analysis_metrics
+    )
+    manager.add(ReconcileLoop(runs))
     observer = _observe(manager, traffic, client)
     # The webhooks read the controllers' informer caches once synced (BENCHMARKS.md cause 3).
     rollouts, replica_sets = cached_listers(
@@ -236,3 +248,4 @@ async def _run(options: ControllerOptions, scripts: ProcessScriptRunner) -> int:
             return await manager.run()
         finally:
             await observer.close()
+            await prometheus.aclose()

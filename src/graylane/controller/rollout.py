@@ -24,11 +24,14 @@ from graylane.kube import resources as r
 from graylane.kube.client import KubeClient, Obj
 from graylane.kube.informer import Informer, object_key
 from graylane.kube.resources import Resource
+from graylane.observe.analysis import AnalysisObserver
 from graylane.observe.traffic import TrafficObserver
 from graylane.observe.workload_kinds import WorkloadInformers
 from graylane.observe.workload_objects import kind_workload
 from graylane.observe.workloads import deployment_workload
 from graylane.planner import lifecycle
+from graylane.planner.analysis import has_analysis
+from graylane.planner.analysis_observed import AnalysisObserved
 from graylane.planner.observed import RolloutObserved, Workload
 from graylane.planner.writes import rollout_status_changed
 from graylane.runtime.cache import parse_cached
@@ -79,6 +82,7 @@ class RolloutReconciler:
         self._traffic = traffic or TrafficObserver()
         self._workloads = workloads or WorkloadInformers()
         self._link = LinkObserver()
+        self._analysis = AnalysisObserver()
         self._rollouts: Informer | None = None
         self._deployments: Informer | None = None
         self._replicasets: Informer | None = None
@@ -94,6 +98,7 @@ class RolloutReconciler:
         self._rollouts.add_index(WORKLOAD_INDEX, workload_index)
         self._traffic.setup(manager, self, self._rollouts)
         self._link.setup(manager, self, self._rollouts)
+        self._analysis.setup(manager, self, self._rollouts)
         self._deployments = manager.watch(self, r.DEPLOYMENT, keys=self._rollouts_for_deployment)
         self._replicasets = manager.watch(self, r.REPLICASET, keys=self._rollouts_for_replicaset)
         self._workloads.setup(manager)
@@ -145,13 +150,15 @@ class RolloutReconciler:
             return None
         namespace = rollout.metadata.get("namespace")
         now = self._clock()
+        fresh = await self._fresh_workload(rollout)
         observed = RolloutObserved(
             rollout=rollout,
-            workload=self._observe_workload(rollout, await self._fresh_workload(rollout)),
+            workload=self._observe_workload(rollout, fresh),
             now=now.replace(microsecond=0),  # status times have 1 s resolution
             batch_release=self._observe_batch_release(namespace, str(rollout.metadata.get("name", ""))),
             traffic=self._traffic.observe(rollout),
             traffic_routing=self._link.observe(rollout),
+            analysis=self._observe_analysis(rollout, fresh),
         )
         return RolloutInput(obj=obj, observed=observed, stored=rollout.status, now=now)
 
@@ -205,6 +212,35 @@ class RolloutReconciler:
         if kind.family is Family.DEPLOYMENT:
             return r.DEPLOYMENT if ref.api_version == "apps/v1" else None
         return self._workloads.resource(kind)
+
+    def _observe_analysis(self, rollout: Rollout, fresh: Obj | None) -> AnalysisObserved:
+        """Runs and templates; during a release with analysis also the two pod templates an automatic
+        rollback needs: the Deployment's (the release, recorded for `graylane retry`) and the stable
+        ReplicaSet's (what it goes back to)."""
+        sub = rollout.status.canary_status
+        ref = rollout.spec.workload_ref
+        deployment = (ref.api_version, ref.kind) == ("apps/v1", "Deployment")
+        if not (has_analysis(rollout) and deployment and sub is not None and sub.stable_revision):
+            return self._analysis.observe(rollout)
+        assert self._deployments is not None
+        assert self._replicasets is not None
+        namespace = rollout.metadata.get("namespace")
+        dep = fresh or self._deployments.get(namespace, ref.name)
+        if dep is None:
+            return self._analysis.observe(rollout)
+        uid = dep["metadata"].get("uid")
+        stable = next(
+            (
+                rs
+                for rs in self._replicasets.list(namespace)
+                if (rs["metadata"].get("labels") or {}).get("pod-template-hash") == sub.stable_revision
+                and any(o.get("uid") == uid for o in rs["metadata"].get("ownerReferences") or [])
+            ),
+            None,
+        )
+        stable_template = (stable.get("spec") or {}).get("template") if stable is not None else None
+        release_template = (dep.get("spec") or {}).get("template")
+        return self._analysis.observe(rollout, stable_template, release_template)
 
     def _observe_workload(self, rollout: Rollout, fresh: Obj | None = None) -> Workload | None:
         assert self._deployments is not None

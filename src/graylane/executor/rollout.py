@@ -26,11 +26,14 @@ from graylane.kube.events import EventKind, EventRecorder
 from graylane.observe.workload_kinds import resource_for
 from graylane.planner.actions import (
     ApplyChange,
+    CreateAnalysisRun,
     DeleteBatchRelease,
     EnsureBatchRelease,
     PatchBatchRelease,
     RecordEvent,
+    RollBackWorkload,
     SetTrafficRoutingFinalizers,
+    TerminateAnalysisRun,
 )
 from graylane.planner.observed import RolloutObserved
 from graylane.runtime.writer import Writer
@@ -77,6 +80,9 @@ class RolloutWrites:
             DeleteBatchRelease: self._delete_batch_release,
             ApplyChange: self._apply_change,
             SetTrafficRoutingFinalizers: self._traffic_routing_finalizers,
+            CreateAnalysisRun: self._create_analysis_run,
+            TerminateAnalysisRun: self._terminate_analysis_run,
+            RollBackWorkload: self._roll_back_workload,
             RecordEvent: self._event,
         }
 
@@ -142,6 +148,28 @@ class RolloutWrites:
         """Guarded: several Rollouts add and remove their own entry of the same list."""
         body = {"metadata": {"finalizers": list(action.finalizers)}}
         await writer.patch(r.TRAFFICROUTING, action.name, body, inp.namespace, guard=action.resource_version)
+
+    async def _create_analysis_run(
+        self, action: CreateAnalysisRun, inp: RolloutInput, writer: Writer
+    ) -> None:
+        """A fixed name (Rollout, revision, release, step): a repeat finds the name taken."""
+        await writer.create(r.ANALYSIS_RUN, dict(action.run), inp.namespace)
+
+    async def _terminate_analysis_run(
+        self, action: TerminateAnalysisRun, inp: RolloutInput, writer: Writer
+    ) -> None:
+        """A fixed value: idempotent."""
+        await writer.patch(r.ANALYSIS_RUN, action.name, {"spec": {"terminate": True}}, inp.namespace)
+
+    async def _roll_back_workload(self, action: RollBackWorkload, inp: RolloutInput, writer: Writer) -> None:
+        """Guarded by the workload's version the decision read: a template changed meanwhile (a newer
+        release) is never overwritten with the stable one."""
+        workload = inp.observed.workload
+        if workload is None:
+            return
+        body = [{"op": "replace", "path": "/spec/template", "value": dict(action.template)}]
+        guard = workload.resource_version
+        await writer.patch(r.DEPLOYMENT, workload.name, body, inp.namespace, patch_type="json", guard=guard)
 
     async def _event(self, action: RecordEvent, inp: RolloutInput, _: Writer) -> None:
         if self.recorder is not None:

@@ -11,8 +11,11 @@ import dataclasses
 from urllib.parse import quote
 
 __all__ = [
+    "ANALYSIS_RUN",
+    "ANALYSIS_TEMPLATE",
     "BATCHRELEASE",
     "CLONESET",
+    "CLUSTER_ANALYSIS_TEMPLATE",
     "CONFIGMAP",
     "CRD",
     "DAEMONSET",
@@ -71,6 +74,12 @@ ROLLOUT_V1ALPHA1 = Resource("rollouts.kruise.io", "v1alpha1", "rollouts", "Rollo
 BATCHRELEASE = Resource("rollouts.kruise.io", "v1beta1", "batchreleases", "BatchRelease")
 TRAFFICROUTING = Resource("rollouts.kruise.io", "v1alpha1", "trafficroutings", "TrafficRouting")
 ROLLOUTHISTORY = Resource("rollouts.kruise.io", "v1alpha1", "rollouthistories", "RolloutHistory")
+# graylane's analysis group (api/analysis.py).
+ANALYSIS_RUN = Resource("analysis.graylane.io", "v1alpha1", "analysisruns", "AnalysisRun")
+ANALYSIS_TEMPLATE = Resource("analysis.graylane.io", "v1alpha1", "analysistemplates", "AnalysisTemplate")
+CLUSTER_ANALYSIS_TEMPLATE = Resource(
+    "analysis.graylane.io", "v1alpha1", "clusteranalysistemplates", "ClusterAnalysisTemplate", False
+)
 DEPLOYMENT = Resource("apps", "v1", "deployments", "Deployment")
 REPLICASET = Resource("apps", "v1", "replicasets", "ReplicaSet")
 HPA = Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler")

@@ -16,6 +16,7 @@ from graylane.planner.changes import Change
 __all__ = [
     "AddRolloutFinalizer",
     "ApplyChange",
+    "CreateAnalysisRun",
     "DeleteBatchRelease",
     "EnsureBatchRelease",
     "LabelWorkload",
@@ -24,10 +25,12 @@ __all__ = [
     "RemoveRolloutFinalizer",
     "RemoveWorkloadAnnotation",
     "RemoveWorkloadLabel",
+    "RollBackWorkload",
     "RolloutAction",
     "RolloutPlan",
     "SetRolloutAnnotation",
     "SetTrafficRoutingFinalizers",
+    "TerminateAnalysisRun",
     "UnpauseWorkload",
 ]
 
@@ -115,6 +118,28 @@ class SetTrafficRoutingFinalizers:
 
 
 @dataclasses.dataclass(frozen=True)
+class CreateAnalysisRun:
+    """Create this AnalysisRun (a fixed name: a repeated create finds it taken), owned by the Rollout."""
+
+    run: Mapping[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class TerminateAnalysisRun:
+    """Stop a run that no longer decides anything (`spec.terminate: true`, a fixed value)."""
+
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RollBackWorkload:
+    """Set the workload's pod template back to the stable one (guarded by the version observed): the
+    release is then cancelled along Kruise's own path, as `graylane abort` does by hand."""
+
+    template: Mapping[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
 class RecordEvent:
     type: str  # Normal | Warning
     reason: str
@@ -134,6 +159,9 @@ RolloutAction = (
     | DeleteBatchRelease
     | ApplyChange
     | SetTrafficRoutingFinalizers
+    | CreateAnalysisRun
+    | TerminateAnalysisRun
+    | RollBackWorkload
     | RecordEvent
 )
 

@@ -16,7 +16,7 @@ from graylane.api.batchrelease import BatchRelease, ReleaseBatch, ReleasePlan
 from graylane.api.enums import BatchState, FinalisingStep, RollingStyle, StepState
 from graylane.api.hashing import release_plan_hash
 from graylane.api.rollout_v1beta1 import Rollout, is_real_partition
-from graylane.planner import bluegreen, rollback, traffic
+from graylane.planner import analysis, bluegreen, rollback, traffic
 from graylane.planner.actions import EnsureBatchRelease, PatchBatchRelease, RecordEvent
 from graylane.planner.context import Pass, next_step_index
 from graylane.planner.trafficrouting_link import linked_name
@@ -35,6 +35,8 @@ def run_canary(p: Pass) -> None:
         p.sub.pod_template_hash = p.workload.pod_template_hash
     _correct_next_index(p)
     if _jump(p):
+        return
+    if not analysis.background(p):  # the release-wide analysis failed: rolling back
         return
     # A step without traffic after steps with traffic: undo the routing before moving pods.
     if not traffic.has_traffic(p.current_step) and not traffic.finalise_routing(p):
@@ -114,15 +116,20 @@ def _traffic_routing(p: Pass) -> bool:
 
 
 def _metrics_analysis(p: Pass) -> bool:
-    p.sub.current_step_state = S.STEP_PAUSED
-    return True
+    return analysis.metrics_analysis(p)  # without a step analysis: straight on to StepPaused
 
 
 def _paused(p: Pass) -> bool:
     step, index, total = p.current_step, p.sub.current_step_index, len(p.steps)
+    gate = analysis.pause_gate(p)
+    if gate is analysis.Gate.HOLD:
+        return False
+    # A successful step analysis approves the step (a pause.duration still applies after it).
+    promoted = gate is analysis.Gate.PROMOTE and step.pause.duration is None
     # Canary only: a last step of 100% ends the release at once; blue-green pauses there too, with
     # every request on the new pods and the old ones still up, until approved.
-    if index == total and step.replicas == "100%" and not bluegreen.is_blue_green(p.rollout):
+    last = index == total and step.replicas == "100%" and not bluegreen.is_blue_green(p.rollout)
+    if last or promoted:
         return _to_ready(p)
     if step.pause.duration is None:
         p.status.message = (

@@ -24,7 +24,7 @@ from graylane.api.enums import (
 from graylane.api.hashing import rollout_hash
 from graylane.api.rollout_v1beta1 import CanaryStatus, Rollout, RolloutStatus
 from graylane.api.workloads import KINDS
-from graylane.planner import bluegreen
+from graylane.planner import analysis, bluegreen
 from graylane.planner import conditions as cond
 from graylane.planner.actions import (
     AddRolloutFinalizer,
@@ -257,6 +257,7 @@ def _by_phase(
         # not seen the release yet), or held by an admission whose Rollout cache still showed it enabled:
         # a disabled Rollout is the only one that can let it go, so it does, whenever it sees the hold.
         release_hold(p)
+    analysis.settle_runs(p)  # runs that no longer decide anything stop measuring
     _mirror_step(p.status)
     return p.status, p.requeue, p.actions
 

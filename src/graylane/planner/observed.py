@@ -13,6 +13,7 @@ from typing import Any
 
 from graylane.api.batchrelease import BatchRelease
 from graylane.api.rollout_v1beta1 import Rollout
+from graylane.planner.analysis_observed import AnalysisObserved
 from graylane.planner.changes import Kind, ObjectKind
 from graylane.planner.routing import TrafficRouter
 
@@ -112,3 +113,5 @@ class RolloutObserved:
     traffic: TrafficObserved | None = None
     # The end-to-end TrafficRouting the Rollout names; None when it names none.
     traffic_routing: LinkedTrafficRouting | None = None
+    # Its AnalysisRuns and the templates it names (graylane's analysis); empty without analysis.
+    analysis: AnalysisObserved = dataclasses.field(default_factory=AnalysisObserved)

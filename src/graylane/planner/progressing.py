@@ -21,7 +21,7 @@ from graylane.api.enums import (
 )
 from graylane.api.hashing import rollout_hash
 from graylane.api.rollout_v1beta1 import CanaryStatus
-from graylane.planner import bluegreen, canary, conditions, rollback, traffic, trafficrouting_link
+from graylane.planner import analysis, bluegreen, canary, conditions, rollback, traffic, trafficrouting_link
 from graylane.planner.actions import DeleteBatchRelease, RecordEvent
 from graylane.planner.context import Pass, next_step_index
 from graylane.planner.finalising import finalise
@@ -62,6 +62,7 @@ def progressing(p: Pass) -> None:
 def _initializing(p: Pass) -> None:
     p.status.canary_status = _fresh_sub_status(p)
     p.status.blue_green_status = None
+    p.status.conditions = analysis.forget(p.status.conditions)
     # The stable Service and the provider objects must exist before anything moves (reference §2.3).
     if not traffic.verify(p):
         return
@@ -131,6 +132,7 @@ def _fast_rollback(p: Pass) -> None:
     p.sub.canary_revision = p.workload.canary_revision
     p.act(RecordEvent("Normal", "Progressing", "workload has been rollback, then rollout is canceled"))
     transition(p, ConditionStatus.TRUE, R.CANCELLING, MSG_CANCELLING)
+    p.status.message = analysis.cancel_message(p, p.status.message)
 
 
 def _continuous_release(p: Pass) -> None:
@@ -197,6 +199,8 @@ def _cancelling(p: Pass) -> None:
         transition(p, ConditionStatus.FALSE, R.COMPLETED, MSG_CANCELLED)
         _set_succeeded(p, ConditionStatus.FALSE)
         _healthy_once_released(p)
+    # An analysis rollback keeps its evidence in status.message until the next release.
+    p.status.message = analysis.cancel_message(p, p.status.message)
 
 
 def _healthy_once_released(p: Pass) -> None:

@@ -117,6 +117,9 @@ def traefik_argv(binary: Path, workdir: Path) -> list[str]:
             "ping": {"address": f"127.0.0.1:{TRAEFIK_PING_PORT}"},
         },
         "ping": {"entryPoint": "ping"},
+        # traefik_service_requests_total{service,code,...} per backend, on the ping entryPoint's
+        # /metrics: the gateway's own count of what it sent where (measured exposure reads it).
+        "metrics": {"prometheus": {"entryPoint": "ping", "addServicesLabels": True}},
         "providers": {
             "kubernetesGateway": {"throttleDuration": "0s"},
             "kubernetesIngressNGINX": {"httpEntryPoint": "nginx", "throttleDuration": "0s"},

@@ -32,12 +32,14 @@ import yaml
 from graylane.cluster import build
 from graylane.cluster import gateways as gwbuild
 from graylane.cluster.local import LocalCluster
+from graylane.cluster.prometheus import fetch_prometheus
 from graylane.cluster.thirdparty import fetch_gateway_api_crds, module_dir
 from graylane.kube import resources as r
 from graylane.kube.client import ApiError, KubeClient, Obj
 from graylane.trafficlab import gateways as gw
 from graylane.trafficlab.netns import NetNamespace, NetnsLoop, require_root
 from graylane.trafficlab.procs import Child
+from graylane.trafficlab.prometheus import PROMETHEUS_PORT, prometheus_argv
 from graylane.webhook.install import wait_established
 
 __all__ = ["LAB_GATEWAY_API_VERSION", "POD_GRACE_SECONDS", "LabError", "TrafficLab"]
@@ -235,6 +237,23 @@ class TrafficLab:
         envoy = self._child("envoy", gw.envoy_argv(gwbuild.envoy_binary(), self.workdir))
         self.run(self._wait_http(contour, gw.CONTOUR_HEALTH_PORT, "/healthz", 60))
         self.run(self._wait_http(envoy, gw.ENVOY_STATS_PORT, "/ready", 60))
+
+    # -- Prometheus, for analysis (started by the tests that need it) --------------------------------
+
+    def start_prometheus(self, name: str = "prometheus", port: int = PROMETHEUS_PORT) -> str:
+        """Prometheus inside, scraping the app, Traefik and Envoy (trafficlab/prometheus.py), with an
+        empty data directory of its own; its address once it answers /-/ready."""
+        binary = fetch_prometheus(out=self.out)
+        workdir = self.workdir / f"{name}-{time.monotonic_ns()}"
+        child = self._child(name, prometheus_argv(binary, workdir, APP_METRICS_PORT, port))
+        self.run(self._wait_http(child, port, "/-/ready", 60))
+        return f"http://127.0.0.1:{port}"
+
+    def stop_child(self, name: str) -> None:
+        """Stop one process on purpose, by its pid (it no longer counts as one that died)."""
+        child = self.children.pop(name, None)
+        if child is not None:
+            child.stop()
 
     async def _wait_http(self, child: Child, port: int, path: str, timeout: float) -> None:
         """Until 127.0.0.1:port answers 200 inside the namespace, or the child exits, or `timeout`."""

@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 from graylane.analysis import assess
-from graylane.analysis.contract import CountsQuery, InstantQuery, MeasurementRequest, Samples, SamplesQuery
+from graylane.analysis.contract import (
+    CountsQuery,
+    InstantQuery,
+    MeasurementRequest,
+    Samples,
+    SamplesQuery,
+    Share,
+    ShareQuery,
+)
 from graylane.analysis.planner import plan_run, with_status
 from graylane.analysis.providers import ErrorKind, PrometheusClient, PrometheusError, PrometheusProvider
 from graylane.api.analysis import AnalysisPhase, AnalysisRun, JudgeVerdict
@@ -185,6 +193,30 @@ async def test_the_judge_fetch_reads_both_versions_over_one_window(
     assert isinstance(sample_outcome.value, Samples)
     assert len(sample_outcome.value.canary) >= 4
     assert len(sample_outcome.value.stable) >= 4
+
+
+async def test_the_exposure_fetch_reads_the_split_over_one_window(
+    stack: tuple[Prometheus, Exporter], client: PrometheusClient
+) -> None:
+    """Both versions get the same rate: the canary (v2) is half of the total, as a 50% step would be."""
+    prometheus, _ = stack
+    share = ShareQuery(
+        prometheus.address,
+        V2_TOTAL.replace("{{window}}", "6s"),
+        "sum(increase(http_requests_total[6s]))",
+        now(),
+        10.0,
+    )
+    outcome = await PrometheusProvider(client).measure(MeasurementRequest("exposure", share))
+    assert outcome.error == ""
+    assert isinstance(outcome.value, Share)
+    assert outcome.value.total > 100
+    assert outcome.value.canary / outcome.value.total == pytest.approx(0.5, abs=0.05)
+    missing = ShareQuery(
+        prometheus.address, 'sum(http_requests_total{version="v9"})', "vector(1)", now(), 10.0
+    )
+    gone = await PrometheusProvider(client).measure(MeasurementRequest("exposure", missing))
+    assert "canary requests query returned no data" in gone.error
 
 
 async def test_a_counts_query_without_series_is_an_error_not_a_zero(

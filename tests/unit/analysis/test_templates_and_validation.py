@@ -180,7 +180,10 @@ def test_a_good_template_has_no_issues() -> None:
         ({"count": "three"}, "spec.metrics[0].count: must be a whole number, got 'three'"),
         ({"failureLimit": -2}, "spec.metrics[0].failureLimit: must be at least -1, got -2"),
         ({"successCondition": "result[0] <"}, "spec.metrics[0].successCondition: unexpected 'the end'"),
-        ({"provider": {}}, "spec.metrics[0].provider: exactly one of prometheus and judge is required"),
+        (
+            {"provider": {}},
+            "spec.metrics[0].provider: exactly one of prometheus, judge and exposure is required",
+        ),
         (
             {"provider": {"prometheus": {"address": "prom:9090", "query": "up"}}},
             "spec.metrics[0].provider.prometheus.address: must be an http:// or https:// URL",

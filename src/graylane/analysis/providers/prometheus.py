@@ -14,6 +14,7 @@ What it must not do: decide what a value means (the assessor does), or retry.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Mapping
@@ -27,6 +28,9 @@ import aiohttp
 __all__ = ["MAX_ANSWER_BYTES", "ErrorKind", "InstantResult", "PrometheusClient", "PrometheusError", "Series"]
 
 MAX_ANSWER_BYTES: Final = 16 * 2**20
+# Answers larger than this are decoded in a worker thread: a range query's megabytes of JSON would
+# otherwise hold the controller's event loop (probes, webhooks, every other reconcile) for a while.
+DECODE_IN_THREAD_BYTES: Final = 256 * 2**10
 # Prometheus refuses a range query with more than 11,000 points per series.
 MAX_POINTS: Final = 11_000
 
@@ -176,6 +180,8 @@ class PrometheusClient:
             raise PrometheusError(
                 ErrorKind.BAD_ANSWER, f"Prometheus at {address} answered more than {MAX_ANSWER_BYTES} bytes"
             )
+        if len(body) > DECODE_IN_THREAD_BYTES:
+            return await asyncio.to_thread(self._decode, address, status, body)
         return self._decode(address, status, body)
 
     @staticmethod

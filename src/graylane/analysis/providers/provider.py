@@ -7,7 +7,9 @@ What this module does: ``PrometheusProvider.measure(request)`` answers any ``Mea
   version that never failed has no error series unless the app exports zero counters, or the query
   adds ``or vector(0)``: either way the author says so, the judge never assumes a zero);
 - a ``SamplesQuery`` (the judge's samples): the two range queries concurrently over the same window;
-  every finite point is a sample, NaN and infinite points are counted and left out.
+  every finite point is a sample, NaN and infinite points are counted and left out;
+- a ``ShareQuery`` (measured exposure): the gateway's canary and total request counters concurrently, at
+  the same evaluation time, each summed over its series (no series is an error, as for the judge).
 Errors never escape: they become the outcome's ``error``, so the planner can count them.
 
 What it must not do: judge, assess, or retry (the planner schedules retries).
@@ -28,6 +30,8 @@ from graylane.analysis.contract import (
     Outcome,
     Samples,
     SamplesQuery,
+    Share,
+    ShareQuery,
     Value,
 )
 from graylane.analysis.providers.prometheus import ErrorKind, PrometheusClient, PrometheusError, Series
@@ -63,7 +67,20 @@ class PrometheusProvider:
             return result.values
         if isinstance(query, CountsQuery):
             return await self._counts(query)
+        if isinstance(query, ShareQuery):
+            return await self._share(query)
         return await self._samples(query)
+
+    async def _share(self, query: ShareQuery) -> Share:
+        names = ("canary requests", "total requests")
+        results = await asyncio.gather(
+            *(
+                self._client.query(query.address, text, time=query.time, timeout=query.timeout)
+                for text in (query.canary, query.total)
+            )
+        )
+        canary, total = (self._sum(name, result.values) for name, result in zip(names, results, strict=True))
+        return Share(canary, total)
 
     async def _counts(self, query: CountsQuery) -> Counts:
         names = ("canary events", "canary total", "stable events", "stable total")
