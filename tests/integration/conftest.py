@@ -17,6 +17,7 @@ from graylane.cluster.local import LocalCluster
 from graylane.kube import resources as r
 from graylane.kube.client import KubeClient
 from tests.integration.controller_fixtures import ControllerProcess
+from tests.integration.waiting import eventually
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -88,6 +89,19 @@ def graylane_controller(controller_process: ControllerProcess) -> ControllerProc
 
 
 @pytest.fixture(scope="module")
-def controller_stopped(controller_process: ControllerProcess) -> None:
-    """For tests that write Rollout status by hand: no controller may overwrite it meanwhile."""
+async def controller_stopped(controller_process: ControllerProcess, kube: KubeClient) -> None:
+    """For tests that write Rollout status by hand: no controller may overwrite it meanwhile.
+
+    Earlier tests' namespaces finish terminating first: their Rollouts' finalizers need the controller,
+    and a controller started later (test_rbac's) would otherwise finalise them into namespaces that
+    refuse its Events."""
+    if controller_process.proc is not None and controller_process.proc.poll() is None:
+        await eventually(
+            lambda: kube.list(r.NAMESPACE),
+            lambda listed: (
+                not [n for n in listed["items"] if (n.get("status") or {}).get("phase") == "Terminating"]
+            ),
+            what="earlier tests' namespaces gone",
+            timeout=180,
+        )
     controller_process.stop()

@@ -1,14 +1,17 @@
 """The BatchRelease controller: caches → observe → `planner.plan` (pure) → status, then workload writes.
 
 What this module does: picks the rolling style's `Control` (canary style for an apps/v1 Deployment with
-rollingStyle Canary or the deprecated enableExtraWorkloadForCanary, partition style otherwise), builds
+rollingStyle Canary or the deprecated enableExtraWorkloadForCanary, partition style otherwise; every
+other kind its own partition, kinds_style.py), builds
 the frozen `BatchReleaseObserved` from the informer caches, and turns the plan into the runtime's
 `Decision`: the status to store (guarded by the version the plan was made from, written first by the
 loop), the finalizer change, the workload writes in order, and the phase-change Event. Its action
 table says for each write whether it is guarded or idempotent.
 
-Pods are not cached: they are listed (by the workload's selector) only while a rolloutID asks for pod
-batch labels, because a cluster-wide pod cache costs far more memory than the few lists it saves.
+Pods are not cached: they are listed (by the workload's selector) while a Deployment's rolloutID asks
+for pod batch labels, and on every pass for the other kinds (their updated ready pods are counted from
+them where the kind does not report it), because a cluster-wide pod cache costs far more memory than
+these lists.
 
 What it must not do: decide anything the planner decides, or keep state between reconciles.
 """
