@@ -40,6 +40,7 @@ from tests.integration.traffic_fixtures import (
     warning_events,
 )
 from tests.integration.waiting import eventually
+from tests.integration.webhook_fixtures import create_unvalidated
 
 __all__ = [  # fixtures
     "controller_sees_custom_kinds",
@@ -314,7 +315,7 @@ async def test_a_step_the_script_cannot_route_keeps_all_traffic_on_stable(
     custom_controller.stop()  # it would put its webhook configuration back
     await kube.delete(r.VALIDATING_WEBHOOK, VALIDATING_CONFIGURATION)
     try:
-        await kube.create(r.ROLLOUT, obj)
+        await create_unvalidated(kube, r.ROLLOUT, obj)
     finally:
         custom_controller.start()  # re-installs the webhook configurations once it leads again
         custom_controller.wait_ready()

@@ -26,7 +26,7 @@ import pytest
 
 from graylane.api import crdgen
 from graylane.kube import resources as r
-from graylane.kube.client import KubeClient
+from graylane.kube.client import ApiError, KubeClient
 from graylane.kube.resources import Resource
 from graylane.webhook import install as inst
 from graylane.webhook.certs import CertStore
@@ -37,6 +37,7 @@ from graylane.webhook.server import (
     WorkloadMutator,
     build_app,
 )
+from tests.integration.waiting import eventually
 
 INSTALL_NAMESPACE = "kruise-rollout"
 Obj = dict[str, Any]
@@ -135,3 +136,22 @@ async def _put_back(kube: KubeClient, res: Resource, name: str, old: Obj | None)
         await kube.replace(
             res, {**body, "metadata": {**meta, "resourceVersion": current["metadata"]["resourceVersion"]}}
         )
+
+
+async def create_unvalidated(
+    kube: KubeClient, resource: Resource, obj: Obj, namespace: str | None = None
+) -> None:
+    """Create `obj` after the validating configuration was deleted. The API server drops a deleted
+    configuration from its admission chain shortly after, not at once: until then the create is still
+    sent to vrollout.kb.io (refused by it, or failing to reach a stopped server), so it is repeated."""
+
+    async def created() -> bool:
+        try:
+            await kube.create(resource, obj, namespace)
+        except ApiError as err:
+            if "vrollout.kb.io" in err.message:
+                return False  # still in the admission chain
+            raise
+        return True
+
+    await eventually(created, lambda done: done, what="a create no longer sent to the validating webhook")
