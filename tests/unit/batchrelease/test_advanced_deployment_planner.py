@@ -459,3 +459,15 @@ def test_a_paused_strategy_still_scales_proportionally() -> None:
     dep = deployment("40%", replicas=10, paused_strategy=True)
     sets = [sized("demo-rev", 2, 5, 2, created="2"), sized("demo-old", 3, 5, 2)]
     assert scales(plan(observe(dep, *sets, new="demo-rev"))) == {"demo-rev": 4, "demo-old": 6}
+
+
+def test_a_share_of_exactly_half_a_pod_rounds_away_from_zero_as_go_does() -> None:
+    """8 pods sized for 6 (+2 surge) scaled to 3 (+1): the old 7 x 4/8 = 3.5 -> 4 and the new 1 x 4/8 =
+    0.5 -> 1 (Go's math.Round); the 2 still to remove go from the largest. Banker's rounding would end
+    at 3 old + 0 new, losing the new version."""
+    dep = deployment("40%", replicas=3)
+    sets = [sized("demo-rev", 1, 6, 2, created="2"), sized("demo-old", 7, 6, 2)]
+    assert scales(plan(observe(dep, *sets, new="demo-rev"))) == {
+        "demo-old": 2,
+        "demo-rev": 1,
+    }  # 1: annotations
