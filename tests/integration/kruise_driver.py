@@ -20,7 +20,9 @@ project recorded the real kruise-manager doing on this same kind of cluster (ref
   updatedNumberScheduled, numberReady and updateRevision (v1alpha1's daemonSetHash).
 
 Scaling creates pods on the update revision while fewer than `replicas - partition` are on it, else on
-the current one (the partition counts old pods), and deletes the newest extra pods. Pods become Ready by
+the current one (the partition counts old pods), and deletes the extra pods: a CloneSet's old pods beyond
+the partition first, then the newest (OpenKruise's scaleDownNumOldRevision, read in its source, not
+recorded), a StatefulSet's highest ordinals. Pods become Ready by
 kwok, as real ones do here. What was not recorded (the order in which CloneSet or DaemonSet pods are
 picked for an update, pacing by maxUnavailable) is chosen simply: oldest first, all eligible at once.
 Revisions are a hash of the pod template (not Kruise's ControllerRevision hash: graylane reads them
@@ -215,8 +217,10 @@ class KruiseDriver:
     ) -> None:
         """With `maxSurge` (or pods beyond `replicas`): up to replicas + maxSurge pods while updating, new
         pods created on the update revision beside the old ones; a pod beyond `replicas` is removed
-        (other revisions first, then the newest) only while the available pods left stay at least
-        replicas - maxUnavailable (rounded down, 20% by default)."""
+        (pods of other revisions beyond the partition's old pods first, then the newest, as OpenKruise's
+        calculateDiffsWithExpectation counts scaleDownNumOldRevision: read in its source, not recorded)
+        only while the available pods left stay at least replicas - maxUnavailable (rounded down, 20% by
+        default)."""
         strategy = obj["spec"].get("updateStrategy") or {}
         updated = [p for p in pods if self._revision(p) == update]
         room = replicas + self._surge(obj, replicas) - len(pods)
@@ -232,8 +236,11 @@ class KruiseDriver:
         )
         live = [p for p in pods if p.get("metadata", {}).get("name")]
         available = sum(1 for p in live if self._available(obj, p))
-        others = [p for p in live if self._revision(p) != update]
-        ordered = [*others[::-1], *[p for p in live if self._revision(p) == update][::-1]]
+        others = [p for p in live if self._revision(p) != update][::-1]
+        # Old pods beyond the partition's share go first, then the newest (scaleDownNumOldRevision).
+        extra_old = max(len(others) - (replicas - target), 0)
+        newest = [p for p in live if self._revision(p) == update][::-1]
+        ordered = [*others[:extra_old], *newest, *others[extra_old:]]
         for pod in ordered[: max(len(pods) - replicas, 0)]:
             if available - self._available(obj, pod) < floor:
                 return

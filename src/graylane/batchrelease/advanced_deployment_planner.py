@@ -4,7 +4,9 @@ What this module does: for a Deployment handed to the advanced controller (pause
 the BatchRelease control-info annotation and the controlled-by label), decide which ReplicaSet to create
 or scale so that the new revision gets `partition` pods while maxSurge/maxUnavailable hold, as Kruise's
 re-implementation of the Deployment controller (`rolling.go`) does; and the
-`rollouts.kruise.io/deployment-extra-status` annotation. It also owns the JSON of the
+`rollouts.kruise.io/deployment-extra-status` annotation. When the Deployment is scaled mid-release it
+scales every ReplicaSet by its share first (upstream's proportional scaling, which Kruise keeps), so the
+new revision keeps its share of pods: 2 of 5 becomes 4 of 10. It also owns the JSON of the
 `rollouts.kruise.io/deployment-strategy` annotation (`DeploymentStrategy`), which partition_style writes.
 
 Why the native controller does not fight us: while a Deployment is paused, kube-controller-manager only
@@ -24,6 +26,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -208,6 +212,8 @@ class _Rs:
     created: str
     revision: int
     version: str = ""
+    desired_note: str | None = None  # the desired-replicas annotation, as written
+    max_note: str | None = None  # the max-replicas annotation, as written
 
 
 def plan(obs: ScalingObserved) -> ScalingPlan:
@@ -218,15 +224,25 @@ def plan(obs: ScalingObserved) -> ScalingPlan:
         return ScalingPlan()
     strategy = strategy.with_defaults()
     new_rs, olds = _split(obs)
-    scaling: tuple[ScalingAction, ...] = ()
-    if not strategy.paused and not dep.get("metadata", {}).get("deletionTimestamp"):
-        scaling = _create(obs, strategy, olds) if new_rs is None else _rolling(dep, strategy, new_rs, olds)
+    deleting = bool(dep.get("metadata", {}).get("deletionTimestamp"))
+    scaling = () if deleting else _scaling(obs, strategy, new_rs, olds)
     extra = _extra_status(dep, strategy, new_rs)
     done = not scaling and _satisfied(dep, strategy)
     # Scaling waits on pods becoming available, which the ReplicaSet status events report (both are
     # watched); the long safety poll only bounds a lost wake-up, instead of Kruise's 2 s polling.
     uid = str(dep.get("metadata", {}).get("uid", ""))
     return ScalingPlan(actions=(*scaling, *extra), requeue_after=None if done else safety_poll(uid))
+
+
+def _scaling(
+    obs: ScalingObserved, strategy: DeploymentStrategy, new_rs: Obj | None, olds: list[Obj]
+) -> tuple[ScalingAction, ...]:
+    """Kruise's syncDeployment: a paused strategy or a scaling event only scales, proportionally;
+    otherwise the new ReplicaSet is created or the release rolls on towards the partition."""
+    dep = obs.deployment
+    if strategy.paused or _scaling_event(dep, obs.replica_sets):
+        return _proportional(dep, strategy, new_rs, olds)
+    return _create(obs, strategy, olds) if new_rs is None else _rolling(dep, strategy, new_rs, olds)
 
 
 def _split(obs: ScalingObserved) -> tuple[Obj | None, list[Obj]]:
@@ -345,7 +361,7 @@ def _reconcile_old(replicas: int, strategy: DeploymentStrategy, new: _Rs, old: l
         remaining -= take
 
 
-def _cleanup_unhealthy(old: list[_Rs], budget: int) -> None:
+def _cleanup_unhealthy(old: list[_Rs], budget: int) -> int:
     """Unavailable old pods go first: removing them cannot lower availability (kubernetes#16737)."""
     cleaned = 0
     for rs in sorted(old, key=lambda rs: (rs.created, rs.name)):
@@ -355,6 +371,125 @@ def _cleanup_unhealthy(old: list[_Rs], budget: int) -> None:
         if take > 0:
             rs.replicas -= take
             cleaned += take
+    return cleaned
+
+
+# --- scaling events (proportional scaling) ----------------------------------------------------------
+
+
+def _scaling_event(dep: Obj, replica_sets: Sequence[Obj]) -> bool:
+    """isScalingEvent: an active ReplicaSet was sized for another spec.replicas than the Deployment's.
+
+    Every scale writes the desired-replicas annotation, so after the Deployment is scaled (by hand or by
+    an HPA) mid-release its ReplicaSets still name the old size until the scaling below has run.
+    """
+    replicas = spec_replicas(dep)
+    for obj in replica_sets:
+        rs = _rs(obj)
+        desired = _annotation_int(rs.desired_note)
+        if rs.replicas > 0 and desired is not None and desired != replicas:
+            return True
+    return False
+
+
+def _proportional(
+    dep: Obj, strategy: DeploymentStrategy, new_obj: Obj | None, olds: list[Obj]
+) -> tuple[ScalingAction, ...]:
+    """The Deployment controller's `scale`, as Kruise's advanced controller runs it on a scaling event.
+
+    Every ReplicaSet with pods keeps its share of the Deployment, so a release at 2 of 5 new pods is at
+    4 of 10 after a scale to 10, and 4 of 10 is 2 of 5 after a scale to 5 (upstream's proportional
+    scaling, which Kruise applies although the Deployment's own strategy reads `Recreate`). The partition
+    is not consulted here: the next, ordinary pass moves the new ReplicaSet towards it as usual.
+    """
+    replicas = spec_replicas(dep)
+    new = _rs(new_obj) if new_obj is not None else None
+    old = sorted((_rs(rs) for rs in olds), key=lambda rs: (rs.created, rs.name))
+    everyone = ([new] if new is not None else []) + old
+    before = {rs.name: rs.replicas for rs in everyone}
+    active = [rs for rs in everyone if rs.replicas > 0]
+    if len(active) <= 1:
+        only = active[0] if active else (new or (old[-1] if old else None))
+        if only is None or only.replicas == replicas:
+            return ()
+        return (_scale(dep, strategy, only, replicas),)
+    if new is not None and _saturated(new, replicas):
+        return tuple(_scale(dep, strategy, rs, 0) for rs in old if rs.replicas > 0)
+    to_add = max(replicas, 0) - sum(rs.replicas for rs in active)
+    if to_add < 0:
+        to_add += _cleanup_unhealthy(old, -to_add)
+        active = [rs for rs in everyone if rs.replicas > 0]
+    ordered = _by_size(active, growing=to_add > 0)
+    _share(dep, strategy, ordered, to_add)
+    wanted = _replica_annotations(dep, strategy)
+    touched = {rs.name for rs in ordered if (rs.desired_note, rs.max_note) != _notes(wanted)}
+    return tuple(
+        _scale(dep, strategy, rs, rs.replicas)
+        for rs in everyone
+        if rs.replicas != before[rs.name] or rs.name in touched
+    )
+
+
+def _saturated(new: _Rs, replicas: int) -> bool:
+    """IsSaturated: the new ReplicaSet holds, was sized for, and has available every pod."""
+    return new.replicas == replicas == _annotation_int(new.desired_note) and new.available == replicas
+
+
+def _by_size(active: list[_Rs], *, growing: bool) -> list[_Rs]:
+    """Largest first; among equals the newest first when growing, the oldest first when shrinking."""
+    by_age = sorted(active, key=lambda rs: (rs.created, rs.name), reverse=growing)
+    return sorted(by_age, key=lambda rs: -rs.replicas)  # stable: ties keep the age order
+
+
+def _share(dep: Obj, strategy: DeploymentStrategy, ordered: list[_Rs], to_add: int) -> None:
+    """Hand `to_add` pods (negative: take them) to the ReplicaSets by their share; leftovers to the first."""
+    if to_add == 0 or not ordered:
+        return
+    replicas = spec_replicas(dep)
+    surge = _fenceposts(strategy, replicas)[0]
+    added = 0
+    sizes: list[int] = []
+    for rs in ordered:
+        allowed = to_add - added
+        step = 0
+        if rs.replicas > 0 and allowed != 0:
+            share = _share_of(rs, replicas, surge, status_int(dep, "replicas"))
+            share = allowed if share is None else share
+            step = min(share, allowed) if to_add > 0 else max(share, allowed)
+        sizes.append(rs.replicas + step)
+        added += step
+    sizes[0] = max(sizes[0] + to_add - added, 0)
+    for rs, size in zip(ordered, sizes, strict=True):
+        rs.replicas = size
+
+
+def _share_of(rs: _Rs, replicas: int, surge: int, status_replicas: int) -> int | None:
+    """getReplicaSetFraction: the pods this ReplicaSet gains (or loses) to keep its share.
+
+    Its share is its size against the max-replicas it was last sized for (spec.replicas + maxSurge
+    then); without that annotation, the Deployment's current pod count. Rounded half away from zero, as
+    Go's math.Round. None when that basis is 0 (Go divides by zero there): take what is allowed.
+    """
+    if replicas == 0:
+        return -rs.replicas
+    annotated = _annotation_int(rs.max_note)
+    basis = status_replicas if annotated is None else annotated
+    if basis <= 0:
+        return None
+    size = rs.replicas * (replicas + surge) / basis
+    whole = math.floor(size)
+    return whole + (1 if size - whole >= 0.5 else 0) - rs.replicas
+
+
+def _annotation_int(text: str | None) -> int | None:
+    """strconv.Atoi of an annotation: None when absent or not a plain, optionally signed, integer."""
+    if text is None or not re.fullmatch(r"[+-]?[0-9]+", text):
+        return None
+    return int(text)
+
+
+def _notes(annotations: Mapping[str, str]) -> tuple[str | None, str | None]:
+    return annotations.get(DESIRED_REPLICAS), annotations.get(MAX_REPLICAS)
 
 
 def _scale(dep: Obj, strategy: DeploymentStrategy, rs: _Rs, replicas: int) -> ScaleReplicaSet:
@@ -384,7 +519,8 @@ def _satisfied(dep: Obj, strategy: DeploymentStrategy) -> bool:
 
 
 def _rs(obj: Obj) -> _Rs:
-    revision = annotations_of(obj).get(keys.DEPLOYMENT_REVISION_ANNOTATION, "0")
+    notes = annotations_of(obj)
+    revision = notes.get(keys.DEPLOYMENT_REVISION_ANNOTATION, "0")
     return _Rs(
         name=_name(obj),
         replicas=int(obj.get("spec", {}).get("replicas") or 0),
@@ -392,6 +528,8 @@ def _rs(obj: Obj) -> _Rs:
         created=str(obj.get("metadata", {}).get("creationTimestamp", "")),
         revision=int(revision) if revision.isdigit() else 0,
         version=str(obj.get("metadata", {}).get("resourceVersion") or ""),
+        desired_note=notes.get(DESIRED_REPLICAS),
+        max_note=notes.get(MAX_REPLICAS),
     )
 
 

@@ -296,3 +296,178 @@ def test_only_a_safety_poll_until_the_partition_is_satisfied(status: dict[str, i
     assert result.requeue_after == safety_poll(str(dep["metadata"].get("uid", "")))
     assert result.requeue_after is not None
     assert result.requeue_after >= 24.0
+
+
+# --- scaling the Deployment mid-release (proportional scaling, issue 15 item 9) -----------------------
+
+
+def sized(
+    name: str,
+    replicas: int,
+    sized_for: int,
+    surge: int,
+    available: int | None = None,
+    *,
+    created: str = "1",
+) -> dict[str, Any]:
+    """A ReplicaSet as the last scale left it: sized for `sized_for` replicas (+ `surge`)."""
+    out = rs(name, replicas, available, created=created, revision=2 if name == "demo-rev" else 1)
+    out["metadata"]["annotations"] |= {
+        "deployment.kubernetes.io/desired-replicas": str(sized_for),
+        "deployment.kubernetes.io/max-replicas": str(sized_for + surge),
+    }
+    return out
+
+
+def settle(dep: dict[str, Any], *sets: dict[str, Any]) -> list[dict[str, int]]:
+    """Run passes, applying each pass's scales (every pod becomes available at once), until none is left.
+
+    Returns the sizes each pass asked for, so a test can read both the first step and where it ends.
+    """
+    steps: list[dict[str, int]] = []
+    by_name = {s["metadata"]["name"]: s for s in sets}
+    for _ in range(12):
+        result = plan(observe(dep, *by_name.values(), new="demo-rev"))
+        wanted = [a for a in result.actions if isinstance(a, ScaleReplicaSet)]
+        if not wanted:
+            return steps
+        steps.append({a.name: a.replicas for a in wanted})
+        for action in wanted:
+            target = by_name[action.name]
+            target["spec"]["replicas"] = action.replicas
+            target["status"] = {"availableReplicas": action.replicas, "readyReplicas": action.replicas}
+            target["metadata"]["annotations"] |= dict(action.annotations)
+        total = sum(s["spec"]["replicas"] for s in by_name.values())
+        dep["status"] |= {"replicas": total, "updatedReplicas": by_name["demo-rev"]["spec"]["replicas"]}
+    raise AssertionError(f"no steady state after 12 passes: {steps}")
+
+
+def final(steps: list[dict[str, int]], start: dict[str, int]) -> dict[str, int]:
+    out = dict(start)
+    for step in steps:
+        out |= step
+    return out
+
+
+@pytest.mark.parametrize(
+    ("partition", "before", "after", "start", "first", "end"),
+    [
+        # A percentage: the share is the step's, before and after.
+        ("40%", 5, 10, {"demo-rev": 2, "demo-old": 3}, {"demo-rev": 4, "demo-old": 6}, None),
+        ("40%", 10, 5, {"demo-rev": 4, "demo-old": 6}, {"demo-rev": 2, "demo-old": 3}, None),
+        # An absolute step: scaled by its share, as Kruise does; above the partition it stays there...
+        (2, 5, 10, {"demo-rev": 2, "demo-old": 3}, {"demo-rev": 4, "demo-old": 6}, None),
+        # ...below it, the ordinary pass brings the new ReplicaSet back up to the partition's 4 pods.
+        (
+            4,
+            10,
+            5,
+            {"demo-rev": 4, "demo-old": 6},
+            {"demo-rev": 2, "demo-old": 3},
+            {"demo-rev": 4, "demo-old": 1},
+        ),
+        # Scaled to zero: everything goes.
+        ("40%", 5, 0, {"demo-rev": 2, "demo-old": 3}, {"demo-rev": 0, "demo-old": 0}, None),
+    ],
+)
+def test_a_scaled_deployment_keeps_the_new_revisions_share(
+    partition: Any,
+    before: int,
+    after: int,
+    start: dict[str, int],
+    first: dict[str, int],
+    end: dict[str, int] | None,
+) -> None:
+    surge = -(-before // 4)  # 25%, rounded up
+    dep = deployment(partition, replicas=after)
+    dep["status"] |= {"replicas": before, "updatedReplicas": start["demo-rev"]}
+    sets = [
+        sized("demo-rev", start["demo-rev"], before, surge, created="2"),
+        sized("demo-old", start["demo-old"], before, surge),
+    ]
+    steps = settle(dep, *sets)
+    assert steps[0] == first
+    assert final(steps, start) == (end or first)
+
+
+def test_four_of_ten_at_40_percent_scaled_to_five_is_two_of_five() -> None:
+    """The case issue 15 item 9 names: 4 of 10 at 40% scaled to 5 must be 2 of 5, not 4 new + 1 old."""
+    dep = deployment("40%", replicas=5)
+    dep["status"] |= {"replicas": 10, "updatedReplicas": 4}
+    result = plan(
+        observe(dep, sized("demo-rev", 4, 10, 3, created="2"), sized("demo-old", 6, 10, 3), new="demo-rev")
+    )
+    assert scales(result) == {"demo-rev": 2, "demo-old": 3}
+    assert all(
+        a.annotations
+        == {"deployment.kubernetes.io/desired-replicas": "5", "deployment.kubernetes.io/max-replicas": "7"}
+        for a in result.actions
+        if isinstance(a, ScaleReplicaSet)
+    )
+
+
+def test_scaling_down_takes_unavailable_old_pods_first() -> None:
+    """cleanupUnhealthyReplicas before the shares: 3 of the 5 pods to remove are old, unavailable ones."""
+    dep = deployment("40%", replicas=5)
+    dep["status"] |= {"replicas": 10, "updatedReplicas": 4}
+    sets = [sized("demo-rev", 4, 10, 3, created="2"), sized("demo-old", 6, 10, 3, available=3)]
+    assert scales(plan(observe(dep, *sets, new="demo-rev"))) == {"demo-rev": 2, "demo-old": 3}
+
+
+def test_a_scaling_event_with_only_the_old_replicaset_scales_it_before_anything_is_created() -> None:
+    dep = deployment("40%", replicas=10)
+    result = plan(observe(dep, sized("demo-old", 5, 5, 2)))
+    assert scales(result) == {"demo-old": 10}
+    assert not [a for a in result.actions if isinstance(a, CreateReplicaSet)]
+
+
+def test_a_saturated_new_replicaset_takes_the_old_pods_away() -> None:
+    dep = deployment("100%", replicas=10)
+    sets = [sized("demo-rev", 10, 10, 3, created="2"), sized("demo-old", 1, 5, 2)]
+    assert scales(plan(observe(dep, *sets, new="demo-rev"))) == {"demo-old": 0}
+
+
+def test_replicasets_sized_for_another_count_get_their_annotations_even_when_their_size_stays() -> None:
+    """A scaling event whose pods already add up: only the annotations change (else the event stays)."""
+    dep = deployment("40%", replicas=5)
+    sets = [sized("demo-rev", 2, 4, 1, created="2"), sized("demo-old", 3, 4, 1)]
+    result = plan(observe(dep, *sets, new="demo-rev"))
+    assert scales(result) == {"demo-rev": 2, "demo-old": 3}
+    assert settle(dep, *sets)[1:] == []  # and then nothing more to do
+
+
+def test_without_the_max_replicas_annotation_the_share_is_taken_against_the_pods_there_are() -> None:
+    dep = deployment("40%", replicas=10)
+    dep["status"] |= {"replicas": 5}
+    sets = [sized("demo-rev", 2, 5, 2, created="2"), sized("demo-old", 3, 5, 2)]
+    for s in sets:
+        del s["metadata"]["annotations"]["deployment.kubernetes.io/max-replicas"]
+    # 13 / 5 of each: the old ReplicaSet (larger) takes round(7.8) - 3 = 5, which is all there is to add.
+    assert scales(plan(observe(dep, *sets, new="demo-rev"))) == {"demo-old": 8, "demo-rev": 2}
+
+
+@pytest.mark.parametrize("note", ["ten", " 5", "5.0", "1_0", ""])
+def test_an_unreadable_desired_replicas_annotation_is_no_scaling_event(note: str) -> None:
+    dep = deployment("20%", replicas=5)
+    sets = [sized("demo-rev", 1, 5, 2, created="2"), sized("demo-old", 5, 5, 2)]
+    sets[1]["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] = note
+    assert scales(plan(observe(dep, *sets, new="demo-rev"))) == {"demo-old": 4}  # the ordinary pass
+
+
+def test_a_paused_strategy_still_scales_proportionally() -> None:
+    """Kruise's syncDeployment runs `sync` (scale only) while the strategy is paused."""
+    dep = deployment("40%", replicas=10, paused_strategy=True)
+    sets = [sized("demo-rev", 2, 5, 2, created="2"), sized("demo-old", 3, 5, 2)]
+    assert scales(plan(observe(dep, *sets, new="demo-rev"))) == {"demo-rev": 4, "demo-old": 6}
+
+
+def test_a_share_of_exactly_half_a_pod_rounds_away_from_zero_as_go_does() -> None:
+    """8 pods sized for 6 (+2 surge) scaled to 3 (+1): the old 7 x 4/8 = 3.5 -> 4 and the new 1 x 4/8 =
+    0.5 -> 1 (Go's math.Round); the 2 still to remove go from the largest. Banker's rounding would end
+    at 3 old + 0 new, losing the new version."""
+    dep = deployment("40%", replicas=3)
+    sets = [sized("demo-rev", 1, 6, 2, created="2"), sized("demo-old", 7, 6, 2)]
+    assert scales(plan(observe(dep, *sets, new="demo-rev"))) == {
+        "demo-old": 2,
+        "demo-rev": 1,
+    }  # 1: annotations
