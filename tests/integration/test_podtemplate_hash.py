@@ -19,9 +19,9 @@ import yaml
 
 from graylane.api.podtemplatehash import pod_template_hash
 from graylane.cluster.build import cache_root
-from graylane.observe.workloads import deployment_workload
 from graylane.kube import resources as r
 from graylane.kube.client import KubeClient
+from graylane.observe.workloads import deployment_workload
 from tests.integration.waiting import eventually
 
 CORPUS = yaml.safe_load((Path(__file__).parent / "data" / "podtemplate_corpus.yaml").read_text("utf-8"))

@@ -118,8 +118,8 @@ def controller(
 ) -> None:
     """Run the controller: Rollout reconciler, webhooks, leader election, health and metrics."""
     from graylane.controller.app import ControllerOptions, WebhookMode, run_controller
-    from graylane.runtime.manager import ManagerOptions
     from graylane.kube.logs import setup_logging
+    from graylane.runtime.manager import ManagerOptions
 
     gates = parse_feature_gates(feature_gates)
     setup_logging(log_level)

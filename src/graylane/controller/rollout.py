@@ -9,7 +9,6 @@ relies on the event that woke it).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
