@@ -29,6 +29,7 @@ from graylane.kube import resources as r
 from graylane.kube.apimetrics import ApiMetrics
 from graylane.kube.client import ApiError, KubeClient, Obj
 from graylane.observe.traffic import TrafficObserver, discover_custom_kinds, discover_http_route
+from graylane.observe.workloads import RevisionCache
 from graylane.planner.changes import CustomKind
 from graylane.runtime.loop import ReconcileLoop
 from graylane.runtime.manager import Manager, ManagerOptions
@@ -181,8 +182,11 @@ async def _run(options: ControllerOptions, scripts: ProcessScriptRunner) -> int:
         custom=await _watchable_custom_kinds(client, config_namespace),
         scripts=scripts,
     )
-    manager.add(ReconcileLoop(RolloutReconciler(workers=options.rollout_workers, traffic=traffic)))
-    manager.add(ReconcileLoop(BatchReleaseReconciler(workers=options.rollout_workers)))
+    # The Rollout and BatchRelease controllers ask for the same workloads' revisions: hash each once.
+    revisions = RevisionCache()
+    rollout = RolloutReconciler(workers=options.rollout_workers, traffic=traffic, revisions=revisions)
+    manager.add(ReconcileLoop(rollout))
+    manager.add(ReconcileLoop(BatchReleaseReconciler(workers=options.rollout_workers, revisions=revisions)))
     if options.advanced_deployment:
         manager.add(ReconcileLoop(AdvancedDeploymentReconciler()))
     manager.add(ReconcileLoop(TrafficRoutingReconciler(traffic)))
