@@ -147,6 +147,8 @@ def bench(
         rollout_workers=rollout_workers,
         leader_elect=leader_elect,
         control_plane_qps=control_plane_qps,
+        py_spy=py_spy,
+        keep_audit=keep_audit,
     )
     started = {"params": params, "machine": machine.describe()}
     doc = asyncio.run(
