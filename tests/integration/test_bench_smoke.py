@@ -51,9 +51,11 @@ def test_a_small_release_is_measured_end_to_end(tmp_path: Path) -> None:
     assert {t["name"] for t in result["targets"]} >= {"peak controller RSS", "p99 transition latency"}
     assert "controller CPU per API request" in {t["name"] for t in result["targets"]}  # issue 14's
     summary = result["summary"]
-    assert summary["schema"] >= 1 and summary["rollouts"] == N
+    assert summary["schema"] >= 1
+    assert summary["rollouts"] == N
     assert summary["release_cpu_ms_per_request"] > 0
-    assert summary["step1_writes_per_rollout"] > 0 and summary["step2_writes_per_rollout"] > 0
+    assert summary["step1_writes_per_rollout"] > 0
+    assert summary["step2_writes_per_rollout"] > 0
     profile = result["profile"]  # py-spy ran against the controller during the release
     assert profile["samples"] > 0
     assert any("graylane/" in name for name, _ in profile["top_inclusive"])

@@ -40,7 +40,8 @@ from graylane.telemetry.routed import ObjectRef
 from graylane.trafficrouting.controller import TrafficRoutingReconciler
 from graylane.webhook.cache import cached_listers
 from graylane.webhook.cert_secret import SecretCertSource, service_dns_names
-from graylane.webhook.certs import CertSource, CertStore, LocalCertSource
+from graylane.webhook.certchild import LocalCertSource
+from graylane.webhook.certfiles import CertSource, CertStore
 from graylane.webhook.install import SERVICE_NAME, ServiceRef
 from graylane.webhook.install import install as install_webhooks
 from graylane.webhook.server import DEFAULT_PORT, WebhookServer, build_app
