@@ -51,7 +51,7 @@ from graylane.planner.writes import batch_release_status_obj_changed
 from graylane.runtime.cache import parse_cached
 from graylane.runtime.loop import Decision
 from graylane.runtime.manager import Manager
-from graylane.runtime.predicates import beyond_status
+from graylane.runtime.predicates import spec_or_metadata
 from graylane.runtime.writer import Writer
 
 __all__ = ["BatchReleaseInput", "BatchReleaseReconciler", "Finalizers", "choose_control"]
@@ -130,9 +130,9 @@ class BatchReleaseReconciler:
         self._releases.add_index(WORKLOAD_INDEX, workload_index)
         self._deployments = manager.watch(self, r.DEPLOYMENT, keys=self._for_deployment)
         # ReplicaSets are read for their owners, labels and templates; the replica counts come from the
-        # Deployments' status, so a ReplicaSet's own status updates are skipped.
+        # Deployments' status, so a ReplicaSet's status updates are skipped.
         self._replicasets = manager.watch(
-            self, r.REPLICASET, keys=self._for_replicaset, changed=beyond_status
+            self, r.REPLICASET, keys=self._for_replicaset, changed=spec_or_metadata
         )
         self._rollouts = manager.informer(r.ROLLOUT)  # read only: whether a release still holds one
         return self._releases

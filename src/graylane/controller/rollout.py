@@ -30,7 +30,7 @@ from graylane.planner.writes import rollout_status_obj_changed
 from graylane.runtime.cache import parse_cached
 from graylane.runtime.loop import Decision
 from graylane.runtime.manager import Manager
-from graylane.runtime.predicates import beyond_status
+from graylane.runtime.predicates import beyond_status, spec_or_metadata
 from graylane.runtime.writer import Writer
 from graylane.trafficrouting.link import LinkObserver
 
@@ -92,12 +92,13 @@ class RolloutReconciler:
         self._traffic.setup(manager, self, self._rollouts)
         self._link.setup(manager, self, self._rollouts)
         # A Rollout reads its workloads' spec, metadata and observedGeneration, never their replica
-        # counts (the BatchRelease's status carries those): their other status updates are skipped.
+        # counts (the BatchRelease's status carries those): their other status updates are skipped;
+        # of a ReplicaSet it reads the spec and metadata alone.
         self._deployments = manager.watch(
             self, r.DEPLOYMENT, keys=self._rollouts_for_deployment, changed=beyond_status
         )
         self._replicasets = manager.watch(
-            self, r.REPLICASET, keys=self._rollouts_for_replicaset, changed=beyond_status
+            self, r.REPLICASET, keys=self._rollouts_for_replicaset, changed=spec_or_metadata
         )
         return self._rollouts
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["Changed", "beyond_status"]
+__all__ = ["Changed", "beyond_status", "spec_or_metadata"]
 
 Changed = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
 # What a spec-and-metadata reader sees change: generation counts every spec change (Deployments,
@@ -25,16 +25,22 @@ Changed = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
 _METADATA = ("generation", "labels", "annotations", "ownerReferences", "finalizers", "deletionTimestamp")
 
 
+def spec_or_metadata(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """True unless only the status changed, `observedGeneration` included: for a reader of an object's
+    spec and metadata alone (a ReplicaSet's owner, labels, template and replicas)."""
+    old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
+    if "generation" not in new_meta:
+        return True
+    return any(old_meta.get(key) != new_meta.get(key) for key in _METADATA)
+
+
 def beyond_status(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     """True unless only the status changed (its `observedGeneration` counts as a change).
 
     An object without `metadata.generation` (a ConfigMap, a Service) may change its data without it, so
     every update of one counts.
     """
-    old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
-    if "generation" not in new_meta:
-        return True
-    if any(old_meta.get(key) != new_meta.get(key) for key in _METADATA):
+    if spec_or_metadata(old, new):
         return True
     old_status, new_status = old.get("status") or {}, new.get("status") or {}
     return bool(old_status.get("observedGeneration") != new_status.get("observedGeneration"))

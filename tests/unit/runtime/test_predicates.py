@@ -11,7 +11,7 @@ from tests.unit.runtime.fakeapi import FakeApi
 from graylane.kube import resources as r
 from graylane.kube.client import KubeClient, Obj
 from graylane.runtime.manager import Manager, ManagerOptions
-from graylane.runtime.predicates import beyond_status
+from graylane.runtime.predicates import beyond_status, spec_or_metadata
 
 
 def dep(**changes: Any) -> Obj:
@@ -51,9 +51,23 @@ def test_only_status_progress_is_filtered(changed: dict[str, Any], expected: boo
     assert beyond_status(dep(), dep(**changed)) is expected
 
 
+@pytest.mark.parametrize(
+    ("changed", "expected"),
+    [
+        ({"status__observedGeneration": 1}, False),  # a spec-and-metadata reader ignores all status
+        ({"status__readyReplicas": 2}, False),
+        ({"metadata__generation": 3}, True),
+        ({"metadata__labels": {"app": "b"}}, True),
+    ],
+)
+def test_spec_or_metadata_ignores_the_whole_status(changed: dict[str, Any], expected: bool) -> None:
+    assert spec_or_metadata(dep(), dep(**changed)) is expected
+
+
 def test_an_object_without_a_generation_always_counts() -> None:
     configmap = {"metadata": {"name": "c", "resourceVersion": "1"}, "data": {"a": "1"}}
     assert beyond_status(configmap, {**configmap, "data": {"a": "2"}}) is True
+    assert spec_or_metadata(configmap, {**configmap, "data": {"a": "2"}}) is True
 
 
 class Queued:
