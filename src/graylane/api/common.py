@@ -88,7 +88,9 @@ IntOrString = int | str
 class KubeModel(BaseModel):
     """Base of every API model: exact JSON names via aliases, unknown fields kept for round trips."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+    # defer_build: a model's validator is built when it first validates, not at import. The controller
+    # imports every kind's models but most processes validate a few (issue 14: resident memory).
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow", defer_build=True)
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> Self:
