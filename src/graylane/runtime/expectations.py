@@ -13,9 +13,14 @@ object that has not shown the hand-back yet, no Rollout step re-decided from its
 An expectation is met by the informer's event for that object carrying the version (or its deletion,
 which is newer still), by a LIST that started after it was registered (a LIST without resourceVersion is
 a consistent read, so it includes every write completed before it began), or at once when the cache
-already shows it (a patch that changed nothing keeps the version). Waits are bounded: once `timeout`
-passes, `check` names the informers to re-list and the wait starts again, so a lost watch event costs a
-re-list, never a decision made blind. resourceVersions are compared for equality only, as the API asks.
+already shows it (a patch that changed nothing keeps the version) or showed it while the write was in
+flight: the watch may deliver our version, and a newer one after it (the controller-manager's status
+update of a Deployment just created), before the write's own response is read, so the writer opens a
+`Flight` on the object before it sends and the versions seen meanwhile count (`expect(..., seen=)`);
+without it that expectation waited for an event already gone, a 30 s stall and a re-list (issue 14).
+Waits are bounded: once `timeout` passes, `check` names the informers to re-list and the wait starts
+again, so a lost watch event costs a re-list, never a decision made blind. resourceVersions are compared
+for equality only, as the API asks.
 
 What it must not do: call the API server, or know what any resource means.
 """
@@ -24,13 +29,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Collection, Hashable, Iterable
 
 from graylane.kube.client import Obj
 from graylane.kube.informer import EventType, Informer, object_key
 from graylane.kube.workqueue import Clock
 
-__all__ = ["DEFAULT_TIMEOUT", "Expectations", "Verdict", "Want"]
+__all__ = ["DEFAULT_TIMEOUT", "Expectations", "Flight", "Verdict", "Want"]
 
 DEFAULT_TIMEOUT = 30.0
 Owner = Hashable
@@ -52,6 +57,14 @@ class _Expectation:
     version: str
     lists_seen: int  # informer.lists_started when registered: a later list meets it
     deadline: float
+
+
+@dataclasses.dataclass(eq=False)
+class Flight:
+    """The versions of one object the informers delivered while a write to it was in flight."""
+
+    entries: tuple[tuple[int, str], ...]  # (informer, key) it is recorded under
+    seen: set[str] = dataclasses.field(default_factory=set)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +106,7 @@ class Expectations:
         self._by_object: dict[tuple[int, str], list[_Expectation]] = {}
         self._tracked: set[int] = set()
         self._relisted: dict[int, float] = {}  # informer -> when a re-list was last asked of it
+        self._flights: dict[tuple[int, str], list[Flight]] = {}  # writes in flight, by object
 
     def __len__(self) -> int:
         return sum(len(found) for found in self._by_owner.values())
@@ -105,6 +119,10 @@ class Expectations:
 
         def on_event(kind: EventType, old: Obj | None, new: Obj | None) -> None:
             key = object_key(new if new is not None else old or {})
+            version = _version(new)
+            for flight in self._flights.get((id(informer), key or ""), ()):
+                if version:
+                    flight.seen.add(version)
             for found in list(self._by_object.get((id(informer), key or ""), ())):
                 if _met(found.want, found.version, None if kind is EventType.DELETED else new):
                     self._resolve(found)
@@ -117,9 +135,36 @@ class Expectations:
         informer.on_event(on_event)
         informer.on_relist(on_relist)
 
-    def expect(self, owner: Owner, informer: Informer, key: str, want: Want, version: str = "") -> None:
-        """Register what `owner`'s next decision needs to see in `informer` for the object `key`."""
+    def depart(self, informers: Iterable[Informer], key: str) -> Flight:
+        """Record the versions of `key` the informers deliver from now until `land(flight)`: the
+        writer opens one before it sends a write to that object."""
+        flight = Flight(tuple((id(informer), key) for informer in informers))
+        for entry in flight.entries:
+            self._flights.setdefault(entry, []).append(flight)
+        return flight
+
+    def land(self, flight: Flight) -> None:
+        for entry in flight.entries:
+            flights = self._flights.get(entry, [])
+            if flight in flights:
+                flights.remove(flight)
+            if not flights:
+                self._flights.pop(entry, None)
+
+    def expect(
+        self,
+        owner: Owner,
+        informer: Informer,
+        key: str,
+        want: Want,
+        version: str = "",
+        seen: Collection[str] = (),
+    ) -> None:
+        """Register what `owner`'s next decision needs to see in `informer` for the object `key`;
+        `seen`: versions of it the informer delivered while the write was in flight."""
         namespace, _, name = key.rpartition("/")
+        if want is Want.VERSION and version in seen:
+            return  # the cache went through our version already (and is newer now)
         if _met(want, version, informer.get(namespace or None, name)):
             return
         found = _Expectation(

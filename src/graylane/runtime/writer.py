@@ -18,7 +18,7 @@ What it must not do: decide anything, retry, or swallow errors other than "alrea
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from graylane.kube.client import ApiError, KubeClient, Obj, PatchType
@@ -83,11 +83,14 @@ class Writer:
         ns = namespace if namespace is not None else meta.get("namespace")
         name = str(meta.get("name") or meta.get("generateName") or "")
         try:
-            created = await self._call("create", res, name, self.client.create(res, obj, ns))
+            created, seen = await self._call("create", res, name, self.client.create(res, obj, ns), ns)
         except _Taken:
             self._expect(res, ns, name, Want.PRESENT)
             return None
-        self._record(res, ns, str(created["metadata"]["name"]), created)
+        # A generated name was not known while the create was in flight, so the versions seen then were
+        # not recorded; but no older incarnation can hold a fresh random name: any version of it will do.
+        generated = not meta.get("name")
+        self._record(res, ns, str(created["metadata"]["name"]), created, seen, present=generated)
         return created
 
     async def patch(
@@ -106,8 +109,8 @@ class Writer:
             guard = self.version(res, namespace, name, guard)
             body = _with_guard(body, guard, patch_type)
         call = self.client.patch(res, name, body, namespace, patch_type=patch_type, subresource=subresource)
-        updated = await self._call("patch", res, name, call, namespace, guard or _guard_in(body))
-        self._record(res, namespace, name, updated)
+        updated, seen = await self._call("patch", res, name, call, namespace, guard or _guard_in(body))
+        self._record(res, namespace, name, updated, seen)
         return updated
 
     async def replace(self, res: Resource, obj: Obj, *, guard: str, subresource: str | None = None) -> Obj:
@@ -117,8 +120,8 @@ class Writer:
         guard = self.version(res, namespace, name, guard)
         body = {**obj, "metadata": {**meta, "resourceVersion": guard}}
         call = self.client.replace(res, body, subresource=subresource)
-        updated = await self._call("update", res, name, call, namespace, guard)
-        self._record(res, namespace, name, updated)
+        updated, seen = await self._call("update", res, name, call, namespace, guard)
+        self._record(res, namespace, name, updated, seen)
         return updated
 
     async def write_status(self, res: Resource, meta: Mapping[str, Any], status: Obj) -> Obj:
@@ -148,13 +151,13 @@ class Writer:
         """Delete (idempotent: a gone object is fine); with `uid`, only that incarnation of the name."""
         preconditions = {"uid": uid} if uid else None
         call = self.client.remove(res, name, namespace, preconditions=preconditions)
-        answer = await self._call("delete", res, name, call, namespace)
+        answer, seen = await self._call("delete", res, name, call, namespace)
         if (
             answer
             and answer.get("kind") not in (None, "Status")
             and (answer.get("metadata") or {}).get("deletionTimestamp")
         ):
-            self._record(res, namespace, name, answer)  # held by finalizers: expect the marked version
+            self._record(res, namespace, name, answer, seen)  # held by finalizers: the marked version
         else:
             self._expect(res, namespace, name, Want.ABSENT)
 
@@ -168,10 +171,12 @@ class Writer:
         call: Awaitable[T],
         namespace: str | None = None,
         guard: str = "",
-    ) -> T:
+    ) -> tuple[T, set[str]]:
+        """The answer, and the versions of the object the informers delivered while it was in flight."""
         self.writes += 1
+        flight = self._expectations.depart(self._informers(res, namespace), self._key(res, namespace, name))
         try:
-            return await call
+            return await call, flight.seen
         except ApiError as err:
             if err.already_exists:
                 raise _Taken from err
@@ -184,17 +189,43 @@ class Writer:
             if is_refusal(err):
                 raise Refused(verb, res.kind, name, err) from err
             raise
+        finally:
+            self._expectations.land(flight)
 
-    def _record(self, res: Resource, namespace: str | None, name: str, written: Obj) -> None:
+    def _record(
+        self,
+        res: Resource,
+        namespace: str | None,
+        name: str,
+        written: Obj,
+        seen: Collection[str] = (),
+        *,
+        present: bool = False,
+    ) -> None:
         version = _version(written)
         if version:
             self._versions[self._id(res, namespace, name)] = version
-            self._expect(res, namespace, name, Want.VERSION, version)
+            if present:
+                self._expect(res, namespace, name, Want.PRESENT)
+            else:
+                self._expect(res, namespace, name, Want.VERSION, version, seen)
 
-    def _expect(self, res: Resource, namespace: str | None, name: str, want: Want, version: str = "") -> None:
-        key = f"{namespace}/{name}" if namespace and res.namespaced else name
+    @staticmethod
+    def _key(res: Resource, namespace: str | None, name: str) -> str:
+        return f"{namespace}/{name}" if namespace and res.namespaced else name
+
+    def _expect(
+        self,
+        res: Resource,
+        namespace: str | None,
+        name: str,
+        want: Want,
+        version: str = "",
+        seen: Collection[str] = (),
+    ) -> None:
+        key = self._key(res, namespace, name)
         for informer in self._informers(res, namespace):
-            self._expectations.expect(self._owner, informer, key, want, version)
+            self._expectations.expect(self._owner, informer, key, want, version, seen)
 
 
 class _Taken(Exception):
