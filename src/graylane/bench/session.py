@@ -197,10 +197,12 @@ class BenchSession:
 
     async def _apiserver_metrics(self) -> str:
         try:
-            resp = await self.kube._http.get("/metrics")  # text, which KubeClient.request would not return
+            status, body = await self.kube.fetch(
+                "/metrics"
+            )  # text, which KubeClient.request would not return
         except (OSError, httpx.TransportError):
             return ""
-        return resp.text if resp.status_code == 200 else ""
+        return body.decode(errors="replace") if status == 200 else ""
 
     def windows(self) -> list[audit.Window]:
         """Phase i runs from mark i to mark i+1; the last mark only closes the one before it."""

@@ -168,10 +168,17 @@ async def run_controller(options: ControllerOptions) -> int:
 async def _run(options: ControllerOptions, scripts: ProcessScriptRunner) -> int:
     registry = CollectorRegistry()
     metrics = ApiMetrics(registry)  # graylane_api_requests_total on the manager's /metrics
-    client = KubeClient.from_kubeconfig(options.kubeconfig, options.context, metrics=metrics)
+    # aiohttp: a third of httpx's CPU per request (kube/transport.py), and loaded anyway for the webhooks.
+    client = KubeClient.from_kubeconfig(
+        options.kubeconfig, options.context, metrics=metrics, transport="aiohttp"
+    )
     # The elector's own pool (BENCHMARKS.md cause 4); a few connections, so a renewal can retry beside one.
     lease_client = KubeClient.from_kubeconfig(
-        options.kubeconfig, options.context, metrics=metrics, max_connections=LEASE_CONNECTIONS
+        options.kubeconfig,
+        options.context,
+        metrics=metrics,
+        max_connections=LEASE_CONNECTIONS,
+        transport="aiohttp",
     )
     manager = Manager(client, options.manager, registry=registry, lease_client=lease_client)
     # Gateway API is optional: HTTPRoutes are watched if their CRD exists now, or once it is established.
