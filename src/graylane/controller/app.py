@@ -14,6 +14,7 @@ never redirects or blocks admission. Two modes:
 
 from __future__ import annotations
 
+import asyncio.sslproto
 import dataclasses
 import enum
 import logging
@@ -158,8 +159,16 @@ def _observe(manager: Manager, traffic: TrafficObserver, client: KubeClient) -> 
     return observer
 
 
+# asyncio gives every TLS connection a read buffer of SSLProtocol.max_size (256 KiB) for its whole
+# life; the controller holds ~20 (a watch per informer, the request pools, the API server's calls to
+# the webhooks): 32 KiB still takes two TLS records (16 KiB each) per read, and saves ~4.6 MB of RSS
+# at start and more under load (measured, issue 14).
+TLS_READ_BUFFER = 32 * 1024
+
+
 async def run_controller(options: ControllerOptions) -> int:
     """Run until SIGTERM (0) or until leadership is lost (1)."""
+    asyncio.sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
     # Users' Lua scripts run in worker processes (started at the first script), killed on the way out.
     with ProcessScriptRunner() as scripts:
         return await _run(options, scripts)
