@@ -21,6 +21,7 @@ N = 3
 def test_a_small_release_is_measured_end_to_end(tmp_path: Path) -> None:
     name, out = f"gl-bench-test-{os.getpid()}", tmp_path / "bench.json"
     args = ["bench", "--mode", "release", "-n", str(N), "--idle", "5", "--phase-timeout", "300"]
+    args += ["--profile", "--keep-audit"]
     args += ["--cluster-name", name, "--run-dir", str(tmp_path / "run"), "--out", str(out)]
     try:
         done = subprocess.run(
@@ -48,4 +49,16 @@ def test_a_small_release_is_measured_end_to_end(tmp_path: Path) -> None:
         assert abs(counts["audit_all_clients"] - counts["apiserver_request_total"]) <= 50, phase
     assert result["memory"]["peak_rss_vmhwm_mb"] > 0
     assert {t["name"] for t in result["targets"]} >= {"peak controller RSS", "p99 transition latency"}
+    assert "controller CPU per API request" in {t["name"] for t in result["targets"]}  # issue 14's
+    summary = result["summary"]
+    assert summary["schema"] >= 1
+    assert summary["rollouts"] == N
+    assert summary["release_cpu_ms_per_request"] > 0
+    assert summary["step1_writes_per_rollout"] > 0
+    assert summary["step2_writes_per_rollout"] > 0
+    profile = result["profile"]  # py-spy ran against the controller during the release
+    assert profile["samples"] > 0
+    assert any("graylane/" in name for name, _ in profile["top_inclusive"])
+    assert Path(profile["path"]).stat().st_size > 0
+    assert list((tmp_path / "run" / "audit").glob("audit*.log"))  # --keep-audit
     assert not LocalCluster(name=name).exists()

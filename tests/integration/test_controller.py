@@ -47,8 +47,12 @@ async def test_missing_workload_gets_initial_and_workload_not_found(
     )
 
     assert status["message"] == "Workload Not Found"
-    obj = await kube.get(r.ROLLOUT, "ro", namespace)
-    assert "rollouts.kruise.io/rollout" in obj["metadata"]["finalizers"]
+    # The runtime stores a decision's status before its actions, so the finalizer follows the status.
+    obj = await eventually(
+        lambda: kube.get(r.ROLLOUT, "ro", namespace),
+        lambda o: "rollouts.kruise.io/rollout" in (o["metadata"].get("finalizers") or []),
+        what="the Rollout's finalizer",
+    )
     assert obj["metadata"]["annotations"]["rollouts.kruise.io/hash"]
 
 

@@ -108,6 +108,10 @@ class AdvancedDeploymentReconciler:
             },
         )
 
+    def offload(self, _: ScalingObserved) -> bool:
+        """Plain arithmetic, no script: the plan runs on the event loop (runtime/loop.py)."""
+        return False
+
     def plan(self, observed: ScalingObserved) -> Decision[ScalingAction]:
         result = plan(observed)
         return Decision(actions=result.actions, requeue_after=result.requeue_after)

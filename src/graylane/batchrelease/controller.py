@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 from graylane.api import keys
 from graylane.api.batchrelease import BatchRelease
-from graylane.api.enums import RollingStyle
+from graylane.api.enums import BatchReleasePhase, RollingStyle
 from graylane.api.workloads import CLONESET as CLONESET_KIND
 from graylane.api.workloads import Family, WorkloadKind, lookup
 from graylane.batchrelease.bluegreen_cloneset import BlueGreenCloneSet
@@ -50,9 +50,15 @@ from graylane.kube.events import EventKind, EventRecorder
 from graylane.kube.informer import Informer
 from graylane.observe.workload_kinds import WorkloadInformers, resource_for, resource_of
 from graylane.observe.workload_objects import kind_workload
-from graylane.observe.workloads import deployment_workload, owned_by, template_revision
+from graylane.observe.workloads import (
+    POD_TEMPLATE_HASH,
+    RevisionCache,
+    deployment_workload,
+    owned_by,
+    template_revision,
+)
 from graylane.planner.actions import RecordEvent
-from graylane.planner.writes import batch_release_status_changed
+from graylane.planner.writes import batch_release_status_obj_changed
 from graylane.runtime.cache import parse_cached
 from graylane.runtime.loop import Decision
 from graylane.runtime.manager import Manager
@@ -142,8 +148,10 @@ class BatchReleaseReconciler:
         workers: int = 3,
         clock: Callable[[], dt.datetime] = _utcnow,
         workloads: WorkloadInformers | None = None,
+        revisions: RevisionCache | None = None,
     ) -> None:
         self.workers = workers
+        self._revisions = revisions or RevisionCache()
         self._clock = clock
         self._workloads = workloads or WorkloadInformers()
         self._client: KubeClient | None = None
@@ -159,6 +167,7 @@ class BatchReleaseReconciler:
         self._releases = manager.watch(self, r.BATCHRELEASE)
         self._releases.add_index(WORKLOAD_INDEX, workload_index)
         self._deployments = manager.watch(self, r.DEPLOYMENT, keys=self._for_deployment)
+        # Every ReplicaSet update counts: blue-green reads their availability (minReadySeconds).
         self._replicasets = manager.watch(self, r.REPLICASET, keys=self._for_replicaset)
         self._rollouts = manager.informer(r.ROLLOUT)  # read only: whether a release still holds one
         # Blue-green disables and restores an HPA on the workload; its events wake the finalisation.
@@ -222,6 +231,10 @@ class BatchReleaseReconciler:
             return BatchReleaseInput(obj, control, dataclasses.replace(observed, hpas=hpas))
         return BatchReleaseInput(obj, control, await self._observe(br, isinstance(control, CanaryStyle)))
 
+    def offload(self, _: BatchReleaseInput) -> bool:
+        """A BatchRelease plan never runs a script: it runs on the event loop (runtime/loop.py)."""
+        return False
+
     def plan(self, inp: BatchReleaseInput) -> Decision[BatchReleaseWrite]:
         """Pure: the planner's decision; the status only when it changed beyond what is folded."""
         if inp.control is None or inp.observed is None:
@@ -233,13 +246,10 @@ class BatchReleaseReconciler:
         if result.finalizers is not None:
             actions.append(Finalizers(result.finalizers))
         actions.extend(result.actions)
-        status = result.status
-        if status is None or not batch_release_status_changed(br.status, status):
+        status = result.status.to_obj() if result.status is not None else None
+        if status is None or not batch_release_status_obj_changed(br.status.to_obj(), status):
             return Decision(actions=tuple(actions), requeue_after=result.requeue_after)
-        if status.phase != br.status.phase:
-            message = f"BatchRelease phase changed from {br.status.phase or 'none'} to {status.phase}"
-            actions.append(RecordEvent(EventKind.NORMAL, status.phase, message))
-        return Decision(status.to_obj(), tuple(actions), result.requeue_after)
+        return Decision(status, tuple(actions), result.requeue_after)
 
     async def act(self, action: BatchReleaseWrite, inp: BatchReleaseInput, writer: Writer) -> None:
         ns = str(inp.obj["metadata"]["namespace"])
@@ -273,7 +283,7 @@ class BatchReleaseReconciler:
                 release=br, workload=None, now=self._clock(), canaries=canaries, release_held=held
             )
         replica_sets = self._replicasets.list(ns)
-        workload = deployment_workload(dep, replica_sets)
+        workload = deployment_workload(dep, replica_sets, revisions=self._revisions)
         owned = [rs for rs in replica_sets if owned_by(rs, str(dep["metadata"].get("uid")))]
         if canary_style:
             owners = {str(c["metadata"].get("uid")) for c in canaries}
@@ -331,12 +341,15 @@ class BatchReleaseReconciler:
         return meta.get("uid") == refs[0].get("uid") and not meta.get("deletionTimestamp")
 
     async def _updated_pods(self, br: BatchRelease, dep: Obj, updated_rs: list[Obj]) -> tuple[Obj, ...]:
-        if not br.spec.release_plan.rollout_id or not updated_rs:
+        """The updated ReplicaSets' pods, for their batch labels. Pods are listed, not watched (a cache of
+        every pod would cost more than it saves), and only while a batch is checked: Preparing and
+        Progressing are the only phases whose plan reads them (plan.batch_step)."""
+        if not br.spec.release_plan.rollout_id or not updated_rs or not _checks_batches(br):
             return ()
         assert self._client is not None
-        match = (dep.get("spec", {}).get("selector") or {}).get("matchLabels") or {}
-        selector = ",".join(f"{k}={v}" for k, v in sorted(match.items())) or None
-        listed = await self._client.list(r.POD, dep["metadata"]["namespace"], label_selector=selector)
+        listed = await self._client.list(
+            r.POD, dep["metadata"]["namespace"], label_selector=_pod_selector(dep, updated_rs)
+        )
         uids = {str(rs["metadata"].get("uid")) for rs in updated_rs}
         return tuple(p for p in listed.get("items") or [] if controller_uid(p) in uids)
 
@@ -350,6 +363,27 @@ def _resource(kind: str, inp: BatchReleaseInput) -> r.Resource:
     if isinstance(inp.control, BlueGreenCloneSet) and kind == CLONESET_KIND.kind and workload is not None:
         return resource_for(str(workload.get("apiVersion") or ""), kind) or resource_of(CLONESET_KIND)
     return _RESOURCES[kind]
+
+
+def _checks_batches(br: BatchRelease) -> bool:
+    """Whether this pass may check a batch: not Finalizing or Completed (both only move forward)."""
+    return not br.metadata.get("deletionTimestamp") and br.status.phase not in (
+        BatchReleasePhase.FINALIZING,
+        BatchReleasePhase.COMPLETED,
+    )
+
+
+def _pod_selector(dep: Obj, updated_rs: list[Obj]) -> str:
+    """The workload's selector narrowed to the updated ReplicaSets' pod-template-hash values, so the
+    list answers with the new version's pods only (the stable ones are most of them early on)."""
+    match = (dep.get("spec", {}).get("selector") or {}).get("matchLabels") or {}
+    terms = [f"{k}={v}" for k, v in sorted(match.items()) if k != POD_TEMPLATE_HASH]
+    hashes = sorted(
+        {str((rs["metadata"].get("labels") or {}).get(POD_TEMPLATE_HASH) or "") for rs in updated_rs}
+    )
+    if all(hashes):
+        terms.append(f"{POD_TEMPLATE_HASH} in ({','.join(hashes)})")
+    return ",".join(terms)
 
 
 def _unsupported(obj: Obj) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from rich.console import Console
 from graylane.bench import machine, results
 from graylane.bench.cluster import nodes_for
 from graylane.bench.logscan import summarise_log
+from graylane.bench.profile import find_py_spy
 from graylane.bench.release import ReleaseOptions, run_release
 from graylane.bench.report import print_report
 from graylane.bench.rest import RestOptions, run_rest
@@ -70,6 +72,18 @@ DEFAULT_ROLLOUTS = {"release": 1000, "rest": 10000}
     default=None,
     help="Client QPS of the controller-manager and scheduler (burst 2x). [default: Kubernetes' own]",
 )
+@click.option(
+    "--profile/--no-profile",
+    default=False,
+    show_default=True,
+    help="py-spy the controller during the release (rest mode: the creation); profile.txt in the run dir.",
+)
+@click.option(
+    "--keep-audit/--no-keep-audit",
+    default=False,
+    show_default=True,
+    help="Copy the API server's audit log into the run directory before the cluster is deleted.",
+)
 @click.option("--cluster-name", default="graylane-bench", show_default=True)
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option(
@@ -90,11 +104,16 @@ def bench(
     rollout_workers: int | None,
     leader_elect: bool,
     control_plane_qps: int | None,
+    profile: bool,
+    keep_audit: bool,
     cluster_name: str,
     run_dir: Path | None,
     out: Path | None,
 ) -> None:
     """Benchmark the controller: latency, memory, CPU and API requests for N Rollouts on a fresh cluster."""
+    py_spy = find_py_spy() if profile else None
+    if profile and py_spy is None:
+        raise click.UsageError("--profile needs py-spy (pip install py-spy) next to python or on PATH")
     count = rollouts or DEFAULT_ROLLOUTS[mode]
     per_ns = per_namespace or (1 if mode == "release" else 10)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -114,6 +133,7 @@ def bench(
         "rollout_workers": rollout_workers,
         "leader_elect": leader_elect,
         "control_plane_qps": control_plane_qps,
+        "profile": profile,
         "started_at": stamp,
         "run_dir": str(run_dir),
     }
@@ -127,10 +147,12 @@ def bench(
         rollout_workers=rollout_workers,
         leader_elect=leader_elect,
         control_plane_qps=control_plane_qps,
+        py_spy=py_spy,
+        keep_audit=keep_audit,
     )
-    doc = {"params": params, "machine": machine.describe()}
-    doc |= asyncio.run(
-        _run(session_options, params, phase_timeout, lambda line: err.print(f"[dim]bench[/] {line}"))
+    started = {"params": params, "machine": machine.describe()}
+    doc = asyncio.run(
+        _run(session_options, started, phase_timeout, lambda line: err.print(f"[dim]bench[/] {line}"))
     )
     text = json.dumps(doc, indent=2, default=str)
     (run_dir / "results.json").write_text(text)
@@ -144,8 +166,9 @@ def bench(
 
 
 async def _run(
-    options: SessionOptions, params: dict[str, Any], phase_timeout: float, say: Any
+    options: SessionOptions, started: dict[str, Any], phase_timeout: float, say: Any
 ) -> dict[str, Any]:
+    params = started["params"]
     count, style = int(params["rollouts"]), Style(params["style"])
     async with BenchSession.open(options, say) as session:
         loop = asyncio.get_running_loop()
@@ -176,7 +199,10 @@ async def _run(
             await session.mark("end")
             await session.stop_controller()
             doc = results.rest_results(session, outcome, count, "soak")
+        doc = started | doc
+        doc["machine"]["loadavg_at_end"] = os.getloadavg()
         doc["cluster"] = {"kubernetes": await _server_version(session)}
+        results.finish(doc, session)
     log_path = options.run_dir / "controller.log"
     doc["controller_log"] = summarise_log(log_path.read_text(errors="replace").splitlines()) | {
         "path": str(log_path)

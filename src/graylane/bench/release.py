@@ -67,6 +67,7 @@ async def run_release(
     await session.mark("settle")
     await asyncio.sleep(opts.settle)
     step1 = await session.mark("step1")
+    session.start_profile()  # the release itself: step 1 and step 2
     say(f"releasing {NEW_IMAGE} to all {len(apps)} Deployments at once")
     await session.each(apps, lambda app: _release(session, tracker, app))
     outcome["release_writes_s"] = time.monotonic() - step1.mono
@@ -83,6 +84,7 @@ async def run_release(
         return outcome | {"tracker": tracker}
     outcome["all_complete_s"] = time.monotonic() - step2.mono
     outcome["completed"] = True
+    await session.stop_profile()
     await session.mark("idle")
     say(f"idle for {opts.idle:.0f}s")
     await asyncio.sleep(opts.idle)

@@ -34,7 +34,29 @@ def print_report(doc: Mapping[str, Any], console: Console) -> None:
         per_phase = doc["requests"]["per_phase"].get(phase)
         if per_phase:
             console.print(_requests(phase, per_phase))
+    if doc.get("summary"):
+        console.print(_summary(doc["summary"]))
+    if doc.get("profile"):
+        console.print(_profile(doc["profile"]))
     console.print(_log(doc.get("controller_log", {})))
+
+
+def _summary(summary: Mapping[str, Any]) -> Table:
+    table = Table(title="Summary (stable names: compare these across commits)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in summary.items():
+        table.add_row(key, _cell(value))
+    return table
+
+
+def _profile(profile: Mapping[str, Any]) -> Table:
+    table = Table(title=f"Controller profile: {profile['samples']} samples ({profile.get('path', '')})")
+    table.add_column("function (inclusive share)")
+    table.add_column("share", justify="right")
+    for name, share in profile["top_inclusive"][:25]:
+        table.add_row(name, f"{share:.1%}")
+    return table
 
 
 def _targets(targets: list[Mapping[str, Any]]) -> Table:
@@ -78,7 +100,16 @@ def _outcome(outcome: Mapping[str, Any], memory: Mapping[str, Any]) -> Table:
 
 def _phases(phases: list[Mapping[str, Any]], requests: Mapping[str, Any]) -> Table:
     table = Table(title="Phases")
-    cols = ["phase", "s", "ctrl CPU s", "ctrl RSS max MB", "machine busy", "others CPU s", "apiserver CPU s"]
+    cols = [
+        "phase",
+        "s",
+        "load 1m",
+        "ctrl CPU s",
+        "ctrl RSS max MB",
+        "machine busy",
+        "others CPU s",
+        "apiserver CPU s",
+    ]
     cols += ["reconciles"]
     for col in (*cols, "errors", "retries", "graylane req", "writes", "409s"):
         table.add_column(col, justify="right" if col != "phase" else "left")
@@ -87,6 +118,7 @@ def _phases(phases: list[Mapping[str, Any]], requests: Mapping[str, Any]) -> Tab
         table.add_row(
             p["name"],
             f"{p['duration_s']:.1f}",
+            _cell(p.get("loadavg_1m")),
             _cell(p["controller_cpu_s"]),
             _cell(p["controller_rss_max_mb"]),
             f"{p['machine_busy_fraction']:.0%}",

@@ -50,6 +50,7 @@ async def run_rest(session: BenchSession, opts: RestOptions, say: Callable[[str]
     await session.watch(r.DEPLOYMENT, lambda obj: tracker.on_deployment(obj, time.monotonic()))
     await session.mark("start")
     await session.mark("create")
+    session.start_profile()  # the controller taking on N new Rollouts
     namespaces = sorted({a.namespace for a in apps})
     say(f"creating {len(apps)} Rollouts + Deployments (0 replicas) in {len(namespaces)} namespaces")
     await session.each(namespaces, lambda ns: session.create(r.NAMESPACE, w.namespace(ns)))
@@ -68,6 +69,7 @@ async def run_rest(session: BenchSession, opts: RestOptions, say: Callable[[str]
         outcome["stopped_in"] = "create"
         return outcome
     outcome["set_up_s"] = time.monotonic() - created
+    await session.stop_profile()
     await session.mark("settle")
     await asyncio.sleep(opts.settle)
     soak_phase = "soak"

@@ -14,25 +14,15 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from graylane.bench import stats
+from graylane.bench import profile, stats, summary
 from graylane.bench.audit import WindowCounts
 from graylane.bench.session import BenchSession, Mark
+from graylane.bench.summary import Target
 from graylane.bench.tracker import TARGET_TRANSITIONS, Tracker, Transition
 
-__all__ = ["Target", "phases", "release_results", "requests_section", "rest_results"]
+__all__ = ["Target", "finish", "phases", "release_results", "requests_section", "rest_results"]
 
 MB = 1e6
-
-
-@dataclasses.dataclass(frozen=True)
-class Target:
-    name: str
-    target: str
-    measured: str
-    met: bool | None  # None: not measured
-
-    def to_obj(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def _counter(text: str, name: str, labels: Sequence[str]) -> collections.Counter[tuple[str, ...]]:
@@ -63,6 +53,7 @@ def phases(session: BenchSession) -> list[dict[str, Any]]:
             {
                 "name": a.name,
                 "duration_s": round(b.mono - a.mono, 3),
+                "loadavg_1m": round(a.loadavg[0], 2),
                 "controller_cpu_s": None if cpu is None else round(cpu, 2),
                 "controller_rss_max_mb": round(max(s.rss for s in samples) / MB, 1) if samples else None,
                 "machine_busy_fraction": round(b.machine.busy_fraction_since(a.machine), 3),
@@ -240,18 +231,28 @@ def release_results(session: BenchSession, outcome: dict[str, Any], count: int) 
         "requests": requests,
         "incomplete_apps": [k for k, line in tracker.timelines.items() if line.healthy is None][:20],
     }
-    doc["targets"] = [t.to_obj() for t in release_targets(doc, count)]
     return doc
 
 
-def release_targets(doc: Mapping[str, Any], count: int) -> list[Target]:
+def finish(doc: dict[str, Any], session: BenchSession) -> dict[str, Any]:
+    """Add what every mode reports last: the profile's summary, the summary and the targets."""
+    if session.profiler is not None and session.profiler.out.exists():
+        with session.profiler.out.open(errors="replace") as lines:
+            doc["profile"] = profile.summarise(lines).to_obj() | {"path": str(session.profiler.out)}
+    doc["summary"] = summary.summarise(doc)
+    targets = release_targets(doc) if doc["params"]["mode"] == "release" else rest_targets(doc, "soak")
+    doc["targets"] = [t.to_obj() for t in [*targets, *summary.issue14_targets(doc["summary"])]]
+    return doc
+
+
+def release_targets(doc: Mapping[str, Any]) -> list[Target]:
+    """Issue 6's targets for a release (the peak RSS and writes of issue 14 replace its others)."""
     pooled = doc["latency"]["pooled_target_transitions"]
     p99 = pooled["p99_ms"] if pooled else None
     errors = sum(sum(p["reconcile_errors"].values()) for p in doc["phases"])
-    peak = doc["memory"]["peak_rss_vmhwm_mb"] or doc["memory"]["peak_rss_sampled_mb"]
-    writes = (doc["requests"]["release_steps_combined"] or {}).get("writes_per_rollout_step")
     completed = bool(doc["outcome"].get("completed"))
-    return [
+    count = int(doc["params"]["rollouts"])
+    targets = [
         Target("p99 transition latency", "<= 1000 ms", _fmt(p99, "ms"), None if p99 is None else p99 <= 1000),
         Target(
             f"all {count} complete without error",
@@ -259,14 +260,15 @@ def release_targets(doc: Mapping[str, Any], count: int) -> list[Target]:
             f"completed={completed}, reconcile errors={errors}",
             completed and errors == 0,
         ),
-        Target("peak controller RSS", "<= 250 MB", _fmt(peak, "MB"), None if peak is None else peak <= 250),
-        Target(
-            "API writes per Rollout per step",
-            "<= 4 (status included, leases excluded)",
-            _fmt(writes, ""),
-            None if writes is None else writes <= 4,
-        ),
     ]
+    if count not in summary.PEAK_RSS_MB:
+        peak = doc["memory"]["peak_rss_vmhwm_mb"] or doc["memory"]["peak_rss_sampled_mb"]
+        targets.append(
+            Target(
+                "peak controller RSS", "<= 250 MB", _fmt(peak, "MB"), None if peak is None else peak <= 250
+            )
+        )
+    return targets
 
 
 def rest_results(
@@ -289,7 +291,6 @@ def rest_results(
         "phases": phases(session),
         "requests": requests_section(session, count, {}),
     }
-    doc["targets"] = [t.to_obj() for t in rest_targets(doc, count, soak_phase)]
     return doc
 
 
@@ -321,13 +322,14 @@ def growth_allowed_mb(rss_mb: float) -> float:
     return max(2.0, 0.01 * rss_mb)
 
 
-def rest_targets(doc: Mapping[str, Any], count: int, soak_phase: str) -> list[Target]:
+def rest_targets(doc: Mapping[str, Any], soak_phase: str) -> list[Target]:
     soak = doc["memory"]["soak"]
     rss = soak.get("rss_end_mb")
     growth = None if not soak else soak["slope_mb_per_min"] * soak["duration_s"] / 60
     lists = doc["requests"]["per_phase"].get(soak_phase, {}).get("by_key", {})
     relists = sum(n for key, n in lists.items() if key.startswith("list "))
     measured_lists = soak_phase in doc["requests"]["per_phase"]
+    count = int(doc["params"]["rollouts"])
     return [
         Target(
             f"RSS at rest, {count} Rollouts",

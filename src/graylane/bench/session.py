@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from graylane.bench import audit
 from graylane.bench.cluster import BenchCluster
 from graylane.bench.controller import ControllerProcess
 from graylane.bench.procstat import MachineCpu, ProcSample, Sampler, machine_cpu, peak_rss, read_sample
+from graylane.bench.profile import Profiler
 from graylane.kube.client import ApiError, KubeClient, Obj
 from graylane.kube.informer import Informer
 from graylane.kube.resources import Resource
@@ -49,6 +51,8 @@ class SessionOptions:
     rollout_workers: int | None = None
     leader_elect: bool = True
     control_plane_qps: int | None = None
+    py_spy: str | None = None  # profile the controller with this py-spy (see profile.py)
+    keep_audit: bool = False  # copy the API server's audit log into the run directory
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +68,7 @@ class Mark:
     machine: MachineCpu
     components_cpu: dict[str, float]
     bench_cpu: float  # this process
+    loadavg: tuple[float, float, float]  # the machine's, when the phase began
 
 
 def _bench_client(kubeconfig: Path) -> KubeClient:
@@ -87,6 +92,7 @@ class BenchSession:
         self.marks: list[Mark] = []
         self.peak_rss_hwm: int | None = None  # VmHWM per controller process, max over restarts
         self.informers: list[Informer] = []
+        self.profiler: Profiler | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._semaphore = asyncio.Semaphore(options.concurrency)
         self.interrupted = asyncio.Event()  # SIGINT/SIGTERM: stop waiting, report what was measured
@@ -110,6 +116,8 @@ class BenchSession:
                 finally:
                     await session._close()
         finally:
+            if options.keep_audit:
+                await asyncio.to_thread(_copy_audit, cluster.audit_path.parent, options.run_dir / "audit")
             say(f"deleting cluster {cluster.name}")
             await asyncio.to_thread(cluster.down)
 
@@ -134,7 +142,20 @@ class BenchSession:
         self.sampler.start()
         return await self.controller.wait_ready(timeout)
 
+    def start_profile(self) -> None:
+        """Begin py-spy on the running controller (when asked for); `stop_profile` writes the file."""
+        if self.options.py_spy is None or not self.controller.alive() or self.profiler is not None:
+            return
+        run_dir = self.options.run_dir
+        self.profiler = Profiler(self.options.py_spy, run_dir / "profile.txt", run_dir / "py-spy.log")
+        self.profiler.start(self.controller.pid)
+
+    async def stop_profile(self) -> None:
+        if self.profiler is not None:
+            await asyncio.to_thread(self.profiler.stop)
+
     async def stop_controller(self) -> None:
+        await self.stop_profile()
         if self.controller.alive():
             hwm = peak_rss(self.controller.pid)
             if hwm is not None:
@@ -166,6 +187,7 @@ class BenchSession:
             machine=machine_cpu(),
             components_cpu=components,
             bench_cpu=read_sample(os.getpid()).cpu,
+            loadavg=os.getloadavg(),
         )
         if self.controller.alive():
             hwm = peak_rss(self.controller.pid)
@@ -175,10 +197,12 @@ class BenchSession:
 
     async def _apiserver_metrics(self) -> str:
         try:
-            resp = await self.kube._http.get("/metrics")  # text, which KubeClient.request would not return
+            status, body = await self.kube.fetch(
+                "/metrics"
+            )  # text, which KubeClient.request would not return
         except (OSError, httpx.TransportError):
             return ""
-        return resp.text if resp.status_code == 200 else ""
+        return body.decode(errors="replace") if status == 200 else ""
 
     def windows(self) -> list[audit.Window]:
         """Phase i runs from mark i to mark i+1; the last mark only closes the one before it."""
@@ -236,6 +260,13 @@ class BenchSession:
         except ApiError as err:
             if not err.already_exists:  # a retried create whose first attempt went through
                 raise
+
+
+def _copy_audit(source: Path, target: Path) -> None:
+    """The audit log files (rotated ones too), kept after the cluster is deleted."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.glob("audit*.log")):
+        shutil.copy2(path, target / path.name)
 
 
 async def _retrying(call: Callable[[], Awaitable[None]]) -> None:

@@ -28,15 +28,16 @@ from graylane.observe.analysis import AnalysisObserver
 from graylane.observe.traffic import TrafficObserver
 from graylane.observe.workload_kinds import WorkloadInformers
 from graylane.observe.workload_objects import kind_workload
-from graylane.observe.workloads import deployment_workload
+from graylane.observe.workloads import RevisionCache, deployment_workload
 from graylane.planner import lifecycle
 from graylane.planner.analysis import has_analysis
 from graylane.planner.analysis_observed import AnalysisObserved
 from graylane.planner.observed import RolloutObserved, Workload
-from graylane.planner.writes import rollout_status_changed
+from graylane.planner.writes import rollout_status_obj_changed
 from graylane.runtime.cache import parse_cached
 from graylane.runtime.loop import Decision
 from graylane.runtime.manager import Manager
+from graylane.runtime.predicates import beyond_status, spec_or_metadata
 from graylane.runtime.writer import Writer
 from graylane.trafficrouting.link import LinkObserver
 
@@ -76,8 +77,10 @@ class RolloutReconciler:
         clock: Callable[[], dt.datetime] = _utcnow,
         traffic: TrafficObserver | None = None,
         workloads: WorkloadInformers | None = None,
+        revisions: RevisionCache | None = None,
     ) -> None:
         self.workers = workers
+        self._revisions = revisions or RevisionCache()
         self._clock = clock
         self._traffic = traffic or TrafficObserver()
         self._workloads = workloads or WorkloadInformers()
@@ -99,8 +102,17 @@ class RolloutReconciler:
         self._traffic.setup(manager, self, self._rollouts)
         self._link.setup(manager, self, self._rollouts)
         self._analysis.setup(manager, self, self._rollouts)
-        self._deployments = manager.watch(self, r.DEPLOYMENT, keys=self._rollouts_for_deployment)
-        self._replicasets = manager.watch(self, r.REPLICASET, keys=self._rollouts_for_replicaset)
+        # A Rollout reads its Deployments' spec, metadata and observedGeneration, never their replica
+        # counts (the BatchRelease's status carries those), so their other status updates are skipped;
+        # of a ReplicaSet it reads the owner, labels and spec alone (deployment_workload; the stable
+        # template for an automatic rollback, _observe_analysis). The other kinds' watches keep every
+        # update: kind_workload reads their status counts.
+        self._deployments = manager.watch(
+            self, r.DEPLOYMENT, keys=self._rollouts_for_deployment, changed=beyond_status
+        )
+        self._replicasets = manager.watch(
+            self, r.REPLICASET, keys=self._rollouts_for_replicaset, changed=spec_or_metadata
+        )
         self._workloads.setup(manager)
         self._workloads.subscribe(lambda kind, _: self._watch_kind(manager, kind))
         return self._rollouts
@@ -162,15 +174,20 @@ class RolloutReconciler:
         )
         return RolloutInput(obj=obj, observed=observed, stored=rollout.status, now=now)
 
+    def offload(self, inp: RolloutInput) -> bool:
+        """Only a Rollout with traffic routing can wait on a user's script (a provider's Lua) while
+        planning; every other plan is plain arithmetic and runs on the event loop (runtime/loop.py)."""
+        return inp.observed.traffic is not None
+
     def plan(self, inp: RolloutInput) -> Decision[RolloutWrite]:
         """Pure: the planner's decision, with a status only when it changed beyond what is folded."""
         plan = lifecycle.plan(inp.observed)
-        status = plan.status
+        status = plan.status.to_obj() if plan.status is not None else None
         # Timestamps and mirrored fields alone are folded into the next real transition.
-        if status is not None and not rollout_status_changed(inp.stored, status, plan.actions):
+        if status is not None and not rollout_status_obj_changed(inp.stored.to_obj(), status, plan.actions):
             status = None
         return Decision(
-            status=status.to_obj() if status is not None else None,
+            status=status,
             actions=coalesce(plan.actions),
             requeue_after=_precise(plan.requeue_after, inp.now),
         )
@@ -261,4 +278,4 @@ class RolloutReconciler:
             for d in self._deployments.list(namespace)
             if (d["metadata"].get("labels") or {}).get(keys.CANARY_DEPLOYMENT_LABEL) == ref.name
         ]
-        return deployment_workload(dep, self._replicasets.list(namespace), canaries)
+        return deployment_workload(dep, self._replicasets.list(namespace), canaries, self._revisions)

@@ -17,17 +17,17 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
-import httpx2 as httpx
-from lightkube.config.client_adapter import ConnectionParams
 from lightkube.config.kubeconfig import KubeConfig, SingleConfig
 
 from graylane.kube.apimetrics import TRANSPORT_ERROR, ApiMetrics, request_labels, resource_label
 from graylane.kube.resources import Resource
+from graylane.kube.transport import AiohttpTransport, HttpxTransport, Transport
 
 __all__ = ["ApiError", "KubeClient", "Obj", "PatchType", "user_agent"]
 
 Obj = dict[str, Any]
 PatchType = Literal["merge", "json", "strategic", "apply"]
+TransportName = Literal["httpx", "aiohttp"]  # see transport.py; the controller uses aiohttp
 
 _CONTENT_TYPES: dict[str, str] = {
     "merge": "application/merge-patch+json",
@@ -98,7 +98,8 @@ class KubeClient:
     its slots for good and leave GETs and status writes queueing for the rest, the starvation the cap
     must not cause; a shared uncapped pool is what the cap removes. So ordinary requests get
     `max_connections` slots that nothing long-lived can occupy, and watches get an uncapped pool:
-    their number is fixed by the code (one per informer), not by load.
+    their number is fixed by the code (one per informer), not by load. The bytes travel over httpx or
+    aiohttp (`transport`, see transport.py).
     """
 
     def __init__(
@@ -109,11 +110,11 @@ class KubeClient:
         metrics: ApiMetrics | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         agent: str | None = None,
+        transport: TransportName = "httpx",
     ) -> None:
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         agent = agent or user_agent()
-        self._http = _http_client(config, limits, agent)
-        self._watch_http = _http_client(config, httpx.Limits(max_connections=None), agent)
+        kind = AiohttpTransport if transport == "aiohttp" else HttpxTransport
+        self._transport: Transport = kind(config, max_connections=max_connections, agent=agent)
         self.field_manager = field_manager
         self.namespace = config.namespace or "default"
         self.metrics = metrics
@@ -127,17 +128,17 @@ class KubeClient:
         metrics: ApiMetrics | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         agent: str | None = None,
+        transport: TransportName = "httpx",
     ) -> KubeClient:
         """Load a kubeconfig file; with no path, $KUBECONFIG / ~/.kube/config / in-cluster as kubectl does."""
         config = KubeConfig.from_file(path) if path else KubeConfig.from_env()
         single = config.get(context_name=context)
         if single is None:
             raise ValueError(f"context {context!r} not found in the kubeconfig")
-        return cls(single, metrics=metrics, max_connections=max_connections, agent=agent)
+        return cls(single, metrics=metrics, max_connections=max_connections, agent=agent, transport=transport)
 
     async def close(self) -> None:
-        await self._http.aclose()
-        await self._watch_http.aclose()
+        await self._transport.close()
 
     async def __aenter__(self) -> KubeClient:
         return self
@@ -164,15 +165,19 @@ class KubeClient:
         content = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": content_type} if content is not None else {}
         try:
-            resp = await self._http.request(method, path, params=clean, content=content, headers=headers)
+            status, raw = await self._transport.send(method, path, clean, content, headers)
         except Exception:
             self._count(verb, label, TRANSPORT_ERROR)
             raise
-        self._count(verb, label, resp.status_code)
-        data = _json_or_none(resp.content)
-        if resp.status_code >= 400:
-            raise ApiError.from_status(resp.status_code, data if isinstance(data, dict) else None)
+        self._count(verb, label, status)
+        data = _json_or_none(raw)
+        if status >= 400:
+            raise ApiError.from_status(status, data if isinstance(data, dict) else None)
         return data
+
+    async def fetch(self, path: str) -> tuple[int, bytes]:
+        """The status and the raw body of a GET of a non-JSON path (e.g. /metrics); not counted."""
+        return await self._transport.send("GET", path, {}, None, {})
 
     def _count(self, verb: str, resource: str, code: int | str) -> None:
         if self.metrics is not None:
@@ -298,18 +303,15 @@ class KubeClient:
             "timeoutSeconds": timeout_seconds,
         }
         clean = {k: v for k, v in params.items() if v is not None}
-        timeout = httpx.Timeout(10.0, read=timeout_seconds + 30.0)
         opened = False
         try:
-            async with self._watch_http.stream(
-                "GET", res.path(namespace), params=clean, timeout=timeout
-            ) as resp:
+            async with self._transport.stream(res.path(namespace), clean, timeout_seconds + 30.0) as resp:
                 opened = True
-                self._count("watch", resource_label(res.group, res.plural), resp.status_code)
-                if resp.status_code >= 400:
-                    raise ApiError.from_status(resp.status_code, _json_or_none(await resp.aread()))
-                async for line in resp.aiter_lines():
-                    if not line:
+                self._count("watch", resource_label(res.group, res.plural), resp.status)
+                if resp.status >= 400:
+                    raise ApiError.from_status(resp.status, _json_or_none(await resp.body()))
+                async for line in resp.lines():
+                    if not line.strip():
                         continue
                     event = json.loads(line)
                     if event.get("type") == "ERROR":
@@ -319,12 +321,6 @@ class KubeClient:
             if not opened:  # the stream never started: no status to count
                 self._count("watch", resource_label(res.group, res.plural), TRANSPORT_ERROR)
             raise
-
-
-def _http_client(config: SingleConfig, limits: httpx.Limits, agent: str) -> httpx.AsyncClient:
-    """lightkube's configured client (TLS, auth, base URL) with our pool limits and User-Agent."""
-    params = ConnectionParams(timeout=httpx.Timeout(30.0), trust_env=False).httpx_params(config)
-    return httpx.AsyncClient(**params, limits=limits, headers={"User-Agent": agent})
 
 
 def _json_or_none(content: bytes) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -19,7 +20,14 @@ from graylane.api.hashing import safe_encode
 from graylane.api.podtemplatehash import UnsupportedTemplate, pod_template_hash
 from graylane.planner.observed import Workload
 
-__all__ = ["canary_pod_template_hash", "deployment_workload", "owned_by", "template_revision"]
+__all__ = [
+    "POD_TEMPLATE_HASH",
+    "RevisionCache",
+    "canary_pod_template_hash",
+    "deployment_workload",
+    "owned_by",
+    "template_revision",
+]
 
 POD_TEMPLATE_HASH = "pod-template-hash"
 
@@ -38,6 +46,37 @@ def template_revision(template: Mapping[str, Any]) -> str:
         return pod_template_hash(template)
     except UnsupportedTemplate:
         return _fallback_revision(template)
+
+
+class RevisionCache:
+    """A workload's template revision, computed once per (uid, generation) of the workload.
+
+    Hashing a pod template walks it field by field (api/podtemplatehash.py); the Rollout and the
+    BatchRelease controllers asked for it on every pass, though only a spec change, which bumps the
+    generation, can change it. Bounded: the least recently used entries go first.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._known: OrderedDict[tuple[str, int], str] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def of(self, workload: Mapping[str, Any]) -> str:
+        meta = workload.get("metadata") or {}
+        uid, generation = str(meta.get("uid") or ""), int(meta.get("generation") or 0)
+        template = (workload.get("spec") or {}).get("template") or {}
+        if not uid or not generation:  # not a stored object: nothing identifies its version
+            return template_revision(template)
+        key = (uid, generation)
+        found = self._known.get(key)
+        if found is None:
+            found = self._known[key] = template_revision(template)
+            while len(self._known) > self._size:
+                self._known.popitem(last=False)
+        self._known.move_to_end(key)
+        return found
 
 
 def _fallback_revision(template: Mapping[str, Any]) -> str:
@@ -90,7 +129,9 @@ def _new_replica_set(
 
 
 def canary_pod_template_hash(
-    canary_deployments: Iterable[Mapping[str, Any]], replica_sets: Iterable[Mapping[str, Any]]
+    canary_deployments: Iterable[Mapping[str, Any]],
+    replica_sets: Iterable[Mapping[str, Any]],
+    revisions: RevisionCache | None = None,
 ) -> str:
     """Canary style: the pod-template-hash of the newest live canary Deployment's current ReplicaSet.
 
@@ -99,7 +140,10 @@ def canary_pod_template_hash(
     """
     live = [d for d in canary_deployments if not d["metadata"].get("deletionTimestamp")]
     newest = max(live, key=lambda d: str(d["metadata"].get("creationTimestamp", "")), default=None)
-    new_rs = _new_replica_set(newest, list(replica_sets)) if newest is not None else None
+    if newest is None:
+        return ""
+    revision = revisions.of(newest) if revisions is not None else ""
+    new_rs = _new_replica_set(newest, list(replica_sets), revision)
     return _rs_hash(new_rs) if new_rs is not None else ""
 
 
@@ -107,11 +151,12 @@ def deployment_workload(
     dep: Mapping[str, Any],
     replica_sets: Iterable[Mapping[str, Any]],
     canary_deployments: Iterable[Mapping[str, Any]] = (),
+    revisions: RevisionCache | None = None,
 ) -> Workload:
     meta, spec, status = dep["metadata"], dep.get("spec", {}), dep.get("status", {})
     replica_sets = list(replica_sets)
     owned = [rs for rs in replica_sets if owned_by(rs, meta.get("uid", ""))]
-    revision = template_revision(spec.get("template", {}))
+    revision = revisions.of(dep) if revisions is not None else template_revision(spec.get("template", {}))
     new_rs = _new_replica_set(dep, replica_sets, revision)
     active = _active(owned)
     annotations = dict(meta.get("annotations") or {})
@@ -134,7 +179,7 @@ def deployment_workload(
         # Canary style (traffic routing): the canary Deployment's ReplicaSet carries the new pods.
         pod_template_hash=_rs_hash(new_rs)
         if new_rs
-        else canary_pod_template_hash(canary_deployments, replica_sets),
+        else canary_pod_template_hash(canary_deployments, replica_sets, revisions),
         # Back on the stable template: the ReplicaSet matching the template is the stable one.
         is_in_rollback=bool(stable_revision) and new_rs is not None and _rs_hash(new_rs) == stable_revision,
         oldest_active_revision=_rs_hash(active[0]) if active else "",

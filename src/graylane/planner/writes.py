@@ -31,7 +31,12 @@ from graylane.api.enums import BatchState, RolloutPhase, StepState
 from graylane.api.rollout_v1beta1 import RolloutStatus
 from graylane.planner.actions import RecordEvent, RolloutAction
 
-__all__ = ["batch_release_status_changed", "rollout_status_changed"]
+__all__ = [
+    "batch_release_status_changed",
+    "batch_release_status_obj_changed",
+    "rollout_status_changed",
+    "rollout_status_obj_changed",
+]
 
 _TIMESTAMPS = frozenset({"lastUpdateTime", "lastTransitionTime"})
 _ROLLOUT_MIRROR_RELEASING = frozenset({"observedWorkloadGeneration"})
@@ -55,12 +60,22 @@ def rollout_status_changed(
     old: RolloutStatus, new: RolloutStatus, actions: Iterable[RolloutAction] = ()
 ) -> bool:
     """True when `new` differs from the stored `old` in a way that must be written now."""
-    before, after = old.to_obj(), new.to_obj()
+    return rollout_status_obj_changed(old.to_obj(), new.to_obj(), actions)
+
+
+def rollout_status_obj_changed(
+    before: dict[str, Any], after: dict[str, Any], actions: Iterable[RolloutAction] = ()
+) -> bool:
+    """`rollout_status_changed` on the statuses as written (`to_obj()`), for a caller that serialises the
+    new status anyway: a status is serialised once per pass, not once per question asked of it."""
     if before == after:
         return False
-    sub = new.sub_status()
-    waiting = sub is not None and sub.current_step_state == StepState.STEP_UPGRADE
-    releasing = new.phase in _RELEASING
+    # Go GetSubStatus: the canary status if set, else the blue-green one.
+    sub = after.get("canaryStatus")
+    if sub is None:
+        sub = after.get("blueGreenStatus") or {}
+    waiting = sub.get("currentStepState") == StepState.STEP_UPGRADE
+    releasing = after.get("phase") in _RELEASING
     folded = (_ROLLOUT_MIRROR_RELEASING if releasing else frozenset()) | (
         _ROLLOUT_MIRROR_WAITING if waiting else frozenset()
     )
@@ -74,12 +89,15 @@ def rollout_status_changed(
 
 def batch_release_status_changed(old: BatchReleaseStatus, new: BatchReleaseStatus) -> bool:
     """True when `new` differs from the stored `old` in a way that must be written now."""
-    before, after = old.to_obj(), new.to_obj()
+    return batch_release_status_obj_changed(old.to_obj(), new.to_obj())
+
+
+def batch_release_status_obj_changed(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """`batch_release_status_changed` on the statuses as written (`to_obj()`)."""
     if before == after:
         return False
-    folded = _TIMESTAMPS | (
-        _BATCH_MIRROR if new.canary_status.batch_state != BatchState.READY else frozenset()
-    )
+    state = (after.get("canaryStatus") or {}).get("batchState")
+    folded = _TIMESTAMPS | (_BATCH_MIRROR if state != BatchState.READY else frozenset())
     return bool(_without(before, folded) != _without(after, folded))
 
 

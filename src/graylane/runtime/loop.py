@@ -4,7 +4,11 @@ A controller is a `Reconciler`: it registers its watches, builds a frozen snapsh
 the informer caches (`observe`), turns it into a `Decision` with its pure planner (`plan`, run in a worker
 thread so that a slow pure computation, e.g. a user's script waited on synchronously, never blocks the
 event loop, the probes or the webhooks), and carries out one action at a time through its small
-action → write table (`act`). `ReconcileLoop` does the rest, the same way for every controller:
+action → write table (`act`). A reconciler may say that a snapshot's plan cannot block, with an optional
+`offload(observed) -> bool` answering False: that plan runs on the event loop instead, which spares the
+hand-over to a thread and back (and the wait for the GIL), the larger part of a plain plan's cost
+(BENCHMARKS.md, issue 14). Without the method every plan is offloaded. `ReconcileLoop` does the rest,
+the same way for every controller:
 
 1. waits while the key's own earlier writes are not yet in the caches (expectations.py); after the
    bounded wait it has the informers concerned re-list rather than decide from a cache it knows is old;
@@ -125,8 +129,7 @@ class ReconcileLoop(Generic[Obs, A]):
         observed = await self.reconciler.observe(obj)
         if observed is None:
             return None
-        loop = asyncio.get_running_loop()
-        decision = await loop.run_in_executor(self._manager.plan_pool, self.reconciler.plan, observed)
+        decision = await self._plan(observed)
         writer = self._manager.writer(owner)
         try:
             await self._carry_out(obj, observed, decision, writer)
@@ -142,6 +145,14 @@ class ReconcileLoop(Generic[Obs, A]):
         if self._held_back.pop(key, None) is not None or _reported(obj):
             await self._clear_report(obj, decision, writer)
         return decision.requeue_after
+
+    async def _plan(self, observed: Obs) -> Decision[A]:
+        offload = getattr(self.reconciler, "offload", None)
+        if callable(offload) and not offload(observed):
+            return self.reconciler.plan(observed)
+        assert self._manager is not None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._manager.plan_pool, self.reconciler.plan, observed)
 
     def _held(self, key: str) -> float | None:
         """Seconds the key is still held back after a refused write; None: not held."""

@@ -43,6 +43,7 @@ from graylane.kube.resources import Resource
 from graylane.kube.workqueue import Clock, QueueMetrics, ShutDown, SystemClock, WorkQueue
 from graylane.runtime.errors import Backoff
 from graylane.runtime.expectations import DEFAULT_TIMEOUT, Expectations
+from graylane.runtime.predicates import Changed
 from graylane.runtime.writer import Writer
 
 __all__ = ["Controller", "Manager", "ManagerOptions", "Named", "own_key"]
@@ -78,6 +79,13 @@ def own_key(obj: Obj) -> list[str]:
     """The default key mapping: an object reconciles itself, as `namespace/name`."""
     key = object_key(obj)
     return [key] if key else []
+
+
+def _filtered(changed: Changed | None, kind: EventType, old: Obj | None, new: Obj | None) -> bool:
+    """An update the watch's filter says cannot matter (adds and deletes always do)."""
+    if changed is None or kind is not EventType.MODIFIED or old is None or new is None:
+        return False
+    return not changed(old, new)
 
 
 def _pod_namespace() -> str:
@@ -268,12 +276,16 @@ class Manager:
         namespace: str | None = None,
         label_selector: str | None = None,
         keys: KeyFunc = own_key,
+        changed: Changed | None = None,
     ) -> Informer:
-        """Enqueue `keys(obj)` on `controller`'s queue for the old and new object of every event."""
+        """Enqueue `keys(obj)` on `controller`'s queue for the old and new object of every event; with
+        `changed`, an update only when `changed(old, new)` (runtime/predicates.py)."""
         informer = self.informer(resource, namespace=namespace, label_selector=label_selector)
         queue = self.queue(controller.name)
 
-        def enqueue(_: EventType, old: Obj | None, new: Obj | None) -> None:
+        def enqueue(kind: EventType, old: Obj | None, new: Obj | None) -> None:
+            if _filtered(changed, kind, old, new):
+                return
             for obj in (old, new):
                 for key in keys(obj) if obj is not None else ():
                     queue.add(key)

@@ -27,7 +27,8 @@ from typing import Any, Final
 
 from graylane.kube.client import ApiError, KubeClient
 from graylane.kube.resources import Resource
-from graylane.webhook.certs import CertStore, ServingCerts, issue
+from graylane.webhook.certchild import renew_in_child
+from graylane.webhook.certfiles import CertStore, ServingCerts
 
 __all__ = [
     "SECRET",
@@ -65,7 +66,7 @@ def certs_from_secret(secret: Obj | None) -> ServingCerts | None:
         parts = [base64.b64decode(data[k], validate=True) for k in (CA_CERT, CA_KEY, CERT, KEY)]
     except (KeyError, ValueError, TypeError):
         return None
-    return ServingCerts(*parts)
+    return ServingCerts.of(parts)
 
 
 def secret_body(name: str, namespace: str, certs: ServingCerts) -> Obj:
@@ -90,28 +91,20 @@ def secret_body(name: str, namespace: str, certs: ServingCerts) -> Obj:
     }
 
 
-def _good(certs: ServingCerts | None, store: CertStore, now: dt.datetime) -> bool:
-    return (
-        certs is not None
-        and certs.valid()
-        and not certs.needs_rotation(now)
-        and certs.serves(store.dns_names)
-    )
-
-
 async def sync_secret(
     client: KubeClient, namespace: str, store: CertStore, now: dt.datetime, name: str = SECRET_NAME
 ) -> ServingCerts:
     """Make the Secret hold good material for `store.dns_names` and copy it into the store's files."""
     for _ in range(ATTEMPTS):
         secret = await client.get_or_none(SECRET, name, namespace)
-        current = certs_from_secret(secret)
-        if _good(current, store, now):
-            assert current is not None
-            store.write(current)
-            return current
-        keep_ca = current if current is not None and current.valid() and current.ca_reusable(now) else None
-        fresh = issue(store.dns_names, now, ca=keep_ca)
+        # Checked (issued by the CA, matching keys, not due, these names) and, if need be, renewed with
+        # the CA kept while the whole set is good: in a child process (certchild.py).
+        fresh, issued = await renew_in_child(
+            certs_from_secret(secret), store.dns_names, now, whole_set_for_ca=True
+        )
+        if not issued:
+            store.write(fresh)
+            return fresh
         body = secret_body(name, namespace, fresh)
         try:
             if secret is None:

@@ -1,4 +1,4 @@
-"""Self-signed TLS material for the webhook server: a CA, a serving certificate it signs, and their files.
+"""Self-signed TLS material for the webhook server: a CA, a serving certificate it signs (cryptography).
 
 The API server only calls webhooks over HTTPS and checks the serving certificate against the caBundle we
 register, so graylane makes its own small PKI, as Kruise Rollout does (it keeps it in the Secret
@@ -6,9 +6,14 @@ register, so graylane makes its own small PKI, as Kruise Rollout does (it keeps 
 
 - a CA valid for 10 years and a serving certificate valid for 1 year, with the DNS names asked for plus the
   IP 127.0.0.1 as subject alternative names;
-- files in a directory (`default_directory(name)` unless one is passed), reused across restarts while still
-  valid for more than `RENEW_BEFORE` and issued for the same names; otherwise renewed. The CA is kept when
-  only the serving certificate needs renewing, so the caBundle registered in the cluster stays correct.
+- files in a directory (certfiles.CertStore), reused across restarts while still valid for more than
+  `RENEW_BEFORE` and issued for the same names; otherwise renewed (`renew`). The CA is kept when only the
+  serving certificate needs renewing, so the caBundle registered in the cluster stays correct.
+
+This module parses and signs, so it imports `cryptography`; the controller process never imports it but
+runs `renew` in a child process (certchild.py), `python -m graylane.webhook.certs` reading one JSON
+request on stdin and answering on stdout. The crypto-free types live in certfiles.py and are re-exported
+here for tools and tests.
 
 Every function takes `now`: this module never reads the clock. It must not talk to the cluster (the
 installer injects the caBundle) nor build SSL contexts for clients.
@@ -16,20 +21,33 @@ installer injects the caBundle) nor build SSL contexts for clients.
 
 from __future__ import annotations
 
-import dataclasses
+import base64
 import datetime as dt
 import ipaddress
-import os
-import ssl
+import json
+import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Protocol
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from graylane.webhook.certchild import LocalCertSource
+from graylane.webhook.certfiles import (
+    BACKDATE,
+    CA_VALIDITY,
+    RENEW_BEFORE,
+    SERVING_VALIDITY,
+    CertFacts,
+    CertSource,
+    CertStore,
+    ServingCerts,
+    default_directory,
+    server_ssl_context,
+)
 
 __all__ = [
     "CA_VALIDITY",
@@ -40,174 +58,91 @@ __all__ = [
     "CertStore",
     "LocalCertSource",
     "ServingCerts",
+    "consistent",
     "default_directory",
+    "dns_names_of",
+    "facts_of",
     "issue",
+    "load_certificate",
+    "parse",
+    "renew",
     "server_ssl_context",
+    "serves",
 ]
 
-CA_VALIDITY = dt.timedelta(days=3650)
-SERVING_VALIDITY = dt.timedelta(days=365)
-RENEW_BEFORE = dt.timedelta(days=30)
-# Certificates start an hour in the past so that an API server whose clock runs slightly behind ours
-# does not reject a certificate issued a moment ago as "not yet valid".
-BACKDATE = dt.timedelta(hours=1)
 LOOPBACK = ipaddress.IPv4Address("127.0.0.1")
 
-CA_CERT, CA_KEY, TLS_CERT, TLS_KEY = "ca.crt", "ca.key", "tls.crt", "tls.key"
+
+def load_certificate(pem: bytes) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(pem)
 
 
-def default_directory(name: str) -> Path:
-    """`$XDG_CACHE_HOME/graylane/webhook-certs/<name>` (`~/.cache/...` when XDG_CACHE_HOME is unset)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "graylane" / "webhook-certs" / name
+def facts_of(certs: ServingCerts) -> CertFacts:
+    """The dates of the serving certificate and of the CA (raises ValueError on a PEM that does not parse)."""
+    cert, ca = load_certificate(certs.cert_pem), load_certificate(certs.ca_pem)
+    return CertFacts(
+        cert.not_valid_before_utc, cert.not_valid_after_utc, ca.not_valid_before_utc, ca.not_valid_after_utc
+    )
 
 
-@dataclasses.dataclass(frozen=True)
-class ServingCerts:
-    """One consistent set of PEM material: the CA, and the serving certificate and key it signed."""
-
-    ca_pem: bytes
-    ca_key_pem: bytes
-    cert_pem: bytes
-    key_pem: bytes
-
-    @property
-    def ca(self) -> x509.Certificate:
-        return x509.load_pem_x509_certificate(self.ca_pem)
-
-    @property
-    def cert(self) -> x509.Certificate:
-        return x509.load_pem_x509_certificate(self.cert_pem)
-
-    @property
-    def not_after(self) -> dt.datetime:
-        """When the serving certificate expires."""
-        return self.cert.not_valid_after_utc
-
-    @property
-    def dns_names(self) -> tuple[str, ...]:
-        return tuple(sorted(_sans(self.cert).get_values_for_type(x509.DNSName)))
-
-    def needs_rotation(self, now: dt.datetime) -> bool:
-        """True when the serving certificate or the CA expires within `RENEW_BEFORE` of `now`."""
-        return not (_fresh(self.cert, now) and _fresh(self.ca, now))
-
-    def ca_reusable(self, now: dt.datetime) -> bool:
-        return _fresh(self.ca, now)
-
-    def valid(self) -> bool:
-        """The certificate was issued by the CA, and each key belongs to its certificate."""
-        try:
-            return (
-                _issued_by(self.cert, self.ca)
-                and _same_key(self.cert, self.key_pem)
-                and _same_key(self.ca, self.ca_key_pem)
-            )
-        except ValueError:  # a PEM that does not parse
-            return False
-
-    def serves(self, dns_names: Sequence[str]) -> bool:
-        """Issued for exactly these DNS names plus 127.0.0.1, by our CA, with the key we hold."""
-        sans = _sans(self.cert)
-        return (
-            sorted(sans.get_values_for_type(x509.DNSName)) == sorted(set(dns_names))
-            and LOOPBACK in sans.get_values_for_type(x509.IPAddress)
-            and _issued_by(self.cert, self.ca)
-            and _same_key(self.cert, self.key_pem)
-            and _same_key(self.ca, self.ca_key_pem)
-        )
+def parse(certs: ServingCerts | None) -> ServingCerts | None:
+    """`certs` with its dates, or None when it is None or a certificate does not parse."""
+    if certs is None:
+        return None
+    try:
+        return ServingCerts(certs.ca_pem, certs.ca_key_pem, certs.cert_pem, certs.key_pem, facts_of(certs))
+    except ValueError:
+        return None
 
 
-@dataclasses.dataclass(frozen=True)
-class CertStore:
-    """The directory with one webhook server's PEM files, and the names its certificate must carry."""
-
-    directory: Path
-    dns_names: tuple[str, ...] = ("localhost",)
-
-    @classmethod
-    def for_name(cls, name: str, dns_names: Sequence[str], directory: Path | None = None) -> CertStore:
-        return cls(directory or default_directory(name), tuple(dns_names))
-
-    @property
-    def cert_file(self) -> Path:
-        return self.directory / TLS_CERT
-
-    @property
-    def key_file(self) -> Path:
-        return self.directory / TLS_KEY
-
-    @property
-    def ca_file(self) -> Path:
-        return self.directory / CA_CERT
-
-    def load(self) -> ServingCerts | None:
-        """The material on disk, or None when a file is missing or does not parse."""
-        try:
-            certs = ServingCerts(*(self._read(n) for n in (CA_CERT, CA_KEY, TLS_CERT, TLS_KEY)))
-            _ = (certs.cert, certs.ca)  # parse now, so that a damaged file means "regenerate"
-        except (OSError, ValueError):
-            return None
-        return certs
-
-    def ensure(self, now: dt.datetime) -> ServingCerts:
-        """Reuse the files if still good at `now`; else renew the serving certificate (and CA if needed)."""
-        current = self.load()
-        if current is not None and self._good(current, now):
-            return current
-        keep = current if current is not None and current.ca_reusable(now) and _ca_valid(current) else None
-        fresh = issue(self.dns_names, now, ca=keep)
-        self.write(fresh)
-        return fresh
-
-    def _good(self, certs: ServingCerts, now: dt.datetime) -> bool:
-        return not certs.needs_rotation(now) and certs.serves(self.dns_names)
-
-    def _read(self, name: str) -> bytes:
-        return (self.directory / name).read_bytes()
-
-    def write(self, certs: ServingCerts) -> None:
-        """Replace the files with `certs` (each file atomically)."""
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # Keys before certificates: a reader that races us then sees a new key with an old certificate,
-        # which `serves()` rejects, rather than a silently mismatched pair.
-        _write_atomic(self.directory / CA_KEY, certs.ca_key_pem, 0o600)
-        _write_atomic(self.directory / TLS_KEY, certs.key_pem, 0o600)
-        _write_atomic(self.directory / CA_CERT, certs.ca_pem, 0o644)
-        _write_atomic(self.directory / TLS_CERT, certs.cert_pem, 0o644)
+def dns_names_of(certs: ServingCerts) -> tuple[str, ...]:
+    return tuple(sorted(_sans(load_certificate(certs.cert_pem)).get_values_for_type(x509.DNSName)))
 
 
-class CertSource(Protocol):
-    """Where the webhook server's material comes from: `ensure` makes the store's files good at `now`."""
+def consistent(certs: ServingCerts) -> bool:
+    """The certificate was issued by the CA, and each key belongs to its certificate."""
+    try:
+        cert, ca = load_certificate(certs.cert_pem), load_certificate(certs.ca_pem)
+        return _issued_by(cert, ca) and _same_key(cert, certs.key_pem) and _same_key(ca, certs.ca_key_pem)
+    except ValueError:  # a PEM that does not parse
+        return False
 
-    @property
-    def store(self) -> CertStore: ...
 
-    async def ensure(self, now: dt.datetime) -> ServingCerts: ...
+def serves(certs: ServingCerts, dns_names: Sequence[str]) -> bool:
+    """Issued for exactly these DNS names plus 127.0.0.1, by our CA, with the key we hold."""
+    sans = _sans(load_certificate(certs.cert_pem))
+    return (
+        sorted(sans.get_values_for_type(x509.DNSName)) == sorted(set(dns_names))
+        and LOOPBACK in sans.get_values_for_type(x509.IPAddress)
+        and consistent(certs)
+    )
 
 
-@dataclasses.dataclass(frozen=True)
-class LocalCertSource:
-    """URL mode: the files are the only copy (one process, outside the cluster)."""
-
-    store: CertStore
-
-    async def ensure(self, now: dt.datetime) -> ServingCerts:
-        return self.store.ensure(now)
+def renew(
+    current: ServingCerts | None,
+    dns_names: Sequence[str],
+    now: dt.datetime,
+    *,
+    whole_set_for_ca: bool = False,
+) -> tuple[ServingCerts, bool]:
+    """(`current` with its dates, False) when it is good at `now` for `dns_names`; else (new material,
+    True): a new serving certificate, signed by `current`'s CA while that CA is good (and, with
+    `whole_set_for_ca`, the whole set consistent), else by a new CA."""
+    parsed = parse(current)
+    if parsed is not None and not parsed.needs_rotation(now) and serves(parsed, dns_names):
+        return parsed, False
+    keep = None
+    if parsed is not None and parsed.ca_reusable(now):
+        good = consistent(parsed) if whole_set_for_ca else _same_key(parsed.ca, parsed.ca_key_pem)
+        keep = parsed if good else None
+    return issue(dns_names, now, ca=keep), True
 
 
 def issue(dns_names: Sequence[str], now: dt.datetime, *, ca: ServingCerts | None = None) -> ServingCerts:
     """A serving certificate for `dns_names` (plus 127.0.0.1), signed by `ca`'s CA or by a new CA."""
     ca_pem, ca_key_pem = (ca.ca_pem, ca.ca_key_pem) if ca is not None else _new_ca(now)
-    return _issue_serving(ca_pem, ca_key_pem, dns_names, now)
-
-
-def server_ssl_context(store: CertStore) -> ssl.SSLContext:
-    """A server context loaded from the store's files; `load_cert_chain` again rotates it in place."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(store.cert_file, store.key_file)
-    return context
+    made = _issue_serving(ca_pem, ca_key_pem, dns_names, now)
+    return ServingCerts(made.ca_pem, made.ca_key_pem, made.cert_pem, made.key_pem, facts_of(made))
 
 
 # -- issuing -----------------------------------------------------------------------------------------
@@ -286,10 +221,6 @@ def _usage(*, cert_sign: bool) -> x509.KeyUsage:
 # -- checking ----------------------------------------------------------------------------------------
 
 
-def _fresh(cert: x509.Certificate, now: dt.datetime) -> bool:
-    return cert.not_valid_before_utc <= now and cert.not_valid_after_utc - now > RENEW_BEFORE
-
-
 def _sans(cert: x509.Certificate) -> x509.SubjectAlternativeName:
     try:
         return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -314,10 +245,6 @@ def _same_key(cert: x509.Certificate, key_pem: bytes) -> bool:
     return ours is not None and ours == _public_der(key.public_key())
 
 
-def _ca_valid(certs: ServingCerts) -> bool:
-    return _same_key(certs.ca, certs.ca_key_pem)
-
-
 def _public_der(key: object) -> bytes | None:
     if not isinstance(key, ec.EllipticCurvePublicKey):
         return None  # we only ever issue EC keys; anything else is someone else's file
@@ -337,9 +264,27 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
+# -- the child process (certchild.py) ----------------------------------------------------------------
+
+
+_PEM_KEYS = ("ca", "caKey", "cert", "key")
+
+
+def _pems(certs: ServingCerts) -> dict[str, str]:
+    parts = (certs.ca_pem, certs.ca_key_pem, certs.cert_pem, certs.key_pem)
+    return dict(zip(_PEM_KEYS, (base64.b64encode(p).decode() for p in parts), strict=True))
+
+
+def _child(request: dict[str, Any]) -> dict[str, Any]:
+    raw = request.get("current")
+    current = ServingCerts.of([base64.b64decode(raw[k]) for k in _PEM_KEYS]) if raw else None
+    now = dt.datetime.fromisoformat(request["now"])
+    names = list(request["dnsNames"])
+    fresh, issued = renew(current, names, now, whole_set_for_ca=bool(request.get("wholeSetForCa")))
+    facts = fresh.dates()
+    dates = (facts.not_before, facts.not_after, facts.ca_not_before, facts.ca_not_after)
+    return {"certs": _pems(fresh), "dates": [d.isoformat() for d in dates], "issued": issued}
+
+
+if __name__ == "__main__":
+    json.dump(_child(json.load(sys.stdin)), sys.stdout)

@@ -35,7 +35,8 @@ from graylane.api import conversion
 from graylane.kube import resources as r
 from graylane.kube.client import KubeClient
 from graylane.webhook import admission as adm
-from graylane.webhook.certs import CertSource, CertStore, LocalCertSource, ServingCerts, server_ssl_context
+from graylane.webhook.certchild import LocalCertSource
+from graylane.webhook.certfiles import CertSource, CertStore, ServingCerts, server_ssl_context
 from graylane.webhook.validation import ValidationOptions, render_errors, validate_rollout
 
 __all__ = [

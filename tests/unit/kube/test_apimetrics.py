@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from graylane.bench.stats import parse_counter
 from graylane.kube import resources as r
 from graylane.kube.apimetrics import ApiMetrics, request_labels
-from graylane.kube.client import ApiError, KubeClient, user_agent
+from graylane.kube.client import ApiError, KubeClient, TransportName, user_agent
 
 
 @pytest.mark.parametrize(
@@ -141,10 +141,13 @@ def _counted(registry: CollectorRegistry) -> dict[tuple[str, ...], int]:
     return dict(parse_counter(text, "graylane_api_requests_total", ("verb", "resource", "code")))
 
 
-async def test_the_client_sends_its_user_agent_and_counts_by_status(recorder: tuple[Recorder, int]) -> None:
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+async def test_the_client_sends_its_user_agent_and_counts_by_status(
+    recorder: tuple[Recorder, int], transport: TransportName
+) -> None:
     rec, port = recorder
     registry = CollectorRegistry()
-    async with KubeClient(_config(port), metrics=ApiMetrics(registry)) as kube:
+    async with KubeClient(_config(port), metrics=ApiMetrics(registry), transport=transport) as kube:
         await kube.list(r.ROLLOUT, "ns")
         events = [event async for event in kube.watch(r.REPLICASET, "ns")]  # an empty stream
         rec.status = 404
@@ -163,12 +166,13 @@ async def test_the_client_sends_its_user_agent_and_counts_by_status(recorder: tu
     }
 
 
-async def test_a_transport_error_is_counted_as_error() -> None:
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+async def test_a_transport_error_is_counted_as_error(transport: TransportName) -> None:
     with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
     registry = CollectorRegistry()
-    async with KubeClient(_config(port), metrics=ApiMetrics(registry)) as kube:
+    async with KubeClient(_config(port), metrics=ApiMetrics(registry), transport=transport) as kube:
         with pytest.raises(Exception, match="onnect"):
             await kube.get(r.ROLLOUT, "ro", "ns")
         with pytest.raises(Exception, match="onnect"):

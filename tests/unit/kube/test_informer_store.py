@@ -4,8 +4,9 @@ driven by a scripted fake client (410 → re-list with synthetic deletes, droppe
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -62,6 +63,19 @@ def test_object_key(obj: Obj, key: str | None) -> None:
 def test_split_key() -> None:
     assert split_key("ns/name") == ("ns", "name")
     assert split_key("cluster-thing") == (None, "cluster-thing")
+
+
+def test_cached_objects_share_their_keys_and_short_strings() -> None:
+    def parsed(name: str) -> Obj:  # two separate decodes, as two watch events are
+        text = '{"metadata": {"name": "%s", "uid": "%s"}, "spec": {"policy": "IfNotPresent"}}'
+        return cast(Obj, json.loads(text % (name, "u" * 40)))
+
+    a, b = strip_noise(parsed("a")), strip_noise(parsed("b"))
+    assert a == {"metadata": {"name": "a", "uid": "u" * 40}, "spec": {"policy": "IfNotPresent"}}
+    key_a, key_b = next(iter(a["spec"])), next(iter(b["spec"]))
+    assert key_a is key_b  # one "policy" for every object
+    assert a["spec"]["policy"] is b["spec"]["policy"]
+    assert a["metadata"]["uid"] is not b["metadata"]["uid"]  # long values are left as they are
 
 
 def test_strip_noise_drops_managed_fields_and_last_applied_only() -> None:

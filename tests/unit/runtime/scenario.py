@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.unit.runtime.fakeapi import FakeApi
+from tests.unit.runtime.fakeapi import TEMPLATE_DEFAULTS, FakeApi
 
 from graylane.api import keys
 from graylane.api.batchrelease import BatchRelease, ReleaseBatch, ReleasePlan
@@ -29,12 +29,10 @@ STEPS: list[dict[str, Any]] = [{"replicas": 1, "pause": {}}, {"replicas": "100%"
 
 def template(image: str, pod_hash: str = "") -> dict[str, Any]:
     labels = {"app": "demo", **({"pod-template-hash": pod_hash} if pod_hash else {})}
-    return {
-        "metadata": {"labels": labels},
-        "spec": {
-            "containers": [{"name": "main", "image": image, "terminationMessagePath": "/dev/termination-log"}]
-        },
-    }
+    # As the API server stores it: defaulted (fakeapi.TEMPLATE_DEFAULTS), so a canary copied from it
+    # (and defaulted on create) has the same template.
+    container = {"name": "main", "image": image, **TEMPLATE_DEFAULTS}
+    return {"metadata": {"labels": labels}, "spec": {"containers": [container]}}
 
 
 def rollout(style: str, *, status: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -103,6 +103,24 @@ async def test_the_plan_runs_off_the_event_loop(rig: Rig) -> None:
     assert threading.current_thread().name not in rig.widgets.plan_threads
 
 
+async def test_a_plan_its_reconciler_says_cannot_block_runs_on_the_event_loop(rig: Rig) -> None:
+    offloaded: list[int] = []
+
+    def offload(obj: Obj) -> bool:
+        offloaded.append(int((obj.get("status") or {}).get("n") or 0))
+        return bool(offloaded[-1] % 2)  # odd counts go to the pool, even ones stay on the loop
+
+    rig.widgets.offload = offload  # type: ignore[attr-defined]
+    await rig.loop.reconcile(KEY)  # n = 0: on the loop
+    await rig.settle()
+    await rig.loop.reconcile(KEY)  # n = 1: in a plan thread
+    here = threading.current_thread().name
+    assert offloaded == [0, 1]
+    assert rig.widgets.plan_threads[0] == here
+    assert rig.widgets.plan_threads[1].startswith("plan")
+    assert rig.widget()["status"] == {"n": 2}
+
+
 async def test_a_conflicting_status_write_carries_out_no_action_and_replans_from_fresh_state(
     rig: Rig,
 ) -> None:

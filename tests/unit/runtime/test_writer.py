@@ -129,3 +129,54 @@ async def test_throttling_and_server_errors_go_back_to_the_caller(rig: Rig, code
     rig.api.fail("patch", "things", code, reason)
     with pytest.raises(ApiError):
         await rig.writer().patch(THING, "t", {"spec": {"x": 3}}, "ns")
+
+
+class LateAnswers:
+    """A client whose answers are read late: before a write's response comes back, the object is written
+    again by someone else (the controller-manager's status update) and the informer delivers both."""
+
+    def __init__(self, api: FakeApi, informer: Informer) -> None:
+        self.api, self.informer = api, informer
+
+    async def _late(self, written: Obj, name: str) -> Obj:
+        self.api.release("things")
+        await self.api.patch(THING, name, {"status": {"by": "someone else"}}, "ns", subresource="status")
+        newest = cast(Obj, self.api.stored(THING, name))["metadata"]["resourceVersion"]
+        for _ in range(200):  # the informer has delivered ours and the newer one
+            if (self.informer.version_of("ns", name) or "") == newest:
+                break
+            await asyncio.sleep(0)
+        return written
+
+    async def patch(self, res: Resource, name: str, body: object, namespace: str | None, **kw: object) -> Obj:
+        return await self._late(await self.api.patch(res, name, body, namespace, **kw), name)  # type: ignore[arg-type]
+
+    async def create(self, res: Resource, obj: Obj, namespace: str | None = None) -> Obj:
+        created = await self.api.create(res, obj, namespace)
+        return await self._late(created, str(created["metadata"]["name"]))
+
+
+async def test_a_version_delivered_before_the_answer_was_read_is_not_awaited(rig: Rig) -> None:
+    late = LateAnswers(rig.api, rig.informer)
+    writer = Writer(cast(KubeClient, late), rig.expectations, lambda res, ns: [rig.informer], OWNER)
+    written = await writer.patch(THING, "t", {"spec": {"x": 2}}, "ns")
+    # The cache is past our version already: waiting for our version's event would wait for good.
+    assert rig.informer.version_of("ns", "t") != written["metadata"]["resourceVersion"]
+    assert not rig.waiting()
+
+
+@pytest.mark.parametrize("meta", [{"name": "named"}, {"generateName": "generated-"}])
+async def test_a_created_object_seen_before_the_answer_is_not_awaited(rig: Rig, meta: Obj) -> None:
+    late = LateAnswers(rig.api, rig.informer)
+    writer = Writer(cast(KubeClient, late), rig.expectations, lambda res, ns: [rig.informer], OWNER)
+    created = await writer.create(THING, {"metadata": {**meta, "namespace": "ns"}})
+    assert created is not None
+    name = created["metadata"]["name"]
+    assert rig.informer.version_of("ns", name) != created["metadata"]["resourceVersion"]
+    assert not rig.waiting()
+
+
+async def test_a_generated_name_not_yet_cached_is_awaited(rig: Rig) -> None:
+    created = await rig.writer().create(THING, {"metadata": {"generateName": "g-", "namespace": "ns"}})
+    assert created is not None
+    assert rig.waiting()  # the cache lags (held): the new object must be seen before deciding again

@@ -1,0 +1,36 @@
+"""What the controller process loads: not the CLI's verbs, the benchmark or cryptography (issue 14: each
+module costs resident memory for the process' whole life; the certificate work runs in a child)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+FORBIDDEN = (
+    "cryptography",
+    "graylane.bench",
+    "graylane.cli.rollouts",
+    "graylane.cli.ops",
+    "graylane.cli.view",
+    "graylane.demo",
+    "graylane.trafficlab",
+    "graylane.webhook.certs",
+    "rich",
+)
+# Imports what `graylane controller` imports before it runs (its command module and the app it runs).
+PROBE = """
+import json, sys
+import graylane.cli.main, graylane.cli.controller, graylane.controller.app, graylane.kube.logs
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_the_controller_loads_no_cli_verb_benchmark_or_cryptography() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, check=True
+    )
+    modules = json.loads(proc.stdout)
+    assert "graylane.controller.app" in modules
+    assert "graylane.webhook.certchild" in modules
+    assert not [m for m in modules if m.split(".")[0] in FORBIDDEN or m.startswith(FORBIDDEN)]
