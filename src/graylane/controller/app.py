@@ -43,7 +43,7 @@ from graylane.webhook.certs import CertSource, CertStore, LocalCertSource
 from graylane.webhook.install import SERVICE_NAME, ServiceRef
 from graylane.webhook.install import install as install_webhooks
 from graylane.webhook.server import DEFAULT_PORT, KubeRolloutLister, WebhookServer, build_app
-from graylane.webhook.workload import DeploymentMutator
+from graylane.webhook.workload import DeploymentMutator, KubeReplicaSetLister
 
 __all__ = ["ControllerOptions", "WebhookMode", "run_controller", "webhook_certs"]
 
@@ -191,7 +191,12 @@ async def _run(options: ControllerOptions, scripts: ProcessScriptRunner) -> int:
     rollouts, replica_sets = cached_listers(
         manager.informer(r.ROLLOUT), manager.informer(r.REPLICASET), client
     )
-    app = build_app(rollouts, mutator=DeploymentMutator(rollouts, replica_sets, KubeRolloutLister(client)))
+    # Decisions the caches could get wrong are read again from the API: a new hold's Rollout, and the
+    # ReplicaSets of a new revision the cache would let through unheld (webhook/workload.py).
+    mutator = DeploymentMutator(
+        rollouts, replica_sets, KubeRolloutLister(client), KubeReplicaSetLister(client)
+    )
+    app = build_app(rollouts, mutator=mutator)
     server: WebhookServer
     service = ServiceRef(port=options.service_port) if options.webhook_mode is WebhookMode.SERVICE else None
 
