@@ -1,11 +1,11 @@
-"""One view of every chaos lane every 0.5 s: four cluster-wide LISTs, shared by the sampler and the lanes.
+"""One view of every chaos lane every 0.5 s: five cluster-wide LISTs, shared by the sampler and the lanes.
 
 Every lane reads its Rollout, Deployments, BatchRelease and pods from the latest snapshot instead of
-polling on its own, so the API load does not grow with the number of lanes. Pods are listed before the
-Deployments, BatchReleases and Rollouts (those three at once), which the sampler relies on: see
-checks.over_ready.
-A LIST that fails (the API server restarting) skips that snapshot, and so does one whose later LISTs
-were served from a point older than its pods LIST (see `consistent`).
+polling on its own, so the API load does not grow with the number of lanes. Pods are listed first, then
+ReplicaSets, then the Deployments, BatchReleases and Rollouts (those three at once), which the sampler
+relies on: see checks.over_ready.
+A LIST that fails (the API server restarting) skips that snapshot, and so does one whose LISTs were
+served out of that order (see `consistent`).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class Snapshot:
     deployments: Mapping[str, list[Obj]]
     batch_releases: Mapping[str, list[Obj]]
     rollouts: Mapping[str, list[Obj]]
+    replica_sets: Mapping[str, list[Obj]] = dataclasses.field(default_factory=dict)
 
     def rollout(self, namespace: str, name: str) -> Obj | None:
         return _named(self.rollouts.get(namespace, []), name)
@@ -57,7 +58,7 @@ class Snapshot:
 
 
 class Inconsistent(Exception):
-    """A snapshot whose later LISTs were served from a point older than its pods LIST."""
+    """A snapshot with a LIST served from a point older than a LIST sent before it."""
 
 
 def consistent(first: Obj, later: Iterable[Obj]) -> bool:
@@ -96,7 +97,7 @@ class Observer:
         self.interval = interval
         self.latest: Snapshot | None = None
         self.failed = 0
-        self.inconsistent = 0  # snapshots dropped: a later LIST was older than the pods LIST
+        self.inconsistent = 0  # snapshots dropped: a later LIST was older than an earlier one
         self._changed = asyncio.Condition()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -130,15 +131,25 @@ class Observer:
             return self.latest
 
     async def _take(self, serial: int, began: float) -> Snapshot:
-        # Pods strictly first (see the module doc); the other three together, to keep a cycle short.
+        # Pods strictly first, ReplicaSets second (see the module doc); the other three together, to
+        # keep a cycle short.
         pods = await self.kube.list(r.POD)
+        replica_sets = await self.kube.list(r.REPLICASET)
         rest = await asyncio.gather(
             *(self.kube.list(res) for res in (r.DEPLOYMENT, r.BATCHRELEASE, r.ROLLOUT))
         )
-        if not consistent(pods, rest):
+        if not (consistent(pods, [replica_sets, *rest]) and consistent(replica_sets, rest)):
             raise Inconsistent
-        lists = [self._by_namespace(listed["items"]) for listed in (pods, *rest)]
-        return Snapshot(serial, began, *lists)
+        deployments, batch_releases, rollouts = (self._by_namespace(listed["items"]) for listed in rest)
+        return Snapshot(
+            serial,
+            began,
+            pods=self._by_namespace(pods["items"]),
+            deployments=deployments,
+            batch_releases=batch_releases,
+            rollouts=rollouts,
+            replica_sets=self._by_namespace(replica_sets["items"]),
+        )
 
     def _by_namespace(self, items: list[Obj]) -> dict[str, list[Obj]]:
         out: dict[str, list[Obj]] = collections.defaultdict(list)

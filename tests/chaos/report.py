@@ -20,6 +20,9 @@ class Report:
     samples: int = 0
     duplicates: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
     over_ready: dict[str, str] = dataclasses.field(default_factory=dict)
+    # Ready pods past the step while their ReplicaSets were sized within it: the ReplicaSet controller's
+    # own retry after a lost create response (checks.over_ready), reported, not a failure.
+    surplus: dict[str, str] = dataclasses.field(default_factory=dict)
     orphans: list[str] = dataclasses.field(default_factory=list)
     violations: list[str] = dataclasses.field(default_factory=list)
     log: list[str] = dataclasses.field(default_factory=list)
@@ -43,6 +46,7 @@ class Report:
         return (
             f"chaos seed {self.seed}: {self.releases} releases; faults: {faults}; outcomes: {outcomes}; "
             f"duplicates {len(self.duplicates)}; over-ready batches {len(self.over_ready)}; "
+            f"ReplicaSet-controller surplus {len(self.surplus)}; "
             f"orphans {len(self.orphans)}; violations {len(self.violations)}; samples {self.samples}; "
             f"release time {self._percentiles()}; wall time {self.elapsed():.0f}s"
         )

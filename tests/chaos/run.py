@@ -54,12 +54,20 @@ def sample(snap: Snapshot, lanes: Sequence[Lane], report: Report) -> None:
         if image is None:
             continue
         name, ns = lane.name, lane.ns
-        problem = checks.over_ready(
-            lane.spec, image, snap.pods.get(ns, []), snap.batch_release(ns, name), snap.rollout(ns, name)
+        problem, surplus = checks.over_ready(
+            lane.spec,
+            image,
+            snap.pods.get(ns, []),
+            snap.replica_sets.get(ns, []),
+            snap.batch_release(ns, name),
+            snap.rollout(ns, name),
         )
         if problem is not None and lane.tag() not in report.over_ready:
             report.over_ready[lane.tag()] = f"{lane.tag()} ({lane.spec.describe()}): {problem}"
             report.note(f"OVER-READY {report.over_ready[lane.tag()]}")
+        if surplus is not None and lane.tag() not in report.surplus:
+            report.surplus[lane.tag()] = f"{lane.tag()} ({lane.spec.describe()}): {surplus}"
+            report.note(f"surplus pods (ReplicaSet controller) {report.surplus[lane.tag()]}")
 
 
 def proxied_kubeconfig(source: Path, target: Path, port: int) -> None:
@@ -154,7 +162,7 @@ class ChaosRun:
                 await watching
             self.report.note(
                 f"snapshots skipped: {observer.failed} with a failed LIST, "
-                f"{observer.inconsistent} with a LIST older than their pods LIST"
+                f"{observer.inconsistent} with a LIST older than one sent before it"
             )
 
     async def _gateway_api_crds(self) -> None:

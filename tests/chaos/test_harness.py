@@ -126,12 +126,49 @@ def test_one_live_canary_per_batch_release_is_not_a_duplicate(deployments: list[
     assert checks.duplicate_canaries(deployments) == []
 
 
+def replica_set(image: str, replicas: int, *, deleting: bool = False) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": f"app-{image[-2:]}", "namespace": NS}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T12:00:00Z"
+    return {
+        "metadata": meta,
+        "spec": {"replicas": replicas, "template": {"spec": {"containers": [{"image": image}]}}},
+    }
+
+
 def test_more_new_pods_ready_than_the_step_allows_is_flagged() -> None:
     pods = [pod("chaos:v2"), pod("chaos:v2")] + [pod("chaos:v1")] * 5
-    problem = checks.over_ready(lane(), "chaos:v2", pods, None, rollout("Progressing", step=1))
+    sized = [replica_set("chaos:v2", 2), replica_set("chaos:v1", 5)]
+    problem, surplus = checks.over_ready(
+        lane(), "chaos:v2", pods, sized, None, rollout("Progressing", step=1)
+    )
     assert problem is not None
+    assert surplus is None
     assert "2 chaos:v2 pods Ready at step 1" in problem
     assert "allows 1" in problem
+    assert "ReplicaSets sized 2" in problem
+
+
+def test_a_replica_set_controller_surplus_is_reported_not_flagged() -> None:
+    """Seed 7: a partition-style 2-of-3 batch whose new ReplicaSet was sized 2 had 3 pods Ready for
+    1.4 s after an API server restart (a pod create committed, its response lost, created again)."""
+    spec = LaneSpec(NS, Style.PARTITION, "rollouts.kruise.io/v1beta1", Provider.NONE, 3, (Step("50%"),), 0)
+    pods = [pod("chaos:v4")] * 3 + [pod("chaos:v3")] * 2
+    sized = [replica_set("chaos:v4", 2), replica_set("chaos:v3", 1)]
+    ro = rollout("Progressing", step=1)
+    problem, surplus = checks.over_ready(spec, "chaos:v4", pods, sized, None, ro)
+    assert problem is None
+    assert surplus is not None
+    assert "3 chaos:v4 pods Ready at step 1" in surplus
+    assert "allows 2" in surplus
+    # The same pods with the ReplicaSet sized 3 (or a second one of the image) is the controller's doing.
+    for oversized in ([replica_set("chaos:v4", 3)], [replica_set("chaos:v4", 2), replica_set("chaos:v4", 1)]):
+        problem, surplus = checks.over_ready(spec, "chaos:v4", pods, oversized, None, ro)
+        assert problem is not None
+        assert surplus is None
+    # A ReplicaSet being deleted sizes nothing.
+    leaving = [replica_set("chaos:v4", 2), replica_set("chaos:v4", 1, deleting=True)]
+    assert checks.over_ready(spec, "chaos:v4", pods, leaving, None, ro)[0] is None
 
 
 @pytest.mark.parametrize(
@@ -153,7 +190,7 @@ def test_pods_within_the_step_or_outside_steps_are_not_flagged(
         if br_partition is None
         else {"metadata": {}, "spec": {"releasePlan": {"batchPartition": br_partition}}}
     )
-    assert checks.over_ready(lane(), "chaos:v2", pods, br, ro) is None
+    assert checks.over_ready(lane(), "chaos:v2", pods, [replica_set("chaos:v2", 5)], br, ro) == (None, None)
 
 
 @pytest.mark.parametrize(
@@ -468,6 +505,7 @@ def test_a_component_is_running_only_as_its_own_live_process(tmp_path: Path) -> 
     [
         ("100", ["100", "105", "101"], True),
         ("100", ["100", "99", "101"], False),  # a custom resource LIST served from before the pods
+        ("100", ["100"], True),
         ("", ["5"], True),  # not a number: nothing to compare
     ],
 )

@@ -64,11 +64,22 @@ _MAX_GENERATED_BASE = 58  # the API server's limit for a generateName base (63 -
 
 
 def find_canary(obs: BatchReleaseObserved) -> Obj | None:
-    """Newest live canary whose template is the stable one, ignoring pod-template-hash and patched keys."""
+    """The live canary of the stable's current template: the one named for it (`canary_name`), else the
+    newest whose template is the stable one, ignoring pod-template-hash and patched keys.
+
+    The name comes first because it was derived from the stable template when the canary was made, while
+    the stored templates can differ in fields one of them got defaulted (an API server or a mutating
+    webhook filling `imagePullPolicy` on the canary's create, not on the stable's older writes): a canary
+    not recognised by its template alone would be deleted as outdated and created again, without end.
+    """
     stable = obs.workload
     if stable is None:
         return None
     live = [d for d in obs.canaries if not d.get("metadata", {}).get("deletionTimestamp")]
+    named = canary_name(stable, obs.release)
+    mine = next((d for d in live if d.get("metadata", {}).get("name") == named), None)
+    if mine is not None:
+        return mine
     live.sort(key=lambda d: str(d.get("metadata", {}).get("creationTimestamp", "")), reverse=True)
     want = _comparable(stable.get("spec", {}).get("template", {}), obs.release)
     return next((d for d in live if _comparable(d["spec"].get("template", {}), obs.release) == want), None)

@@ -51,7 +51,7 @@ from graylane.webhook.certfiles import CertSource, CertStore
 from graylane.webhook.install import SERVICE_NAME, ServiceRef
 from graylane.webhook.install import install as install_webhooks
 from graylane.webhook.server import DEFAULT_PORT, KubeRolloutLister, WebhookServer, build_app
-from graylane.webhook.workload import DeploymentMutator
+from graylane.webhook.workload import DeploymentMutator, KubeReplicaSetLister
 from graylane.webhook.workload_kinds import KindsMutator
 
 __all__ = ["ControllerOptions", "WebhookMode", "run_controller", "webhook_certs"]
@@ -238,10 +238,13 @@ async def _run(options: ControllerOptions, scripts: ProcessScriptRunner) -> int:
     rollouts, replica_sets = cached_listers(
         manager.informer(r.ROLLOUT), manager.informer(r.REPLICASET), client
     )
-    kinds = KindsMutator(rollouts, {(kind.group, kind.kind): kind for kind in PARTITION_KINDS})
-    app = build_app(
-        rollouts, mutator=DeploymentMutator(rollouts, replica_sets, KubeRolloutLister(client)), kinds=kinds
+    # Decisions the caches could get wrong are read again from the API: a new hold's Rollout, and the
+    # ReplicaSets of a new revision the cache would let through unheld (webhook/workload.py).
+    mutator = DeploymentMutator(
+        rollouts, replica_sets, KubeRolloutLister(client), KubeReplicaSetLister(client)
     )
+    kinds = KindsMutator(rollouts, {(kind.group, kind.kind): kind for kind in PARTITION_KINDS})
+    app = build_app(rollouts, mutator=mutator, kinds=kinds)
     server: WebhookServer
     service = ServiceRef(port=options.service_port) if options.webhook_mode is WebhookMode.SERVICE else None
 

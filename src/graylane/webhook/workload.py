@@ -258,6 +258,20 @@ def _hold_canary(out: Obj, old: Mapping[str, Any]) -> bool:
     return modified
 
 
+def _release_left_unheld(new: Mapping[str, Any], old: Mapping[str, Any], rollouts: Sequence[Obj]) -> bool:
+    """A new revision of a Deployment a Rollout manages that is being admitted without a hold: the
+    ReplicaSets decided it (the only other reasons, checked here, do not depend on them)."""
+    rollout = matching_rollout(new, rollouts)
+    return (
+        rollout is not None
+        and _selected(new)
+        and not _is_empty_release(rollout)
+        and not _annotations(new).get(keys.IN_PROGRESSING_ANNOTATION)
+        and _mapping(new.get("spec")).get("replicas") != 0
+        and is_effective_revision_change(old, new)
+    )
+
+
 def _starts_hold(new: Mapping[str, Any], changed: Mapping[str, Any]) -> bool:
     """The mutation puts a new in-progressing annotation on the workload (a release starts)."""
     return not _annotations(new).get(keys.IN_PROGRESSING_ANNOTATION) and bool(
@@ -395,14 +409,25 @@ class DeploymentMutator:
     that does not show yet that the Rollout is being deleted or was disabled, and a hold taken for such a
     Rollout would outlive it (its last pass may already have checked the workload). One GET per release
     started; holds already in place and everything admitted unchanged cost nothing.
+
+    The other way round, a new revision the cached ReplicaSets would let through unheld (none active, or
+    two with traffic routing) is decided again on the ReplicaSets read from the API (`fresh_replica_sets`):
+    a cache held back by a reconnect (seen: 25 s, the informer's back-off after repeated cuts) still
+    showed the previous release's old ReplicaSet with pods, so the next release went to the native
+    controller and the Rollout never ran it. One LIST for such a release only.
     """
 
     def __init__(
-        self, rollouts: RolloutLister, replica_sets: ReplicaSetLister, fresh: RolloutReader | None = None
+        self,
+        rollouts: RolloutLister,
+        replica_sets: ReplicaSetLister,
+        fresh: RolloutReader | None = None,
+        fresh_replica_sets: ReplicaSetLister | None = None,
     ) -> None:
         self._rollouts = rollouts
         self._replica_sets = replica_sets
         self._fresh = fresh
+        self._fresh_replica_sets = fresh_replica_sets
 
     @classmethod
     def for_client(cls, kube: KubeClient) -> DeploymentMutator:
@@ -418,6 +443,9 @@ class DeploymentMutator:
             return None  # the common case: no need to list ReplicaSets
         replica_sets = await self._list_replica_sets(namespace, new, old)
         changed = mutate_deployment(new, old, rollouts, replica_sets)
+        if changed is None and _release_left_unheld(new, old, rollouts):
+            replica_sets = await self._reread_replica_sets(namespace, new, old, replica_sets)
+            changed = mutate_deployment(new, old, rollouts, replica_sets)
         if changed is not None and _starts_hold(new, changed):
             rollouts = await self._confirmed(namespace, new, rollouts)
             changed = mutate_deployment(new, old, rollouts, replica_sets)
@@ -426,6 +454,20 @@ class DeploymentMutator:
                 "Deployment %s/%s held for its Rollout", namespace, _meta(new).get("name") or request.name
             )
         return changed
+
+    async def _reread_replica_sets(
+        self, namespace: str, new: Mapping[str, Any], old: Mapping[str, Any], cached: list[Obj]
+    ) -> list[Obj]:
+        """The namespace's ReplicaSets from the API; the cache's answer stands when there is no reader
+        or the read fails (Kruise decides on its cache alone)."""
+        if self._fresh_replica_sets is None:
+            return cached
+        try:
+            uid = _meta(new).get("uid") or _meta(old).get("uid")
+            return await self._fresh_replica_sets.list_replicasets(namespace, str(uid) if uid else None)
+        except Exception as err:
+            log.warning("re-reading ReplicaSets in %s failed, deciding on the cache: %s", namespace, err)
+            return cached
 
     async def _confirmed(self, namespace: str, new: Mapping[str, Any], rollouts: list[Obj]) -> list[Obj]:
         """The Rollouts with the one that would hold `new` replaced by its fresh copy (dropped if gone)."""

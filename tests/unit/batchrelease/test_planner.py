@@ -16,7 +16,7 @@ import pytest
 from graylane.api import keys
 from graylane.api.batchrelease import BatchRelease, ReleasePlan
 from graylane.api.hashing import release_plan_hash
-from graylane.batchrelease.canary_style import CanaryStyle, build_canary, find_canary
+from graylane.batchrelease.canary_style import CanaryStyle, build_canary, canary_name, find_canary
 from graylane.batchrelease.partition_style import PartitionStyle, control_info
 from graylane.batchrelease.planner import (
     POD_LABEL_RECHECK_SECONDS,
@@ -606,6 +606,22 @@ def _claimed() -> dict[str, Any]:
     claimed = stable()
     claimed["metadata"]["annotations"] = {keys.BATCH_RELEASE_CONTROL_ANNOTATION: control_info(release())}
     return claimed
+
+
+def test_the_canary_named_for_the_template_is_ours_though_its_stored_template_was_defaulted() -> None:
+    """Deleting a canary as outdated must not hit the current one: a field defaulted on the canary's
+    create only (imagePullPolicy) made its template differ from the stable's, so it was deleted and made
+    again without end (tests/unit/runtime/test_release_defects.py, on this branch's first try)."""
+    probe = canary_obs(workload=_claimed())
+    assert probe.workload is not None
+    mine = canary(0, name=canary_name(probe.workload, probe.release))
+    mine["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = "IfNotPresent"
+    obs = canary_obs(workload=_claimed(), canaries=(mine,))
+
+    assert find_canary(obs) == mine
+    step = CanaryStyle().initialize(obs)
+    assert not any(isinstance(action, Delete) for action in step.actions)
+    assert step == Step(True)
 
 
 def test_canary_initialize_deletes_an_outdated_canary_before_creating_the_new_one() -> None:

@@ -676,3 +676,70 @@ async def test_a_hold_in_place_is_kept_without_reading_the_rollout() -> None:
     assert out is not None
     assert out["spec"]["paused"] is True
     assert reader.asked == []
+
+
+class ApiReplicaSets:
+    """The ReplicaSets as the API server has them, when the webhook's cache lags behind."""
+
+    def __init__(self, replica_sets: list[Obj], *, fail: bool = False) -> None:
+        self.replica_sets, self.fail = replica_sets, fail
+        self.asked: list[tuple[str, str | None]] = []
+
+    async def list_replicasets(self, namespace: str, owner_uid: str | None = None) -> list[Obj]:
+        self.asked.append((namespace, owner_uid))
+        if self.fail:
+            raise ConnectionError("apiserver unreachable")
+        return copy.deepcopy(self.replica_sets)
+
+
+def _settling(s: Scenario) -> None:
+    """The cache still shows the previous release's old ReplicaSet with pods beside the new one."""
+    traffic(s)
+    s.replica_sets = [replica_set("aaa", "demo:v0", 1, replicas=1), replica_set("bbb", "demo:v1", 2)]
+
+
+async def test_a_release_the_stale_cache_would_let_through_is_held_on_the_api_replica_sets() -> None:
+    """Chaos seed 5: the ReplicaSet cache was 25 s behind (a reconnect's back-off) and still showed the
+    previous release's old ReplicaSet with a pod, so with traffic routing (one active ReplicaSet needed)
+    the next image went to the native controller and the Rollout never ran that release."""
+    scenario = Scenario()
+    _settling(scenario)
+    assert scenario.patch() is None  # what the cache alone decides
+    lister = FakeLister(scenario)
+    api = ApiReplicaSets([replica_set("aaa", "demo:v0", 1, replicas=0), replica_set("bbb", "demo:v1", 2)])
+
+    out = await DeploymentMutator(lister, lister, None, api).mutate(request(scenario))
+
+    assert out is not None
+    assert out["spec"]["paused"] is True
+    assert IN_PROGRESSING in out["metadata"]["annotations"]
+    assert out["metadata"]["labels"]["rollouts.kruise.io/stable-revision"] == "bbb"
+    assert api.asked == [(NS, UID)]
+
+
+@pytest.mark.parametrize("fail", [False, True])  # still two versions, or the read failed
+async def test_a_release_the_api_also_shows_unsettled_is_admitted_unchanged(fail: bool) -> None:
+    scenario = Scenario()
+    _settling(scenario)
+    lister = FakeLister(scenario)
+    api = ApiReplicaSets(copy.deepcopy(scenario.replica_sets), fail=fail)
+
+    assert await DeploymentMutator(lister, lister, None, api).mutate(request(scenario)) is None
+    assert api.asked == [(NS, UID)]
+
+
+@pytest.mark.parametrize(
+    "step",
+    [lambda s: None, lambda s: s.new["spec"].update(replicas=7), held],  # held, not a release, ongoing
+)
+async def test_replica_sets_are_not_read_again_when_the_cache_decides_nothing_of_it(step: Step) -> None:
+    scenario = Scenario()
+    step(scenario)
+    if step is not held:
+        scenario.new["spec"]["template"] = copy.deepcopy(scenario.old["spec"]["template"])
+    lister = FakeLister(scenario)
+    api = ApiReplicaSets([])
+
+    await DeploymentMutator(lister, lister, None, api).mutate(request(scenario))
+
+    assert api.asked == []
