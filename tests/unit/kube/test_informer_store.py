@@ -345,3 +345,63 @@ async def test_cluster_scoped_objects_are_keyed_by_name() -> None:
     await run_until_idle(informer, fake)
     assert informer.get(None, "ns1") is not None
     assert informer.list()[0]["kind"] == "Namespace"
+
+
+class RecordingBackoff(Backoff):
+    """Records every delay handed out."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.delays: list[float] = []
+
+    def next(self) -> float:
+        delay = super().next()
+        self.delays.append(delay)
+        return delay
+
+
+async def test_a_stream_that_delivered_starts_the_back_off_afresh() -> None:
+    cut = ConnectionResetError("cut")
+    fake = FakeListWatcher(
+        lists=[[page([cm("a")], "10")]],
+        watches=[[("MODIFIED", cm("a", str(v))), cut] for v in (11, 12, 13)],
+    )
+    backoff = RecordingBackoff(initial=0.001, factor=100.0, cap=30.0, jitter=0)
+    informer = Informer(fake, CONFIGMAP, backoff=backoff)
+    await run_until_idle(informer, fake)
+    # Without the reset the third cut would wait 10 s (0.001 * 100**2).
+    assert backoff.delays == [0.001, 0.001, 0.001]
+
+
+async def test_consecutive_failures_still_back_off() -> None:
+    cut = ConnectionResetError("cut")
+    fake = FakeListWatcher(lists=[[page([cm("a")], "10")]], watches=[[cut], [cut], [cut]])
+    backoff = RecordingBackoff(initial=0.001, factor=2.0, cap=30.0, jitter=0)
+    informer = Informer(fake, CONFIGMAP, backoff=backoff)
+    await run_until_idle(informer, fake)
+    assert backoff.delays == [0.001, 0.002, 0.004]
+
+
+async def test_a_relist_request_ends_the_back_off_wait() -> None:
+    fake = FakeListWatcher(
+        lists=[[page([cm("a")], "10")], [page([cm("a", "20")], "20")]],
+        watches=[[ConnectionResetError("cut")]],
+    )
+    informer = Informer(fake, CONFIGMAP, backoff=Backoff(initial=3600.0, jitter=0))
+    task = asyncio.create_task(informer.run())
+    try:
+        while not fake.watch_versions:  # the first watch has been tried and cut: it now waits an hour
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        informer.request_relist()
+
+        async def relisted() -> None:
+            while informer.relists < 2:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(relisted(), 60)  # listed again long before the hour
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert informer.relists == 2
+    assert informer.get("default", "a")["metadata"]["resourceVersion"] == "20"  # type: ignore[index]
