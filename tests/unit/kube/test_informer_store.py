@@ -348,15 +348,17 @@ async def test_cluster_scoped_objects_are_keyed_by_name() -> None:
 
 
 class RecordingBackoff(Backoff):
-    """Records every delay handed out."""
+    """Records every delay handed out; `waiting` is set once one has been."""
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self.delays: list[float] = []
+        self.waiting = asyncio.Event()
 
     def next(self) -> float:
         delay = super().next()
         self.delays.append(delay)
+        self.waiting.set()
         return delay
 
 
@@ -387,21 +389,16 @@ async def test_a_relist_request_ends_the_back_off_wait() -> None:
         lists=[[page([cm("a")], "10")], [page([cm("a", "20")], "20")]],
         watches=[[ConnectionResetError("cut")]],
     )
-    informer = Informer(fake, CONFIGMAP, backoff=Backoff(initial=3600.0, jitter=0))
+    backoff = RecordingBackoff(initial=3600.0, jitter=0)
+    relisted = asyncio.Event()
+    informer = Informer(fake, CONFIGMAP, backoff=backoff)
+    informer.on_relist(lambda number: relisted.set() if number == 2 else None)
     task = asyncio.create_task(informer.run())
     try:
-        while not fake.watch_versions:  # the first watch has been tried and cut: it now waits an hour
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(backoff.waiting.wait(), 60)  # the watch was cut: it now waits an hour
         informer.request_relist()
-
-        async def relisted() -> None:
-            while informer.relists < 2:
-                await asyncio.sleep(0.01)
-
-        await asyncio.wait_for(relisted(), 60)  # listed again long before the hour
+        await asyncio.wait_for(relisted.wait(), 60)  # listed again long before the hour
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    assert informer.relists == 2
     assert informer.get("default", "a")["metadata"]["resourceVersion"] == "20"  # type: ignore[index]
