@@ -22,10 +22,12 @@ from graylane.api.common import IntOrString
 from graylane.batchrelease.bluegreen_style import (
     MAX_READY_SECONDS,
     OriginalSetting,
+    hpa_disabled,
     hpa_for,
     hpa_patch,
     scaled_surge,
 )
+from graylane.batchrelease.common import name_of, replicas_check, version_of
 from graylane.batchrelease.partition_style import control_info, controlled_by
 from graylane.batchrelease.planner import (
     BatchReleaseObserved,
@@ -33,7 +35,6 @@ from graylane.batchrelease.planner import (
     Step,
     WorkloadInfo,
     annotations_of,
-    batch_step,
     generation_observed,
     pod_label_patches,
     spec_replicas,
@@ -74,7 +75,7 @@ class BlueGreenCloneSet:
             observed=generation_observed(cs),
             promoted=status_int(cs, "replicas") == status_int(cs, "updatedReplicas"),
             updated=status_int(cs, "updatedReplicas"),
-            updated_ready=status_int(cs, "updatedReadyReplicas"),
+            updated_ready=_updated_ready(obs),
             update_revision=obs.update_revision,
             stable_revision=obs.stable_revision,
         )
@@ -85,7 +86,7 @@ class BlueGreenCloneSet:
             return Step(False)
         if controlled_by(cs, obs.release):
             return Step(True)
-        hpa = hpa_for(obs.hpas, CLONESET, _name(cs), CLONESET_API_VERSION)
+        hpa = hpa_for(obs.hpas, CLONESET, name_of(cs), CLONESET_API_VERSION)
         actions = [] if hpa is None else [hpa_patch(hpa, disable=True)]
         saved = OriginalSetting.parse(annotations_of(cs).get(keys.ORIGINAL_DEPLOYMENT_STRATEGY_ANNOTATION))
         body = {
@@ -100,7 +101,7 @@ class BlueGreenCloneSet:
                 "minReadySeconds": MAX_READY_SECONDS,
             },
         }
-        actions.append(Patch(CLONESET, _name(cs), body, _version(cs)))
+        actions.append(Patch(CLONESET, name_of(cs), body, version_of(cs)))
         return Step(False, tuple(actions))
 
     def upgrade(self, obs: BatchReleaseObserved, batch: int) -> Step:
@@ -118,23 +119,11 @@ class BlueGreenCloneSet:
         if scaled_surge(_current_surge(cs)) >= scaled_surge(desired):
             return Step(True, labels)
         body = {"spec": {"updateStrategy": {"partition": None, "maxSurge": desired}}}
-        return Step(True, (Patch(CLONESET, _name(cs), body, _version(cs)), *labels))
+        return Step(True, (Patch(CLONESET, name_of(cs), body, version_of(cs)), *labels))
 
     def check(self, obs: BatchReleaseObserved, batch: int) -> Step:
-        cs = obs.workload
-        if cs is None:
-            return Step(False)
-        replicas = spec_replicas(cs)
-        if replicas == 0:
-            return Step(True)
-        desired = scale(obs.release.spec.release_plan.batches[batch].canary_replicas, replicas)
-        return batch_step(
-            obs,
-            batch,
-            desired=desired,
-            updated=status_int(cs, "updatedReplicas"),
-            updated_ready=status_int(cs, "updatedReadyReplicas"),
-        )
+        # `scale`, not partition_style_replicas: the CloneSet surges the batch's pods, uncapped.
+        return replicas_check(obs, batch, to_replicas=scale, updated_ready=_updated_ready)
 
     def finalize(self, obs: BatchReleaseObserved) -> Step:
         cs = obs.workload
@@ -146,10 +135,8 @@ class BlueGreenCloneSet:
         ready, updated_ready = status_int(cs, "readyReplicas"), status_int(cs, "updatedReadyReplicas")
         if not generation_observed(cs) or ready != updated_ready:
             return Step(False)
-        hpa = hpa_for(obs.hpas, CLONESET, _name(cs), CLONESET_API_VERSION)
-        if hpa is not None and str(hpa["spec"]["scaleTargetRef"].get("name", "")).endswith(
-            keys.HPA_DISABLED_SUFFIX
-        ):
+        hpa = hpa_for(obs.hpas, CLONESET, name_of(cs), CLONESET_API_VERSION)
+        if hpa is not None and hpa_disabled(hpa):
             return Step(False, (hpa_patch(hpa, disable=False),))
         return Step(True)
 
@@ -174,7 +161,7 @@ def _restore(cs: Mapping[str, Any], setting: OriginalSetting) -> Patch:
         },
     }
     # Fixed values from the saved annotation, which the same patch removes: idempotent.
-    return Patch(CLONESET, _name(cs), body)
+    return Patch(CLONESET, name_of(cs), body)
 
 
 def _ready_for_blue_green(cs: Mapping[str, Any]) -> bool:
@@ -193,9 +180,5 @@ def _current_surge(cs: Mapping[str, Any]) -> IntOrString:
     return 0 if surge == _INITIAL_SURGE else surge
 
 
-def _version(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
-
-
-def _name(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("name", ""))
+def _updated_ready(obs: BatchReleaseObserved) -> int:
+    return status_int(obs.workload or {}, "updatedReadyReplicas")
