@@ -27,7 +27,7 @@ from graylane.batchrelease.bluegreen_style import (
     hpa_patch,
     scaled_surge,
 )
-from graylane.batchrelease.common import name_of, replicas_check, version_of
+from graylane.batchrelease.common import name_of, replicas_check, replicas_info, version_of
 from graylane.batchrelease.partition_style import control_info, controlled_by
 from graylane.batchrelease.planner import (
     BatchReleaseObserved,
@@ -67,18 +67,7 @@ class BlueGreenCloneSet:
     """The blue-green `Control` for an apps.kruise.io/v1alpha1 CloneSet."""
 
     def info(self, obs: BatchReleaseObserved) -> WorkloadInfo | None:
-        cs = obs.workload
-        if cs is None:
-            return None
-        return WorkloadInfo(
-            replicas=spec_replicas(cs),
-            observed=generation_observed(cs),
-            promoted=status_int(cs, "replicas") == status_int(cs, "updatedReplicas"),
-            updated=status_int(cs, "updatedReplicas"),
-            updated_ready=_updated_ready(obs),
-            update_revision=obs.update_revision,
-            stable_revision=obs.stable_revision,
-        )
+        return replicas_info(obs, updated_ready=_updated_ready, stable_label=False)
 
     def initialize(self, obs: BatchReleaseObserved) -> Step:
         cs = obs.workload

@@ -38,6 +38,7 @@ from graylane.batchrelease.common import (
     max_unavailable,
     name_of,
     replicas_check,
+    replicas_info,
     scaled_or_zero,
     version_of,
 )
@@ -140,18 +141,7 @@ class BlueGreenDeployment:
     """The blue-green `Control` for an apps/v1 Deployment."""
 
     def info(self, obs: BatchReleaseObserved) -> WorkloadInfo | None:
-        dep = obs.workload
-        if dep is None:
-            return None
-        return WorkloadInfo(
-            replicas=spec_replicas(dep),
-            observed=generation_observed(dep),
-            promoted=status_int(dep, "replicas") == status_int(dep, "updatedReplicas"),
-            updated=status_int(dep, "updatedReplicas"),
-            updated_ready=_new_rs_ready(obs),
-            update_revision=obs.update_revision,
-            stable_revision=labels_of(dep).get(keys.STABLE_REVISION_LABEL) or obs.stable_revision,
-        )
+        return replicas_info(obs, updated_ready=_new_rs_ready, stable_label=True)
 
     def initialize(self, obs: BatchReleaseObserved) -> Step:
         dep = obs.workload

@@ -19,8 +19,11 @@ from graylane.api.common import IntOrString, scaled_int_or_percent
 from graylane.batchrelease.planner import (
     BatchReleaseObserved,
     Step,
+    WorkloadInfo,
     annotations_of,
     batch_step,
+    generation_observed,
+    labels_of,
     spec_replicas,
     status_int,
 )
@@ -32,11 +35,36 @@ __all__ = [
     "max_unavailable",
     "name_of",
     "replicas_check",
+    "replicas_info",
     "scaled_or_zero",
     "version_of",
 ]
 
 Obj = Mapping[str, Any]
+
+
+def replicas_info(
+    obs: BatchReleaseObserved,
+    *,
+    updated_ready: Callable[[BatchReleaseObserved], int],
+    stable_label: bool,
+) -> WorkloadInfo | None:
+    """`info()` of a style whose workload counts its pods in `spec.replicas` and `status.replicas` /
+    `status.updatedReplicas`; with `stable_label`, the stable revision the webhook recorded in the
+    workload's label comes first (a Deployment's; without it, the observed stable revision)."""
+    workload = obs.workload
+    if workload is None:
+        return None
+    labelled = labels_of(workload).get(keys.STABLE_REVISION_LABEL) if stable_label else None
+    return WorkloadInfo(
+        replicas=spec_replicas(workload),
+        observed=generation_observed(workload),
+        promoted=status_int(workload, "replicas") == status_int(workload, "updatedReplicas"),
+        updated=status_int(workload, "updatedReplicas"),
+        updated_ready=updated_ready(obs),
+        update_revision=obs.update_revision,
+        stable_revision=labelled or obs.stable_revision,
+    )
 
 
 def replicas_check(

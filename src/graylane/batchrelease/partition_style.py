@@ -29,6 +29,7 @@ from graylane.batchrelease.common import (
     drop_control_info,
     name_of,
     replicas_check,
+    replicas_info,
     scaled_or_zero,
     version_of,
 )
@@ -42,7 +43,6 @@ from graylane.batchrelease.planner import (
     labels_of,
     pod_label_patches,
     spec_replicas,
-    status_int,
 )
 from graylane.planner.weights import partition_style_replicas
 
@@ -99,19 +99,7 @@ class PartitionStyle:
     """The partition-style `Control` for an apps/v1 Deployment."""
 
     def info(self, obs: BatchReleaseObserved) -> WorkloadInfo | None:
-        dep = obs.workload
-        if dep is None:
-            return None
-        return WorkloadInfo(
-            replicas=spec_replicas(dep),
-            observed=generation_observed(dep),
-            promoted=status_int(dep, "replicas") == status_int(dep, "updatedReplicas"),
-            updated=status_int(dep, "updatedReplicas"),
-            updated_ready=_extra_ready(obs),
-            update_revision=obs.update_revision,
-            # The webhook records the stable revision in a label; without it, the observed stable RS.
-            stable_revision=labels_of(dep).get(keys.STABLE_REVISION_LABEL) or obs.stable_revision,
-        )
+        return replicas_info(obs, updated_ready=_extra_ready, stable_label=True)
 
     def initialize(self, obs: BatchReleaseObserved) -> Step:
         dep = obs.workload
