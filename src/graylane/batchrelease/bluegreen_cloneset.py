@@ -25,7 +25,7 @@ from graylane.batchrelease.bluegreen_style import (
     hpa_disabled,
     hpa_for,
     hpa_patch,
-    scaled_surge,
+    surge_upgrade,
 )
 from graylane.batchrelease.common import name_of, replicas_check, replicas_info, version_of
 from graylane.batchrelease.partition_style import control_info, controlled_by
@@ -36,8 +36,6 @@ from graylane.batchrelease.planner import (
     WorkloadInfo,
     annotations_of,
     generation_observed,
-    pod_label_patches,
-    spec_replicas,
     status_int,
 )
 from graylane.planner.weights import scale
@@ -94,21 +92,14 @@ class BlueGreenCloneSet:
         return Step(False, tuple(actions))
 
     def upgrade(self, obs: BatchReleaseObserved, batch: int) -> Step:
-        cs = obs.workload
-        if cs is None:
-            return Step(False)
-        replicas = spec_replicas(cs)
-        if replicas == 0:
-            return Step(True)
-        if not _ready_for_blue_green(cs):
-            return Step(False)
-        plan = obs.release.spec.release_plan
-        labels = pod_label_patches(obs.pods, plan.batches, replicas, batch, plan.rollout_id)
-        desired = plan.batches[batch].canary_replicas
-        if scaled_surge(_current_surge(cs)) >= scaled_surge(desired):
-            return Step(True, labels)
-        body = {"spec": {"updateStrategy": {"partition": None, "maxSurge": desired}}}
-        return Step(True, (Patch(CLONESET, name_of(cs), body, version_of(cs)), *labels))
+        return surge_upgrade(
+            obs,
+            batch,
+            kind=CLONESET,
+            ready=_ready_for_blue_green,
+            current=_current_surge,
+            body=lambda surge: {"spec": {"updateStrategy": {"partition": None, "maxSurge": surge}}},
+        )
 
     def check(self, obs: BatchReleaseObserved, batch: int) -> Step:
         # `scale`, not partition_style_replicas: the CloneSet surges the batch's pods, uncapped.

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from graylane.api import keys
@@ -67,6 +67,7 @@ __all__ = [
     "hpa_for",
     "hpa_patch",
     "scaled_surge",
+    "surge_upgrade",
 ]
 
 # Kruise's v1beta1.MaxReadySeconds / MaxProgressSeconds: minReadySeconds must stay below the deadline.
@@ -171,23 +172,15 @@ class BlueGreenDeployment:
         return Step(False, tuple(actions))
 
     def upgrade(self, obs: BatchReleaseObserved, batch: int) -> Step:
-        dep = obs.workload
-        if dep is None:
-            return Step(False)
-        replicas = spec_replicas(dep)
-        if replicas == 0:
-            return Step(True)
-        if not _ready_for_blue_green(dep):
-            return Step(False)  # not (or no longer) under our settings: never surge a plain Deployment
-        plan = obs.release.spec.release_plan
-        labels = pod_label_patches(obs.pods, plan.batches, replicas, batch, plan.rollout_id)
-        desired = plan.batches[batch].canary_replicas
-        if scaled_surge(_current_surge(dep)) >= scaled_surge(desired):
-            return Step(True, labels)
-        # The webhook may have paused the Deployment (a revision change); blue-green runs unpaused.
-        body = {"spec": {"paused": False, "strategy": _rolling_update(desired, 0)}}
-        # Guarded: the surge only grows, judged from the strategy this version holds.
-        return Step(True, (Patch(DEPLOYMENT, name_of(dep), body, version_of(dep)), *labels))
+        return surge_upgrade(
+            obs,
+            batch,
+            kind=DEPLOYMENT,
+            ready=_ready_for_blue_green,
+            current=_current_surge,
+            # The webhook may have paused the Deployment (a revision change); blue-green runs unpaused.
+            body=lambda surge: {"spec": {"paused": False, "strategy": _rolling_update(surge, 0)}},
+        )
 
     def check(self, obs: BatchReleaseObserved, batch: int) -> Step:
         return replicas_check(obs, batch, to_replicas=partition_style_replicas, updated_ready=_new_rs_ready)
@@ -207,6 +200,38 @@ class BlueGreenDeployment:
         if hpa is not None and hpa_disabled(hpa):
             return Step(False, (hpa_patch(hpa, disable=False),))
         return Step(True)
+
+
+def surge_upgrade(
+    obs: BatchReleaseObserved,
+    batch: int,
+    *,
+    kind: str,
+    ready: Callable[[Mapping[str, Any]], bool],
+    current: Callable[[Mapping[str, Any]], IntOrString],
+    body: Callable[[IntOrString], dict[str, Any]],
+) -> Step:
+    """A blue-green batch: raise the workload's maxSurge to the batch's replicas, never lower it.
+
+    What differs between kinds is passed in: `ready` (Kruise's ValidateReadyForBlueGreenRelease, so a
+    workload not, or no longer, under our settings is never surged), `current` (the surge written,
+    Initialize's 1 read as "no batch yet") and `body` (the patch that sets a surge).
+    """
+    workload = obs.workload
+    if workload is None:
+        return Step(False)
+    replicas = spec_replicas(workload)
+    if replicas == 0:
+        return Step(True)
+    if not ready(workload):
+        return Step(False)
+    plan = obs.release.spec.release_plan
+    labels = pod_label_patches(obs.pods, plan.batches, replicas, batch, plan.rollout_id)
+    desired = plan.batches[batch].canary_replicas
+    if scaled_surge(current(workload)) >= scaled_surge(desired):
+        return Step(True, labels)
+    # Guarded: the surge only grows, judged from the strategy this version holds.
+    return Step(True, (Patch(kind, name_of(workload), body(desired), version_of(workload)), *labels))
 
 
 def _restore(
