@@ -33,6 +33,7 @@ from graylane.kube import resources as r
 from graylane.kube.client import ApiError, KubeClient, Obj
 from graylane.observe.workload_kinds import resource_of
 from graylane.webhook.install import wait_established
+from tests.integration.controller_fixtures import ControllerProcess
 from tests.integration.kruise_driver import KruiseDriver
 from tests.integration.waiting import eventually
 
@@ -243,6 +244,36 @@ class KindRelease:
             lambda br: br is None,
             what="the BatchRelease gone",
         )
+
+    async def then_released(self, images: dict[str, int], *, what: str, succeeded: bool = True) -> Obj:
+        """Completed (`succeeded=False`: rolled back), `images` the pods, nothing of the release left."""
+        ro = await self.then_completed(succeeded=succeeded)
+        await self.then_pods(images, what=what)
+        await self.then_nothing_left_behind()
+        return ro
+
+    # -- the scenarios the kinds' files share -------------------------------------------------------
+
+    async def given_paused_at_step_two(
+        self, pods: dict[str, int], *, what: str, rollout_body: Obj | None = None
+    ) -> None:
+        """The workload and its Rollout, the image changed to V2, step 1 approved: paused at step 2
+        with `pods`."""
+        await self.given_workload()
+        await self.given_rollout(rollout_body)
+        await self.when_image(V2)
+        await self.then_paused_at(1)
+        await self.when_approved()
+        await self.then_paused_at(2)
+        await self.then_pods(pods, what=what)
+
+    async def when_restarted_at_step_two(self, controller: ControllerProcess, pods: dict[str, int]) -> None:
+        """graylane stopped and started again at step 2's pause: the pause and its pods must hold."""
+        await asyncio.to_thread(controller.stop)
+        await asyncio.to_thread(controller.start)
+        await asyncio.to_thread(controller.wait_ready, 90)
+        await self.then_paused_at(2)
+        await self.then_pods(pods, what="step 2 held across the restart")
 
     async def batch_labels(self, image: str) -> dict[str, int]:
         """rollout-batch-id -> pods of `image` carrying the rollout-id and that batch id."""
