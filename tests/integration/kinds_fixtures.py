@@ -35,6 +35,7 @@ from graylane.observe.workload_kinds import resource_of
 from graylane.webhook.install import wait_established
 from tests.integration.controller_fixtures import ControllerProcess
 from tests.integration.kruise_driver import KruiseDriver
+from tests.integration.release_dsl import completed, paused_at
 from tests.integration.waiting import eventually
 
 CRD_DIR = Path(__file__).parent / "data" / "thirdparty" / "openkruise"
@@ -131,6 +132,7 @@ class KindRelease:
     kind: WorkloadKind
     name: str = "demo"
     replicas: int = 4
+    sub: str = "canaryStatus"  # "blueGreenStatus" for a blue-green Rollout
 
     @property
     def resource(self) -> r.Resource:
@@ -162,9 +164,7 @@ class KindRelease:
         await self.kube.create(r.ROLLOUT, body, self.namespace)
         await eventually(
             self.rollout,
-            lambda ro: (
-                (ro.get("status", {}).get("canaryStatus") or {}).get("currentStepState") == "Completed"
-            ),
+            lambda ro: (ro.get("status", {}).get(self.sub) or {}).get("currentStepState") == "Completed",
             what="Rollout Healthy with its first deploy completed",
         )
         await eventually(
@@ -181,7 +181,7 @@ class KindRelease:
         await self.kube.patch(self.resource, self.name, body, self.namespace)
 
     async def when_approved(self) -> None:
-        body = {"status": {"canaryStatus": {"currentStepState": "StepReady"}}}
+        body = {"status": {self.sub: {"currentStepState": "StepReady"}}}
         await self.kube.patch(r.ROLLOUT, self.name, body, self.namespace, subresource="status")
 
     async def when_scaled(self, replicas: int) -> None:
@@ -214,19 +214,11 @@ class KindRelease:
         )
 
     async def then_paused_at(self, step: int, *, timeout: float = 120) -> Obj:
-        def paused(ro: Obj) -> bool:
-            sub = ro.get("status", {}).get("canaryStatus") or {}
-            return sub.get("currentStepIndex") == step and sub.get("currentStepState") == "StepPaused"
-
+        paused = paused_at(step, self.sub)
         return await eventually(self.rollout, paused, what=f"paused at step {step}", timeout=timeout)
 
     async def then_completed(self, *, succeeded: bool = True, timeout: float = 180) -> Obj:
-        def done(ro: Obj) -> bool:
-            st = ro.get("status", {})
-            conds = {c["type"]: c for c in st.get("conditions", [])}
-            ok = conds.get("Succeeded", {}).get("status") == ("True" if succeeded else "False")
-            return bool(st.get("phase") == "Healthy" and ok)
-
+        done = completed(succeeded=succeeded)
         return await eventually(
             self.rollout, done, what=f"completed (succeeded={succeeded})", timeout=timeout
         )
