@@ -33,7 +33,9 @@ from graylane.kube import resources as r
 from graylane.kube.client import ApiError, KubeClient, Obj
 from graylane.observe.workload_kinds import resource_of
 from graylane.webhook.install import wait_established
+from tests.integration.controller_fixtures import ControllerProcess
 from tests.integration.kruise_driver import KruiseDriver
+from tests.integration.release_dsl import completed, paused_at
 from tests.integration.waiting import eventually
 
 CRD_DIR = Path(__file__).parent / "data" / "thirdparty" / "openkruise"
@@ -130,6 +132,7 @@ class KindRelease:
     kind: WorkloadKind
     name: str = "demo"
     replicas: int = 4
+    sub: str = "canaryStatus"  # "blueGreenStatus" for a blue-green Rollout
 
     @property
     def resource(self) -> r.Resource:
@@ -161,9 +164,7 @@ class KindRelease:
         await self.kube.create(r.ROLLOUT, body, self.namespace)
         await eventually(
             self.rollout,
-            lambda ro: (
-                (ro.get("status", {}).get("canaryStatus") or {}).get("currentStepState") == "Completed"
-            ),
+            lambda ro: (ro.get("status", {}).get(self.sub) or {}).get("currentStepState") == "Completed",
             what="Rollout Healthy with its first deploy completed",
         )
         await eventually(
@@ -180,7 +181,7 @@ class KindRelease:
         await self.kube.patch(self.resource, self.name, body, self.namespace)
 
     async def when_approved(self) -> None:
-        body = {"status": {"canaryStatus": {"currentStepState": "StepReady"}}}
+        body = {"status": {self.sub: {"currentStepState": "StepReady"}}}
         await self.kube.patch(r.ROLLOUT, self.name, body, self.namespace, subresource="status")
 
     async def when_scaled(self, replicas: int) -> None:
@@ -213,19 +214,11 @@ class KindRelease:
         )
 
     async def then_paused_at(self, step: int, *, timeout: float = 120) -> Obj:
-        def paused(ro: Obj) -> bool:
-            sub = ro.get("status", {}).get("canaryStatus") or {}
-            return sub.get("currentStepIndex") == step and sub.get("currentStepState") == "StepPaused"
-
+        paused = paused_at(step, self.sub)
         return await eventually(self.rollout, paused, what=f"paused at step {step}", timeout=timeout)
 
     async def then_completed(self, *, succeeded: bool = True, timeout: float = 180) -> Obj:
-        def done(ro: Obj) -> bool:
-            st = ro.get("status", {})
-            conds = {c["type"]: c for c in st.get("conditions", [])}
-            ok = conds.get("Succeeded", {}).get("status") == ("True" if succeeded else "False")
-            return bool(st.get("phase") == "Healthy" and ok)
-
+        done = completed(succeeded=succeeded)
         return await eventually(
             self.rollout, done, what=f"completed (succeeded={succeeded})", timeout=timeout
         )
@@ -243,6 +236,36 @@ class KindRelease:
             lambda br: br is None,
             what="the BatchRelease gone",
         )
+
+    async def then_released(self, images: dict[str, int], *, what: str, succeeded: bool = True) -> Obj:
+        """Completed (`succeeded=False`: rolled back), `images` the pods, nothing of the release left."""
+        ro = await self.then_completed(succeeded=succeeded)
+        await self.then_pods(images, what=what)
+        await self.then_nothing_left_behind()
+        return ro
+
+    # -- the scenarios the kinds' files share -------------------------------------------------------
+
+    async def given_paused_at_step_two(
+        self, pods: dict[str, int], *, what: str, rollout_body: Obj | None = None
+    ) -> None:
+        """The workload and its Rollout, the image changed to V2, step 1 approved: paused at step 2
+        with `pods`."""
+        await self.given_workload()
+        await self.given_rollout(rollout_body)
+        await self.when_image(V2)
+        await self.then_paused_at(1)
+        await self.when_approved()
+        await self.then_paused_at(2)
+        await self.then_pods(pods, what=what)
+
+    async def when_restarted_at_step_two(self, controller: ControllerProcess, pods: dict[str, int]) -> None:
+        """graylane stopped and started again at step 2's pause: the pause and its pods must hold."""
+        await asyncio.to_thread(controller.stop)
+        await asyncio.to_thread(controller.start)
+        await asyncio.to_thread(controller.wait_ready, 90)
+        await self.then_paused_at(2)
+        await self.then_pods(pods, what="step 2 held across the restart")
 
     async def batch_labels(self, image: str) -> dict[str, int]:
         """rollout-batch-id -> pods of `image` carrying the rollout-id and that batch id."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from graylane.kube import resources as r
@@ -23,6 +24,28 @@ def _ready(pod: Obj) -> bool:
     return not pod["metadata"].get("deletionTimestamp") and any(
         c.get("type") == "Ready" and c.get("status") == "True" for c in conds
     )
+
+
+def paused_at(step: int, sub: str = "canaryStatus") -> Callable[[Obj], bool]:
+    """Whether a Rollout is paused at `step` (`sub`: canaryStatus, or blueGreenStatus)."""
+
+    def paused(ro: Obj) -> bool:
+        status = ro.get("status", {}).get(sub) or {}
+        return status.get("currentStepIndex") == step and status.get("currentStepState") == "StepPaused"
+
+    return paused
+
+
+def completed(*, succeeded: bool = True) -> Callable[[Obj], bool]:
+    """Whether a Rollout is Healthy with its Succeeded condition True (False: rolled back)."""
+
+    def done(ro: Obj) -> bool:
+        st = ro.get("status", {})
+        conds = {c["type"]: c for c in st.get("conditions", [])}
+        ok = conds.get("Succeeded", {}).get("status") == ("True" if succeeded else "False")
+        return bool(st.get("phase") == "Healthy" and ok)
+
+    return done
 
 
 @dataclasses.dataclass
@@ -96,19 +119,11 @@ class Release:
         await eventually(self.pod_images, lambda seen: seen == images, what=what, timeout=timeout)
 
     async def then_paused_at(self, step: int, *, timeout: float = 90) -> Obj:
-        def paused(ro: Obj) -> bool:
-            sub = ro.get("status", {}).get(self.sub) or {}
-            return sub.get("currentStepIndex") == step and sub.get("currentStepState") == "StepPaused"
-
+        paused = paused_at(step, self.sub)
         return await eventually(self.rollout, paused, what=f"paused at step {step}", timeout=timeout)
 
     async def then_completed(self, *, succeeded: bool = True, timeout: float = 120) -> Obj:
-        def done(ro: Obj) -> bool:
-            st = ro.get("status", {})
-            conds = {c["type"]: c for c in st.get("conditions", [])}
-            ok = conds.get("Succeeded", {}).get("status") == ("True" if succeeded else "False")
-            return bool(st.get("phase") == "Healthy" and ok)
-
+        done = completed(succeeded=succeeded)
         return await eventually(
             self.rollout, done, what=f"completed (succeeded={succeeded})", timeout=timeout
         )

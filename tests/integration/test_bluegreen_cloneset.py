@@ -10,6 +10,7 @@ step ("Known Issues"), so the steps here are 100% + 0% traffic, then 100% + 100%
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -64,7 +65,10 @@ def hpa(namespace: str) -> Obj:
     }
 
 
+@dataclasses.dataclass
 class BlueGreenCloneSet(KindRelease):
+    sub: str = "blueGreenStatus"
+
     async def given_app(self) -> Obj:
         await self.given_workload()
         await self.kube.create(r.SERVICE, service(self.namespace))
@@ -75,23 +79,10 @@ class BlueGreenCloneSet(KindRelease):
         await self.kube.create(r.ROLLOUT, body, self.namespace)
         await eventually(
             self.rollout,
-            lambda ro: (
-                (ro.get("status", {}).get("blueGreenStatus") or {}).get("currentStepState") == "Completed"
-            ),
+            lambda ro: (ro.get("status", {}).get(self.sub) or {}).get("currentStepState") == "Completed",
             what="Rollout Healthy with its first deploy completed",
         )
         return await self.workload()
-
-    async def when_approved(self) -> None:
-        body = {"status": {"blueGreenStatus": {"currentStepState": "StepReady"}}}
-        await self.kube.patch(r.ROLLOUT, self.name, body, self.namespace, subresource="status")
-
-    async def then_paused_at(self, step: int, *, timeout: float = 120) -> Obj:
-        def paused(ro: Obj) -> bool:
-            sub = ro.get("status", {}).get("blueGreenStatus") or {}
-            return sub.get("currentStepIndex") == step and sub.get("currentStepState") == "StepPaused"
-
-        return await eventually(self.rollout, paused, what=f"paused at step {step}", timeout=timeout)
 
     async def canary_weight(self) -> str | None:
         found = await self.kube.get_or_none(r.INGRESS, "web-canary", self.namespace)

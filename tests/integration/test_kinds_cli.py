@@ -79,6 +79,4 @@ async def test_plan_status_history_and_undo(
         assert undo.exit_code == 0, undo.output
         assert f"rolled back: {kind.kind.lower()}/demo to stable revision 1" in undo.output
 
-        await rel.then_completed(succeeded=False)
-        await rel.then_pods({V1: replicas}, what="undone: every pod on the old revision")
-        await rel.then_nothing_left_behind()
+        await rel.then_released({V1: replicas}, what="undone: every pod on the old revision", succeeded=False)

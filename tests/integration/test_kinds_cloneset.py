@@ -11,8 +11,6 @@ back to partition style, as in Kruise (no extra workload is made).
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from graylane.api import keys
@@ -46,55 +44,33 @@ async def test_three_steps_with_a_restart_at_a_pause(
         assert await rel.batch_labels(V2) == {"1": 1, "2": 1}
         assert (await rel.workload())["spec"]["updateStrategy"]["partition"] == "50%"
 
-        await asyncio.to_thread(graylane_controller.stop)
-        await asyncio.to_thread(graylane_controller.start)
-        await asyncio.to_thread(graylane_controller.wait_ready, 90)
-        await rel.then_paused_at(2)
-        await rel.then_pods({V1: 2, V2: 2}, what="step 2 held across the restart")
+        await rel.when_restarted_at_step_two(graylane_controller, {V1: 2, V2: 2})
 
         await rel.when_approved()
-        await rel.then_completed()
-        await rel.then_pods({V2: 4}, what="every pod on the new revision")
-        await rel.then_nothing_left_behind()
+        await rel.then_released({V2: 4}, what="every pod on the new revision")
 
 
 async def test_rollback_mid_way_brings_every_pod_back(kube: KubeClient, namespace: str) -> None:
     rel = KindRelease(kube, namespace, CLONESET, replicas=4)
     async with rel.controller():
-        await rel.given_workload()
-        await rel.given_rollout()
-        await rel.when_image(V2)
-        await rel.then_paused_at(1)
-        await rel.when_approved()
-        await rel.then_paused_at(2)
-        await rel.then_pods({V1: 2, V2: 2}, what="step 2 before the rollback")
+        await rel.given_paused_at_step_two({V1: 2, V2: 2}, what="step 2 before the rollback")
 
         await rel.when_image(V1)
 
-        await rel.then_completed(succeeded=False)
-        await rel.then_pods({V1: 4}, what="every pod back on the old revision")
-        await rel.then_nothing_left_behind()
+        await rel.then_released({V1: 4}, what="every pod back on the old revision", succeeded=False)
 
 
 async def test_scaling_out_mid_release_keeps_the_batch_arithmetic(kube: KubeClient, namespace: str) -> None:
     rel = KindRelease(kube, namespace, CLONESET, replicas=4)
     async with rel.controller():
-        await rel.given_workload()
-        await rel.given_rollout()
-        await rel.when_image(V2)
-        await rel.then_paused_at(1)
-        await rel.when_approved()
-        await rel.then_paused_at(2)
-        await rel.then_pods({V1: 2, V2: 2}, what="step 2 with 4 replicas")
+        await rel.given_paused_at_step_two({V1: 2, V2: 2}, what="step 2 with 4 replicas")
 
         await rel.when_scaled(6)
 
         await rel.then_pods({V1: 3, V2: 3}, what="step 2 with 6 replicas: 50% of them new")
         await rel.then_paused_at(2)
         await rel.when_approved()
-        await rel.then_completed()
-        await rel.then_pods({V2: 6}, what="released on 6 replicas")
-        await rel.then_nothing_left_behind()
+        await rel.then_released({V2: 6}, what="released on 6 replicas")
 
 
 async def test_canary_style_falls_back_to_partition_style(kube: KubeClient, namespace: str) -> None:
@@ -122,13 +98,9 @@ async def test_rollback_in_batches(kube: KubeClient, namespace: str) -> None:
     body = rollout(CLONESET, rel.name)
     body["metadata"]["annotations"] = {keys.ROLLBACK_IN_BATCH_ANNOTATION: "true"}
     async with rel.controller():
-        await rel.given_workload()
-        await rel.given_rollout(body)
-        await rel.when_image(V2)
-        await rel.then_paused_at(1)
-        await rel.when_approved()
-        await rel.then_paused_at(2)
-        await rel.then_pods({V1: 2, V2: 2}, what="step 2 before the rollback")
+        await rel.given_paused_at_step_two(
+            {V1: 2, V2: 2}, what="step 2 before the rollback", rollout_body=body
+        )
         untouched = {
             p["metadata"]["name"] for p in await rel.pods() if p["spec"]["containers"][0]["image"] == V1
         }
@@ -147,6 +119,4 @@ async def test_rollback_in_batches(kube: KubeClient, namespace: str) -> None:
         await rel.when_approved()
         await rel.then_paused_at(2)
         await rel.when_approved()
-        await rel.then_completed()
-        await rel.then_pods({V1: 4}, what="every pod back on v1, in batches")
-        await rel.then_nothing_left_behind()
+        await rel.then_released({V1: 4}, what="every pod back on v1, in batches")

@@ -11,8 +11,6 @@ pod back to the old revision.
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from graylane.api import keys
@@ -48,16 +46,10 @@ async def test_three_steps_with_a_restart_at_a_pause(
         await rel.then_pods({V1: 1, V2: 2}, what="step 2: 50% of 3 nodes, rounded up")
         assert await rel.batch_labels(V2) == {"1": 1, "2": 1}
 
-        await asyncio.to_thread(graylane_controller.stop)
-        await asyncio.to_thread(graylane_controller.start)
-        await asyncio.to_thread(graylane_controller.wait_ready, 90)
-        await rel.then_paused_at(2)
-        await rel.then_pods({V1: 1, V2: 2}, what="step 2 held across the restart")
+        await rel.when_restarted_at_step_two(graylane_controller, {V1: 1, V2: 2})
 
         await rel.when_approved()
-        await rel.then_completed()
-        await rel.then_pods({V2: 3}, what="every node's pod on the new revision")
-        await rel.then_nothing_left_behind()
+        await rel.then_released({V2: 3}, what="every node's pod on the new revision")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -66,16 +58,8 @@ async def test_rollback_mid_way_brings_every_pod_back(
 ) -> None:
     rel = KindRelease(kube, namespace, kind)
     async with rel.controller():
-        await rel.given_workload()
-        await rel.given_rollout()
-        await rel.when_image(V2)
-        await rel.then_paused_at(1)
-        await rel.when_approved()
-        await rel.then_paused_at(2)
-        await rel.then_pods({V1: 1, V2: 2}, what="step 2 before the rollback")
+        await rel.given_paused_at_step_two({V1: 1, V2: 2}, what="step 2 before the rollback")
 
         await rel.when_image(V1)
 
-        await rel.then_completed(succeeded=False)
-        await rel.then_pods({V1: 3}, what="every pod back on the old revision")
-        await rel.then_nothing_left_behind()
+        await rel.then_released({V1: 3}, what="every pod back on the old revision", succeeded=False)

@@ -24,16 +24,6 @@ __all__ = ["openkruise_crds"]  # fixtures
 pytestmark = pytest.mark.usefixtures("openkruise_crds", "graylane_controller")
 
 
-async def _at_step_two(rel: KindRelease) -> None:
-    await rel.given_workload()
-    await rel.given_rollout()
-    await rel.when_image(V2)
-    await rel.then_paused_at(1)
-    await rel.when_approved()
-    await rel.then_paused_at(2)
-    await rel.then_pods({V1: 2, V2: 2}, what="step 2 with 4 replicas")
-
-
 async def _canary_replicas(rel: KindRelease, new: int) -> None:
     await eventually(
         rel.rollout,
@@ -47,7 +37,7 @@ async def test_scaling_a_cloneset_in_mid_release_keeps_the_batch_arithmetic(
 ) -> None:
     rel = KindRelease(kube, namespace, CLONESET, replicas=4)
     async with rel.controller():
-        await _at_step_two(rel)
+        await rel.given_paused_at_step_two({V1: 2, V2: 2}, what="step 2 with 4 replicas")
 
         await rel.when_scaled(2)
 
@@ -55,9 +45,7 @@ async def test_scaling_a_cloneset_in_mid_release_keeps_the_batch_arithmetic(
         await _canary_replicas(rel, 1)
         await rel.then_paused_at(2)
         await rel.when_approved()
-        await rel.then_completed()
-        await rel.then_pods({V2: 2}, what="released on 2 replicas")
-        await rel.then_nothing_left_behind()
+        await rel.then_released({V2: 2}, what="released on 2 replicas")
 
 
 @pytest.mark.parametrize(
@@ -72,7 +60,7 @@ async def test_scaling_a_statefulset_out_mid_release_keeps_the_partition(
 ) -> None:
     rel = KindRelease(kube, namespace, kind, replicas=4)
     async with rel.controller():
-        await _at_step_two(rel)
+        await rel.given_paused_at_step_two({V1: 2, V2: 2}, what="step 2 with 4 replicas")
 
         await rel.when_scaled(6)
 
@@ -83,6 +71,4 @@ async def test_scaling_a_statefulset_out_mid_release_keeps_the_partition(
         assert workload["spec"]["updateStrategy"]["rollingUpdate"]["partition"] == 2
         await rel.then_paused_at(2)
         await rel.when_approved()
-        await rel.then_completed()
-        await rel.then_pods({V2: 6}, what="released on 6 replicas")
-        await rel.then_nothing_left_behind()
+        await rel.then_released({V2: 6}, what="released on 6 replicas")

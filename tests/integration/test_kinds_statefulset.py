@@ -10,8 +10,6 @@ revision; scaling in mid-release keeps the batch arithmetic (50% of the new repl
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from graylane.api import keys
@@ -60,16 +58,10 @@ async def test_three_steps_with_a_restart_at_a_pause(
         assert _ordinals(await rel.pods(), V2) == [2, 3]
         assert await rel.batch_labels(V2) == {"1": 1, "2": 1}
 
-        await asyncio.to_thread(graylane_controller.stop)
-        await asyncio.to_thread(graylane_controller.start)
-        await asyncio.to_thread(graylane_controller.wait_ready, 90)
-        await rel.then_paused_at(2)
-        await rel.then_pods({V1: 2, V2: 2}, what="step 2 held across the restart")
+        await rel.when_restarted_at_step_two(graylane_controller, {V1: 2, V2: 2})
 
         await rel.when_approved()
-        ro = await rel.then_completed()
-        await rel.then_pods({V2: 4}, what="every pod on the new revision")
-        await rel.then_nothing_left_behind()
+        ro = await rel.then_released({V2: 4}, what="every pod on the new revision")
     assert ro["status"]["canaryStatus"]["currentStepIndex"] == 3
 
 
@@ -79,19 +71,11 @@ async def test_rollback_mid_way_brings_every_pod_back(
 ) -> None:
     rel = KindRelease(kube, namespace, kind, replicas=4)
     async with rel.controller():
-        await rel.given_workload()
-        await rel.given_rollout()
-        await rel.when_image(V2)
-        await rel.then_paused_at(1)
-        await rel.when_approved()
-        await rel.then_paused_at(2)
-        await rel.then_pods({V1: 2, V2: 2}, what="step 2 before the rollback")
+        await rel.given_paused_at_step_two({V1: 2, V2: 2}, what="step 2 before the rollback")
 
         await rel.when_image(V1)
 
-        await rel.then_completed(succeeded=False)
-        await rel.then_pods({V1: 4}, what="every pod back on the old revision")
-        await rel.then_nothing_left_behind()
+        await rel.then_released({V1: 4}, what="every pod back on the old revision", succeeded=False)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -100,13 +84,7 @@ async def test_scaling_in_mid_release_keeps_the_batch_arithmetic(
 ) -> None:
     rel = KindRelease(kube, namespace, kind, replicas=4)
     async with rel.controller():
-        await rel.given_workload()
-        await rel.given_rollout()
-        await rel.when_image(V2)
-        await rel.then_paused_at(1)
-        await rel.when_approved()
-        await rel.then_paused_at(2)
-        await rel.then_pods({V1: 2, V2: 2}, what="step 2 with 4 replicas")
+        await rel.given_paused_at_step_two({V1: 2, V2: 2}, what="step 2 with 4 replicas")
 
         await rel.when_scaled(2)
 
@@ -114,9 +92,7 @@ async def test_scaling_in_mid_release_keeps_the_batch_arithmetic(
         await rel.then_pods({V1: 1, V2: 1}, what="step 2 with 2 replicas")
         await rel.then_paused_at(2)
         await rel.when_approved()
-        await rel.then_completed()
-        await rel.then_pods({V2: 2}, what="released on 2 replicas")
-        await rel.then_nothing_left_behind()
+        await rel.then_released({V2: 2}, what="released on 2 replicas")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -127,13 +103,9 @@ async def test_rollback_in_batches(kube: KubeClient, namespace: str, kind: Workl
     body = rollout(kind, rel.name)
     body["metadata"]["annotations"] = {keys.ROLLBACK_IN_BATCH_ANNOTATION: "true"}
     async with rel.controller():
-        await rel.given_workload()
-        await rel.given_rollout(body)
-        await rel.when_image(V2)
-        await rel.then_paused_at(1)
-        await rel.when_approved()
-        await rel.then_paused_at(2)
-        await rel.then_pods({V1: 2, V2: 2}, what="step 2 before the rollback: ordinals 2 and 3 new")
+        await rel.given_paused_at_step_two(
+            {V1: 2, V2: 2}, what="step 2 before the rollback: ordinals 2 and 3 new", rollout_body=body
+        )
 
         await rel.when_image(V1)
 
@@ -143,6 +115,4 @@ async def test_rollback_in_batches(kube: KubeClient, namespace: str, kind: Workl
         await rel.when_approved()
         await rel.then_paused_at(2)
         await rel.when_approved()
-        await rel.then_completed()
-        await rel.then_pods({V1: 4}, what="every pod back on v1, in batches")
-        await rel.then_nothing_left_behind()
+        await rel.then_released({V1: 4}, what="every pod back on v1, in batches")

@@ -286,20 +286,9 @@ def _exposure(metric: Metric, share: ExposureMetric, where: str) -> list[FieldIs
         issues.append(FieldIssue(f"{path}.minRequests", "must be at least 1"))
     if share.expected_weight is not None and not 0 <= share.expected_weight <= 100:
         issues.append(FieldIssue(f"{path}.expectedWeight", "must be a percentage between 0 and 100"))
-    for field, value in (
-        ("successCondition", metric.success_condition),
-        ("failureCondition", metric.failure_condition),
-        ("failureLimit", metric.failure_limit),
-        ("inconclusiveLimit", metric.inconclusive_limit),
-    ):
-        if value:
-            issues.append(
-                FieldIssue(
-                    f"{where}.{field}",
-                    "not used by measured exposure (it compares the split with the step's): remove it",
-                )
-            )
-    return issues
+    return issues + _unused_conditions(
+        metric, where, "not used by measured exposure (it compares the split with the step's): remove it"
+    )
 
 
 def _judge(metric: Metric, judge: JudgeMetric, where: str) -> list[FieldIssue]:
@@ -335,14 +324,17 @@ def _judge(metric: Metric, judge: JudgeMetric, where: str) -> list[FieldIssue]:
                 )
         except ValueError:
             pass  # reported by _limits
-    for field, value in (
+    return issues + _unused_conditions(
+        metric, where, "not used by the judge (it decides by its tests): remove it"
+    )
+
+
+def _unused_conditions(metric: Metric, where: str, message: str) -> list[FieldIssue]:
+    """The verdict fields a provider that decides by itself ignores: set, they would mislead."""
+    fields = (
         ("successCondition", metric.success_condition),
         ("failureCondition", metric.failure_condition),
         ("failureLimit", metric.failure_limit),
         ("inconclusiveLimit", metric.inconclusive_limit),
-    ):
-        if value:
-            issues.append(
-                FieldIssue(f"{where}.{field}", "not used by the judge (it decides by its tests): remove it")
-            )
-    return issues
+    )
+    return [FieldIssue(f"{where}.{field}", message) for field, value in fields if value]

@@ -22,10 +22,12 @@ from graylane.api.common import IntOrString
 from graylane.batchrelease.bluegreen_style import (
     MAX_READY_SECONDS,
     OriginalSetting,
+    hpa_disabled,
     hpa_for,
     hpa_patch,
-    scaled_surge,
+    surge_upgrade,
 )
+from graylane.batchrelease.common import name_of, replicas_check, replicas_info, version_of
 from graylane.batchrelease.partition_style import control_info, controlled_by
 from graylane.batchrelease.planner import (
     BatchReleaseObserved,
@@ -33,10 +35,7 @@ from graylane.batchrelease.planner import (
     Step,
     WorkloadInfo,
     annotations_of,
-    batch_step,
     generation_observed,
-    pod_label_patches,
-    spec_replicas,
     status_int,
 )
 from graylane.planner.weights import scale
@@ -66,18 +65,7 @@ class BlueGreenCloneSet:
     """The blue-green `Control` for an apps.kruise.io/v1alpha1 CloneSet."""
 
     def info(self, obs: BatchReleaseObserved) -> WorkloadInfo | None:
-        cs = obs.workload
-        if cs is None:
-            return None
-        return WorkloadInfo(
-            replicas=spec_replicas(cs),
-            observed=generation_observed(cs),
-            promoted=status_int(cs, "replicas") == status_int(cs, "updatedReplicas"),
-            updated=status_int(cs, "updatedReplicas"),
-            updated_ready=status_int(cs, "updatedReadyReplicas"),
-            update_revision=obs.update_revision,
-            stable_revision=obs.stable_revision,
-        )
+        return replicas_info(obs, updated_ready=_updated_ready, stable_label=False)
 
     def initialize(self, obs: BatchReleaseObserved) -> Step:
         cs = obs.workload
@@ -85,7 +73,7 @@ class BlueGreenCloneSet:
             return Step(False)
         if controlled_by(cs, obs.release):
             return Step(True)
-        hpa = hpa_for(obs.hpas, CLONESET, _name(cs), CLONESET_API_VERSION)
+        hpa = hpa_for(obs.hpas, CLONESET, name_of(cs), CLONESET_API_VERSION)
         actions = [] if hpa is None else [hpa_patch(hpa, disable=True)]
         saved = OriginalSetting.parse(annotations_of(cs).get(keys.ORIGINAL_DEPLOYMENT_STRATEGY_ANNOTATION))
         body = {
@@ -100,41 +88,22 @@ class BlueGreenCloneSet:
                 "minReadySeconds": MAX_READY_SECONDS,
             },
         }
-        actions.append(Patch(CLONESET, _name(cs), body, _version(cs)))
+        actions.append(Patch(CLONESET, name_of(cs), body, version_of(cs)))
         return Step(False, tuple(actions))
 
     def upgrade(self, obs: BatchReleaseObserved, batch: int) -> Step:
-        cs = obs.workload
-        if cs is None:
-            return Step(False)
-        replicas = spec_replicas(cs)
-        if replicas == 0:
-            return Step(True)
-        if not _ready_for_blue_green(cs):
-            return Step(False)
-        plan = obs.release.spec.release_plan
-        labels = pod_label_patches(obs.pods, plan.batches, replicas, batch, plan.rollout_id)
-        desired = plan.batches[batch].canary_replicas
-        if scaled_surge(_current_surge(cs)) >= scaled_surge(desired):
-            return Step(True, labels)
-        body = {"spec": {"updateStrategy": {"partition": None, "maxSurge": desired}}}
-        return Step(True, (Patch(CLONESET, _name(cs), body, _version(cs)), *labels))
-
-    def check(self, obs: BatchReleaseObserved, batch: int) -> Step:
-        cs = obs.workload
-        if cs is None:
-            return Step(False)
-        replicas = spec_replicas(cs)
-        if replicas == 0:
-            return Step(True)
-        desired = scale(obs.release.spec.release_plan.batches[batch].canary_replicas, replicas)
-        return batch_step(
+        return surge_upgrade(
             obs,
             batch,
-            desired=desired,
-            updated=status_int(cs, "updatedReplicas"),
-            updated_ready=status_int(cs, "updatedReadyReplicas"),
+            kind=CLONESET,
+            ready=_ready_for_blue_green,
+            current=_current_surge,
+            body=lambda surge: {"spec": {"updateStrategy": {"partition": None, "maxSurge": surge}}},
         )
+
+    def check(self, obs: BatchReleaseObserved, batch: int) -> Step:
+        # `scale`, not partition_style_replicas: the CloneSet surges the batch's pods, uncapped.
+        return replicas_check(obs, batch, to_replicas=scale, updated_ready=_updated_ready)
 
     def finalize(self, obs: BatchReleaseObserved) -> Step:
         cs = obs.workload
@@ -146,10 +115,8 @@ class BlueGreenCloneSet:
         ready, updated_ready = status_int(cs, "readyReplicas"), status_int(cs, "updatedReadyReplicas")
         if not generation_observed(cs) or ready != updated_ready:
             return Step(False)
-        hpa = hpa_for(obs.hpas, CLONESET, _name(cs), CLONESET_API_VERSION)
-        if hpa is not None and str(hpa["spec"]["scaleTargetRef"].get("name", "")).endswith(
-            keys.HPA_DISABLED_SUFFIX
-        ):
+        hpa = hpa_for(obs.hpas, CLONESET, name_of(cs), CLONESET_API_VERSION)
+        if hpa is not None and hpa_disabled(hpa):
             return Step(False, (hpa_patch(hpa, disable=False),))
         return Step(True)
 
@@ -174,7 +141,7 @@ def _restore(cs: Mapping[str, Any], setting: OriginalSetting) -> Patch:
         },
     }
     # Fixed values from the saved annotation, which the same patch removes: idempotent.
-    return Patch(CLONESET, _name(cs), body)
+    return Patch(CLONESET, name_of(cs), body)
 
 
 def _ready_for_blue_green(cs: Mapping[str, Any]) -> bool:
@@ -193,9 +160,5 @@ def _current_surge(cs: Mapping[str, Any]) -> IntOrString:
     return 0 if surge == _INITIAL_SURGE else surge
 
 
-def _version(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
-
-
-def _name(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("name", ""))
+def _updated_ready(obs: BatchReleaseObserved) -> int:
+    return status_int(obs.workload or {}, "updatedReadyReplicas")

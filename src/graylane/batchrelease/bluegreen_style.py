@@ -28,11 +28,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from graylane.api import keys
-from graylane.api.common import IntOrString, scaled_int_or_percent
+from graylane.api.common import IntOrString
+from graylane.batchrelease.common import (
+    deleting,
+    max_unavailable,
+    name_of,
+    replicas_check,
+    replicas_info,
+    scaled_or_zero,
+    version_of,
+)
 from graylane.batchrelease.partition_style import control_info, controlled_by
 from graylane.batchrelease.planner import (
     BatchReleaseObserved,
@@ -40,7 +49,6 @@ from graylane.batchrelease.planner import (
     Step,
     WorkloadInfo,
     annotations_of,
-    batch_step,
     generation_observed,
     labels_of,
     pod_label_patches,
@@ -55,9 +63,11 @@ __all__ = [
     "MAX_READY_SECONDS",
     "BlueGreenDeployment",
     "OriginalSetting",
+    "hpa_disabled",
     "hpa_for",
     "hpa_patch",
     "scaled_surge",
+    "surge_upgrade",
 ]
 
 # Kruise's v1beta1.MaxReadySeconds / MaxProgressSeconds: minReadySeconds must stay below the deadline.
@@ -132,18 +142,7 @@ class BlueGreenDeployment:
     """The blue-green `Control` for an apps/v1 Deployment."""
 
     def info(self, obs: BatchReleaseObserved) -> WorkloadInfo | None:
-        dep = obs.workload
-        if dep is None:
-            return None
-        return WorkloadInfo(
-            replicas=spec_replicas(dep),
-            observed=generation_observed(dep),
-            promoted=status_int(dep, "replicas") == status_int(dep, "updatedReplicas"),
-            updated=status_int(dep, "updatedReplicas"),
-            updated_ready=_new_rs_ready(obs),
-            update_revision=obs.update_revision,
-            stable_revision=labels_of(dep).get(keys.STABLE_REVISION_LABEL) or obs.stable_revision,
-        )
+        return replicas_info(obs, updated_ready=_new_rs_ready, stable_label=True)
 
     def initialize(self, obs: BatchReleaseObserved) -> Step:
         dep = obs.workload
@@ -151,7 +150,7 @@ class BlueGreenDeployment:
             return Step(False)
         if controlled_by(dep, obs.release):
             return Step(True)
-        hpa = hpa_for(obs.hpas, DEPLOYMENT, _name(dep))
+        hpa = hpa_for(obs.hpas, DEPLOYMENT, name_of(dep))
         actions = [] if hpa is None else [hpa_patch(hpa, disable=True)]
         actions += [_min_ready(rs, MAX_READY_SECONDS) for rs in _old_replica_sets(obs)]
         setting = OriginalSetting.parse(annotations_of(dep).get(keys.ORIGINAL_DEPLOYMENT_STRATEGY_ANNOTATION))
@@ -169,45 +168,22 @@ class BlueGreenDeployment:
             },
         }
         # Guarded: the settings saved must be the ones this decision read, not a later user's edit.
-        actions.append(Patch(DEPLOYMENT, _name(dep), body, _version(dep)))
+        actions.append(Patch(DEPLOYMENT, name_of(dep), body, version_of(dep)))
         return Step(False, tuple(actions))
 
     def upgrade(self, obs: BatchReleaseObserved, batch: int) -> Step:
-        dep = obs.workload
-        if dep is None:
-            return Step(False)
-        replicas = spec_replicas(dep)
-        if replicas == 0:
-            return Step(True)
-        if not _ready_for_blue_green(dep):
-            return Step(False)  # not (or no longer) under our settings: never surge a plain Deployment
-        plan = obs.release.spec.release_plan
-        labels = pod_label_patches(obs.pods, plan.batches, replicas, batch, plan.rollout_id)
-        desired = plan.batches[batch].canary_replicas
-        if scaled_surge(_current_surge(dep)) >= scaled_surge(desired):
-            return Step(True, labels)
-        # The webhook may have paused the Deployment (a revision change); blue-green runs unpaused.
-        body = {"spec": {"paused": False, "strategy": _rolling_update(desired, 0)}}
-        # Guarded: the surge only grows, judged from the strategy this version holds.
-        return Step(True, (Patch(DEPLOYMENT, _name(dep), body, _version(dep)), *labels))
-
-    def check(self, obs: BatchReleaseObserved, batch: int) -> Step:
-        dep = obs.workload
-        if dep is None:
-            return Step(False)
-        replicas = spec_replicas(dep)
-        if replicas == 0:
-            return Step(True)
-        desired = partition_style_replicas(
-            obs.release.spec.release_plan.batches[batch].canary_replicas, replicas
-        )
-        return batch_step(
+        return surge_upgrade(
             obs,
             batch,
-            desired=desired,
-            updated=status_int(dep, "updatedReplicas"),
-            updated_ready=_new_rs_ready(obs),
+            kind=DEPLOYMENT,
+            ready=_ready_for_blue_green,
+            current=_current_surge,
+            # The webhook may have paused the Deployment (a revision change); blue-green runs unpaused.
+            body=lambda surge: {"spec": {"paused": False, "strategy": _rolling_update(surge, 0)}},
         )
+
+    def check(self, obs: BatchReleaseObserved, batch: int) -> Step:
+        return replicas_check(obs, batch, to_replicas=partition_style_replicas, updated_ready=_new_rs_ready)
 
     def finalize(self, obs: BatchReleaseObserved) -> Step:
         dep = obs.workload
@@ -220,10 +196,42 @@ class BlueGreenDeployment:
             return Step(False, _restore(obs, dep, OriginalSetting.parse(saved)))
         if not generation_observed(dep) or not _all_updated_and_ready(dep):
             return Step(False)  # the native controller scales the other version down; its events wake us
-        hpa = hpa_for(obs.hpas, DEPLOYMENT, _name(dep))
-        if hpa is not None and _disabled(hpa):
+        hpa = hpa_for(obs.hpas, DEPLOYMENT, name_of(dep))
+        if hpa is not None and hpa_disabled(hpa):
             return Step(False, (hpa_patch(hpa, disable=False),))
         return Step(True)
+
+
+def surge_upgrade(
+    obs: BatchReleaseObserved,
+    batch: int,
+    *,
+    kind: str,
+    ready: Callable[[Mapping[str, Any]], bool],
+    current: Callable[[Mapping[str, Any]], IntOrString],
+    body: Callable[[IntOrString], dict[str, Any]],
+) -> Step:
+    """A blue-green batch: raise the workload's maxSurge to the batch's replicas, never lower it.
+
+    What differs between kinds is passed in: `ready` (Kruise's ValidateReadyForBlueGreenRelease, so a
+    workload not, or no longer, under our settings is never surged), `current` (the surge written,
+    Initialize's 1 read as "no batch yet") and `body` (the patch that sets a surge).
+    """
+    workload = obs.workload
+    if workload is None:
+        return Step(False)
+    replicas = spec_replicas(workload)
+    if replicas == 0:
+        return Step(True)
+    if not ready(workload):
+        return Step(False)
+    plan = obs.release.spec.release_plan
+    labels = pod_label_patches(obs.pods, plan.batches, replicas, batch, plan.rollout_id)
+    desired = plan.batches[batch].canary_replicas
+    if scaled_surge(current(workload)) >= scaled_surge(desired):
+        return Step(True, labels)
+    # Guarded: the surge only grows, judged from the strategy this version holds.
+    return Step(True, (Patch(kind, name_of(workload), body(desired), version_of(workload)), *labels))
 
 
 def _restore(
@@ -252,7 +260,7 @@ def _restore(
         },
     }
     # Fixed values computed from the saved annotation, which the same patch removes: idempotent.
-    return (*rs_patches, Patch(DEPLOYMENT, _name(dep), body))
+    return (*rs_patches, Patch(DEPLOYMENT, name_of(dep), body))
 
 
 # -- the HPA ----------------------------------------------------------------------------------------
@@ -264,10 +272,7 @@ def hpa_for(
     """The HPA scaling this workload, enabled or disabled by a release (Kruise's findHPAForWorkload)."""
     for hpa in hpas:
         ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
-        target = str(ref.get("name") or "")
-        while target.endswith(keys.HPA_DISABLED_SUFFIX):
-            target = target[: -len(keys.HPA_DISABLED_SUFFIX)]
-        if ref.get("apiVersion") == api_version and ref.get("kind") == kind and target == name:
+        if ref.get("apiVersion") == api_version and ref.get("kind") == kind and _target(ref) == name:
             return hpa
     return None
 
@@ -275,16 +280,23 @@ def hpa_for(
 def hpa_patch(hpa: Mapping[str, Any], *, disable: bool) -> Patch:
     """Point the HPA away from its workload (disable) or back at it; a fixed value, idempotent."""
     ref = dict((hpa.get("spec") or {}).get("scaleTargetRef") or {})
+    name = _target(ref)
+    ref["name"] = name + keys.HPA_DISABLED_SUFFIX if disable else name
+    return Patch(HPA, name_of(hpa), {"spec": {"scaleTargetRef": ref}})
+
+
+def hpa_disabled(hpa: Mapping[str, Any]) -> bool:
+    """Whether a release has pointed the HPA away from its workload."""
+    ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+    return str(ref.get("name") or "").endswith(keys.HPA_DISABLED_SUFFIX)
+
+
+def _target(ref: Mapping[str, Any]) -> str:
+    """The workload a scaleTargetRef names, every disabling suffix stripped (a repeat may add two)."""
     name = str(ref.get("name") or "")
     while name.endswith(keys.HPA_DISABLED_SUFFIX):
         name = name[: -len(keys.HPA_DISABLED_SUFFIX)]
-    ref["name"] = name + keys.HPA_DISABLED_SUFFIX if disable else name
-    return Patch(HPA, _name(hpa), {"spec": {"scaleTargetRef": ref}})
-
-
-def _disabled(hpa: Mapping[str, Any]) -> bool:
-    ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
-    return str(ref.get("name") or "").endswith(keys.HPA_DISABLED_SUFFIX)
+    return name
 
 
 # -- small helpers ----------------------------------------------------------------------------------
@@ -298,12 +310,12 @@ def _rolling_update(max_surge: IntOrString | None, max_unavailable: IntOrString 
 
 
 def _min_ready(rs: Mapping[str, Any], seconds: int) -> Patch:
-    return Patch(REPLICA_SET, _name(rs), {"spec": {"minReadySeconds": seconds}})
+    return Patch(REPLICA_SET, name_of(rs), {"spec": {"minReadySeconds": seconds}})
 
 
 def _old_replica_sets(obs: BatchReleaseObserved) -> list[Mapping[str, Any]]:
     """The workload's ReplicaSets of other revisions (the new one follows the Deployment's settings)."""
-    return [rs for rs in obs.replica_sets if _revision(rs) != obs.update_revision and not _deleting(rs)]
+    return [rs for rs in obs.replica_sets if _revision(rs) != obs.update_revision and not deleting(rs)]
 
 
 def _new_rs_ready(obs: BatchReleaseObserved) -> int:
@@ -339,47 +351,13 @@ def _all_updated_and_ready(dep: Mapping[str, Any]) -> bool:
         return False
     if status_int(dep, "readyReplicas") != status_int(dep, "updatedReplicas"):
         return False
-    return status_int(dep, "availableReplicas") + _max_unavailable(dep) >= status_int(dep, "replicas")
-
-
-def _max_unavailable(dep: Mapping[str, Any]) -> int:
-    """The Deployment controller's resolveFenceposts: surge rounds up, unavailable down, never both 0."""
-    spec = dep.get("spec") or {}
-    strategy = spec.get("strategy") or {}
-    replicas = spec_replicas(dep)
-    if strategy.get("type", "RollingUpdate") != "RollingUpdate" or replicas == 0:
-        return 0
-    rolling = strategy.get("rollingUpdate") or {}
-    surge = _scaled_of(rolling.get("maxSurge", "25%"), replicas, round_up=True)
-    unavailable = _scaled_of(rolling.get("maxUnavailable", "25%"), replicas, round_up=False)
-    if surge == 0 and unavailable == 0:
-        unavailable = 1
-    return min(unavailable, replicas)
-
-
-def _scaled_of(value: IntOrString, total: int, *, round_up: bool) -> int:
-    try:
-        return scaled_int_or_percent(value, total, round_up=round_up)
-    except ValueError:
-        return 0
+    return status_int(dep, "availableReplicas") + max_unavailable(dep) >= status_int(dep, "replicas")
 
 
 def scaled_surge(value: IntOrString) -> int:
     """A surge (int or percentage) on a common scale, so two of them compare as Kruise compares them."""
-    return _scaled_of(value, _SCALE_BASE, round_up=True)
+    return scaled_or_zero(value, _SCALE_BASE)
 
 
 def _revision(rs: Mapping[str, Any]) -> str:
     return str(labels_of(rs).get(keys.POD_TEMPLATE_HASH_LABEL, ""))
-
-
-def _deleting(obj: Mapping[str, Any]) -> bool:
-    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
-
-
-def _version(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
-
-
-def _name(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("name", ""))

@@ -34,8 +34,8 @@ from typing import Any
 
 from graylane.api import keys
 from graylane.api.batchrelease import BatchRelease
-from graylane.api.common import scaled_int_or_percent
 from graylane.api.enums import FinalizingPolicy
+from graylane.batchrelease.common import max_unavailable, name_of
 from graylane.batchrelease.partition_style import control_info, controlled_by, owner_reference
 from graylane.batchrelease.planner import (
     BatchReleaseAction,
@@ -107,7 +107,7 @@ def canary_name(stable: Obj, br: BatchRelease) -> str:
     for _ in range(_SUFFIX_LENGTH):
         number, digit = divmod(number, len(_SUFFIX_ALPHABET))
         suffix += _SUFFIX_ALPHABET[digit]
-    return f"{_name(stable)}-"[:_MAX_GENERATED_BASE] + suffix
+    return f"{name_of(stable)}-"[:_MAX_GENERATED_BASE] + suffix
 
 
 def build_canary(stable: Obj, br: BatchRelease) -> dict[str, Any]:
@@ -163,7 +163,7 @@ class CanaryStyle:
         actions: list[BatchReleaseAction] = []
         if not controlled_by(stable, br):
             body = {"metadata": {"annotations": {keys.BATCH_RELEASE_CONTROL_ANNOTATION: control_info(br)}}}
-            actions.append(Patch(DEPLOYMENT, _name(stable), body))
+            actions.append(Patch(DEPLOYMENT, name_of(stable), body))
         if find_canary(obs) is not None:
             return Step(not actions, tuple(actions))  # done once the claim is seen, too
         if obs.canaries:
@@ -175,7 +175,7 @@ class CanaryStyle:
         # Not done yet: the next pass must see the new canary in the cache before batches start.
         canary = build_canary(stable, br)
         canary["metadata"]["name"] = canary_name(stable, br)
-        actions.append(CreateCanary(canary, str(br.metadata.get("uid", "")), _name(stable)))
+        actions.append(CreateCanary(canary, str(br.metadata.get("uid", "")), name_of(stable)))
         return Step(False, tuple(actions))
 
     def upgrade(self, obs: BatchReleaseObserved, batch: int) -> Step:
@@ -193,7 +193,7 @@ class CanaryStyle:
         )
         if spec_replicas(canary) >= desired:
             return Step(True)  # only ever scaled up: a lower batch never removes canary pods
-        return Step(True, (Patch(DEPLOYMENT, _name(canary), {"spec": {"replicas": desired}}),))
+        return Step(True, (Patch(DEPLOYMENT, name_of(canary), {"spec": {"replicas": desired}}),))
 
     def check(self, obs: BatchReleaseObserved, batch: int) -> Step:
         stable = obs.workload
@@ -237,7 +237,7 @@ def _resume(stable: Obj, hand_back: bool) -> Patch | None:
         body["metadata"] = {"annotations": {keys.BATCH_RELEASE_CONTROL_ANNOTATION: None}}
     if hand_back and stable.get("spec", {}).get("paused"):
         body["spec"] = {"paused": False}
-    return Patch(DEPLOYMENT, _name(stable), body) if body else None
+    return Patch(DEPLOYMENT, name_of(stable), body) if body else None
 
 
 def _unfinalize(canary: Obj) -> tuple[BatchReleaseAction, ...]:
@@ -270,19 +270,4 @@ def _all_ready(dep: Obj) -> bool:
     # and the new one still short (4 of 5 with maxUnavailable 1): every *desired* pod must be updated.
     if created != updated or updated < spec_replicas(dep):
         return False
-    return status_int(dep, "availableReplicas") + _max_unavailable(dep) >= created
-
-
-def _max_unavailable(dep: Obj) -> int:
-    replicas = spec_replicas(dep)
-    strategy = dep.get("spec", {}).get("strategy", {})
-    if strategy.get("type", "RollingUpdate") != "RollingUpdate" or replicas == 0:
-        return 0
-    ru = strategy.get("rollingUpdate") or {}
-    surge = scaled_int_or_percent(ru.get("maxSurge", "25%"), replicas, round_up=True)
-    unavailable = scaled_int_or_percent(ru.get("maxUnavailable", "25%"), replicas, round_up=False)
-    return min(1 if surge == 0 and unavailable == 0 else unavailable, replicas)
-
-
-def _name(obj: Obj) -> str:
-    return str(obj.get("metadata", {}).get("name", ""))
+    return status_int(dep, "availableReplicas") + max_unavailable(dep) >= created

@@ -34,8 +34,8 @@ import dataclasses
 from typing import Any
 
 from graylane.api import keys
-from graylane.api.common import scaled_int_or_percent
 from graylane.api.workloads import Family, WorkloadKind, pod_on_revision
+from graylane.batchrelease.common import deleting, drop_control_info, name_of, scaled_or_zero, version_of
 from graylane.batchrelease.partition_style import control_info, controlled_by
 from graylane.batchrelease.planner import (
     BatchReleaseObserved,
@@ -45,6 +45,7 @@ from graylane.batchrelease.planner import (
     annotations_of,
     batch_step,
     generation_observed,
+    labels_of,
     pod_label_patches,
     rollback_in_batches,
     status_int,
@@ -61,7 +62,7 @@ Obj = Any
 def pods_on(pods: tuple[Obj, ...], revision: str) -> tuple[Obj, ...]:
     """Live pods on `revision` (Kruise's IsConsistentWithRevision: controller-revision-hash ends with it,
     or pod-template-hash is its suffix)."""
-    return tuple(p for p in pods if _on_revision(p, revision) and not _deleting(p))
+    return tuple(p for p in pods if _on_revision(p, revision) and not deleting(p))
 
 
 def _on_revision(pod: Obj, revision: str) -> bool:
@@ -135,7 +136,7 @@ class KindControl:
         }
         # Guarded: claiming it from a stale view could re-take a workload already handed back. Done once
         # seen claimed: the next status is stored before this patch goes out.
-        return Step(False, (Patch(self.kind.kind, _name(obj), body, _version(obj)),))
+        return Step(False, (Patch(self.kind.kind, name_of(obj), body, version_of(obj)),))
 
     def _mark_no_need_update(self, obs: BatchReleaseObserved) -> Step:
         """Rollback in batches: label the pods already on the target revision (Kruise's
@@ -146,9 +147,9 @@ class KindControl:
         on_target = pods_on(obs.pods, obs.update_revision)
         if not rollout_id:
             return Step(True, no_need_update=len(on_target))
-        missing = [p for p in on_target if _labels(p).get(keys.NO_NEED_UPDATE_POD_LABEL) != rollout_id]
+        missing = [p for p in on_target if labels_of(p).get(keys.NO_NEED_UPDATE_POD_LABEL) != rollout_id]
         body = {"metadata": {"labels": {keys.NO_NEED_UPDATE_POD_LABEL: rollout_id}}}
-        patches = tuple(Patch("Pod", _name(p), body) for p in missing)  # fixed values
+        patches = tuple(Patch("Pod", name_of(p), body) for p in missing)  # fixed values
         return Step(not missing, patches, no_need_update=len(on_target))
 
     def _hold_all(self, obj: Obj) -> dict[str, Any]:
@@ -184,7 +185,7 @@ class KindControl:
             values[keys.DAEMONSET_BATCH_REVISION_ANNOTATION] = obs.update_revision
             if all(annotations.get(k) == v for k, v in values.items()):
                 return None
-            return Patch(self.kind.kind, _name(obj), {"metadata": {"annotations": values}})  # fixed values
+            return Patch(self.kind.kind, name_of(obj), {"metadata": {"annotations": values}})  # fixed values
         value: int | str = stable
         if self.family is Family.CLONESET:
             value = cloneset_partition(stable, replicas, wanted)
@@ -192,13 +193,13 @@ class KindControl:
             # Ordinals: the pods that need no update are the lowest ones, kept below the partition too.
             value = stable + self._no_need_update(obs)
         current = partition_of(self.kind, obj)
-        if current is not None and _scaled(current, replicas) <= _scaled(value, replicas):
+        if current is not None and scaled_or_zero(current, replicas) <= scaled_or_zero(value, replicas):
             return None  # never raise the partition: pods are only ever added
         strategy: dict[str, Any] = {"partition": value}
         if self.family is not Family.CLONESET:
             strategy = {"rollingUpdate": strategy}
         # Guarded: the partition only falls, judged from the one this version holds.
-        return Patch(self.kind.kind, _name(obj), {"spec": {"updateStrategy": strategy}}, _version(obj))
+        return Patch(self.kind.kind, name_of(obj), {"spec": {"updateStrategy": strategy}}, version_of(obj))
 
     def check(self, obs: BatchReleaseObserved, batch: int) -> Step:
         obj = obs.workload
@@ -227,9 +228,9 @@ class KindControl:
         obj = obs.workload
         if obj is None:
             return Step(True)
-        body = self._release_body(obj) if obs.hand_back else _drop_control_info(obj)
+        body = self._release_body(obj) if obs.hand_back else drop_control_info(obj)
         if body is not None:
-            return Step(False, (Patch(self.kind.kind, _name(obj), body),))  # fixed values: idempotent
+            return Step(False, (Patch(self.kind.kind, name_of(obj), body),))  # fixed values: idempotent
         return Step(generation_observed(obj))
 
     def _release_body(self, obj: Obj) -> dict[str, Any] | None:
@@ -257,7 +258,7 @@ class KindControl:
         rolling = current if self.family is Family.CLONESET else (current.get("rollingUpdate") or {})
         partition = partition_of(self.kind, obj)
         # A native StatefulSet's API server defaults a removed partition to 0.
-        released = partition is None or (not self.kind.openkruise and _scaled(partition, 1) == 0)
+        released = partition is None or (not self.kind.openkruise and scaled_or_zero(partition, 1) == 0)
         if released and not rolling.get("paused"):
             return None
         if self.family is Family.CLONESET:
@@ -289,36 +290,5 @@ class KindControl:
         return tuple(
             p
             for p in pods_on(obs.pods, obs.update_revision)
-            if not rollout_id
-            or ((p.get("metadata") or {}).get("labels") or {}).get(keys.NO_NEED_UPDATE_POD_LABEL)
-            != rollout_id
+            if not rollout_id or labels_of(p).get(keys.NO_NEED_UPDATE_POD_LABEL) != rollout_id
         )
-
-
-def _labels(obj: Obj) -> dict[str, str]:
-    return dict((obj.get("metadata") or {}).get("labels") or {})
-
-
-def _drop_control_info(obj: Obj) -> dict[str, Any] | None:
-    if not annotations_of(obj).get(keys.BATCH_RELEASE_CONTROL_ANNOTATION):
-        return None
-    return {"metadata": {"annotations": {keys.BATCH_RELEASE_CONTROL_ANNOTATION: None}}}
-
-
-def _scaled(value: int | str, replicas: int) -> int:
-    try:
-        return scaled_int_or_percent(value, replicas, round_up=True)
-    except ValueError:
-        return 0
-
-
-def _deleting(obj: Obj) -> bool:
-    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
-
-
-def _name(obj: Obj) -> str:
-    return str((obj.get("metadata") or {}).get("name", ""))
-
-
-def _version(obj: Obj) -> str:
-    return str((obj.get("metadata") or {}).get("resourceVersion") or "")

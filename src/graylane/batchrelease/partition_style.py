@@ -23,21 +23,26 @@ from typing import Any
 
 from graylane.api import keys
 from graylane.api.batchrelease import BatchRelease
-from graylane.api.common import scaled_int_or_percent
 from graylane.api.enums import RollingStyle
 from graylane.batchrelease.advanced_deployment_planner import DeploymentStrategy, under_control
+from graylane.batchrelease.common import (
+    drop_control_info,
+    name_of,
+    replicas_check,
+    replicas_info,
+    scaled_or_zero,
+    version_of,
+)
 from graylane.batchrelease.planner import (
     BatchReleaseObserved,
     Patch,
     Step,
     WorkloadInfo,
     annotations_of,
-    batch_step,
     generation_observed,
     labels_of,
     pod_label_patches,
     spec_replicas,
-    status_int,
 )
 from graylane.planner.weights import partition_style_replicas
 
@@ -80,7 +85,9 @@ def _strategy(dep: Any) -> DeploymentStrategy:
     return parsed or DeploymentStrategy()
 
 
-def _extra_ready(dep: Any) -> int:
+def _extra_ready(obs: BatchReleaseObserved) -> int:
+    """New pods ready, from the extra status the Advanced Deployment controller writes."""
+    dep = obs.workload or {}
     try:
         extra = json.loads(annotations_of(dep).get(keys.DEPLOYMENT_EXTRA_STATUS_ANNOTATION) or "{}")
     except ValueError:
@@ -92,19 +99,7 @@ class PartitionStyle:
     """The partition-style `Control` for an apps/v1 Deployment."""
 
     def info(self, obs: BatchReleaseObserved) -> WorkloadInfo | None:
-        dep = obs.workload
-        if dep is None:
-            return None
-        return WorkloadInfo(
-            replicas=spec_replicas(dep),
-            observed=generation_observed(dep),
-            promoted=status_int(dep, "replicas") == status_int(dep, "updatedReplicas"),
-            updated=status_int(dep, "updatedReplicas"),
-            updated_ready=_extra_ready(dep),
-            update_revision=obs.update_revision,
-            # The webhook records the stable revision in a label; without it, the observed stable RS.
-            stable_revision=labels_of(dep).get(keys.STABLE_REVISION_LABEL) or obs.stable_revision,
-        )
+        return replicas_info(obs, updated_ready=_extra_ready, stable_label=True)
 
     def initialize(self, obs: BatchReleaseObserved) -> Step:
         dep = obs.workload
@@ -128,7 +123,7 @@ class PartitionStyle:
         }
         # Guarded: taking control from a stale view could re-take a Deployment already handed back.
         # Done once seen under control: the next status is stored before this patch goes out.
-        return Step(False, (Patch(DEPLOYMENT, _name(dep), body, _version(dep)),))
+        return Step(False, (Patch(DEPLOYMENT, name_of(dep), body, version_of(dep)),))
 
     def upgrade(self, obs: BatchReleaseObserved, batch: int) -> Step:
         dep = obs.workload
@@ -146,40 +141,19 @@ class PartitionStyle:
         ).dump()
         body = {"metadata": {"annotations": {keys.DEPLOYMENT_STRATEGY_ANNOTATION: value}}}
         # Guarded: the partition only grows, judged from the strategy this version holds.
-        return Step(True, (Patch(DEPLOYMENT, _name(dep), body, _version(dep)), *labels))
+        return Step(True, (Patch(DEPLOYMENT, name_of(dep), body, version_of(dep)), *labels))
 
     def check(self, obs: BatchReleaseObserved, batch: int) -> Step:
-        dep = obs.workload
-        if dep is None:
-            return Step(False)
-        replicas = spec_replicas(dep)
-        if replicas == 0:
-            return Step(True)
-        desired = partition_style_replicas(
-            obs.release.spec.release_plan.batches[batch].canary_replicas, replicas
-        )
-        return batch_step(
-            obs,
-            batch,
-            desired=desired,
-            updated=status_int(dep, "updatedReplicas"),
-            updated_ready=_extra_ready(dep),
-        )
+        return replicas_check(obs, batch, to_replicas=partition_style_replicas, updated_ready=_extra_ready)
 
     def finalize(self, obs: BatchReleaseObserved) -> Step:
         dep = obs.workload
         if dep is None:
             return Step(True)
-        body = _release_body(dep) if obs.hand_back else _drop_control_info(dep)
+        body = _release_body(dep) if obs.hand_back else drop_control_info(dep)
         if body is not None:
-            return Step(False, (Patch(DEPLOYMENT, _name(dep), body),))
+            return Step(False, (Patch(DEPLOYMENT, name_of(dep), body),))
         return Step(generation_observed(dep))
-
-
-def _drop_control_info(dep: Any) -> dict[str, Any] | None:
-    if not annotations_of(dep).get(keys.BATCH_RELEASE_CONTROL_ANNOTATION):
-        return None
-    return {"metadata": {"annotations": {keys.BATCH_RELEASE_CONTROL_ANNOTATION: None}}}
 
 
 def _release_body(dep: Any) -> dict[str, Any] | None:
@@ -213,16 +187,5 @@ def _release_body(dep: Any) -> dict[str, Any] | None:
     return body or None
 
 
-def _version(obj: Any) -> str:
-    return str(obj.get("metadata", {}).get("resourceVersion") or "")
-
-
 def _scaled(value: int | str) -> int:
-    try:
-        return scaled_int_or_percent(value, _SCALE_BASE, round_up=True)
-    except ValueError:
-        return 0
-
-
-def _name(obj: Any) -> str:
-    return str(obj.get("metadata", {}).get("name", ""))
+    return scaled_or_zero(value, _SCALE_BASE)
