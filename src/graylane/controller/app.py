@@ -243,7 +243,9 @@ async def _run(options: ControllerOptions, scripts: ProcessScriptRunner) -> int:
     mutator = DeploymentMutator(
         rollouts, replica_sets, KubeRolloutLister(client), KubeReplicaSetLister(client)
     )
-    kinds = KindsMutator(rollouts, {(kind.group, kind.kind): kind for kind in PARTITION_KINDS})
+    kinds = KindsMutator(
+        rollouts, {(kind.group, kind.kind): kind for kind in PARTITION_KINDS}, KubeRolloutLister(client)
+    )
     app = build_app(rollouts, mutator=mutator, kinds=kinds)
     server: WebhookServer
     service = ServiceRef(port=options.service_port) if options.webhook_mode is WebhookMode.SERVICE else None

@@ -42,7 +42,9 @@ __all__ = [
     "DeploymentMutator",
     "KubeReplicaSetLister",
     "ReplicaSetLister",
+    "RolloutReader",
     "active_replica_sets",
+    "confirmed_rollouts",
     "equal_ignore_hash",
     "is_effective_revision_change",
     "matching_rollout",
@@ -402,6 +404,25 @@ class RolloutReader(Protocol):
     async def get_rollout(self, namespace: str, name: str) -> Obj | None: ...
 
 
+async def confirmed_rollouts(
+    fresh: RolloutReader | None, namespace: str, new: Mapping[str, Any], rollouts: list[Obj]
+) -> list[Obj]:
+    """The Rollouts with the one that would hold `new` replaced by its copy read from the API (dropped
+    if gone). The webhooks' Rollout lister is a cache: a Rollout deleted or disabled a moment ago may
+    still be alive in it, and a hold taken for it would outlive the pass that hands the workload back."""
+    rollout = matching_rollout(new, rollouts)
+    if fresh is None or rollout is None:
+        return rollouts
+    name = str(_meta(rollout).get("name") or "")
+    try:
+        found = await fresh.get_rollout(namespace, name)
+    except Exception as err:  # the cache's answer stands: a release it saw alive is held
+        log.warning("reading Rollout %s/%s failed, holding as the cache says: %s", namespace, name, err)
+        return rollouts
+    others = [ro for ro in rollouts if _meta(ro).get("name") != name]
+    return others if found is None else [found, *others]
+
+
 class DeploymentMutator:
     """The `WorkloadMutator` for Deployments: list what `mutate_deployment` needs, then ask it.
 
@@ -470,18 +491,7 @@ class DeploymentMutator:
             return cached
 
     async def _confirmed(self, namespace: str, new: Mapping[str, Any], rollouts: list[Obj]) -> list[Obj]:
-        """The Rollouts with the one that would hold `new` replaced by its fresh copy (dropped if gone)."""
-        rollout = matching_rollout(new, rollouts)
-        if self._fresh is None or rollout is None:
-            return rollouts
-        name = str(_meta(rollout).get("name") or "")
-        try:
-            fresh = await self._fresh.get_rollout(namespace, name)
-        except Exception as err:  # the cache's answer stands: a release it saw alive is held
-            log.warning("reading Rollout %s/%s failed, holding as the cache says: %s", namespace, name, err)
-            return rollouts
-        others = [ro for ro in rollouts if _meta(ro).get("name") != name]
-        return others if fresh is None else [fresh, *others]
+        return await confirmed_rollouts(self._fresh, namespace, new, rollouts)
 
     async def _list_rollouts(self, namespace: str) -> list[Obj]:
         try:

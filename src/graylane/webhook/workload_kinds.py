@@ -38,7 +38,12 @@ from graylane.batchrelease.kinds_style import HOLD_ALL
 from graylane.observe.workload_objects import daemonset_revision, revision_suffix
 from graylane.webhook import admission as adm
 from graylane.webhook.server import MutationRejected, RolloutLister
-from graylane.webhook.workload import is_effective_revision_change, matching_rollout
+from graylane.webhook.workload import (
+    RolloutReader,
+    confirmed_rollouts,
+    is_effective_revision_change,
+    matching_rollout,
+)
 
 __all__ = ["KindsMutator", "mutate_kind"]
 
@@ -126,11 +131,20 @@ def _active(rollout: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 class KindsMutator:
-    """The mutator behind the CloneSet, DaemonSet and StatefulSet-like webhook paths."""
+    """The mutator behind the CloneSet, DaemonSet and StatefulSet-like webhook paths.
 
-    def __init__(self, rollouts: RolloutLister, kinds: Mapping[tuple[str, str], WorkloadKind]) -> None:
+    A new hold is confirmed against the Rollout read from the API (`fresh`), as the Deployment webhook's
+    is (webhook/workload.py): one GET per release started; holds in place cost nothing."""
+
+    def __init__(
+        self,
+        rollouts: RolloutLister,
+        kinds: Mapping[tuple[str, str], WorkloadKind],
+        fresh: RolloutReader | None = None,
+    ) -> None:
         self._rollouts = rollouts
         self._kinds = kinds  # (group, kind) of the request -> the workload kind
+        self._fresh = fresh
 
     async def mutate(self, request: adm.AdmissionRequest) -> Obj | None:
         kind = self._kinds.get((request.group, request.kind))
@@ -145,6 +159,9 @@ class KindsMutator:
         # matching_rollout compares the object's own apiVersion and kind with the workloadRef.
         typed = {**new, "apiVersion": new.get("apiVersion") or kind.api_version, "kind": kind.kind}
         changed = mutate_kind(kind, typed, old, rollouts)
+        if changed is not None and keys.IN_PROGRESSING_ANNOTATION not in _annotations(old):
+            rollouts = await confirmed_rollouts(self._fresh, namespace, typed, rollouts)
+            changed = mutate_kind(kind, typed, old, rollouts)
         if changed is None:
             return None
         log.info("%s %s/%s held for its Rollout", kind.kind, namespace, request.name)
@@ -154,3 +171,7 @@ class KindsMutator:
             else:
                 changed.pop(key, None)
         return changed
+
+
+def _annotations(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    return (obj.get("metadata") or {}).get("annotations") or {}

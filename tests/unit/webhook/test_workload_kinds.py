@@ -18,9 +18,10 @@ from graylane.api.workloads import (
     WorkloadKind,
 )
 from graylane.observe.workload_objects import daemonset_revision
+from graylane.webhook import admission as adm
 from graylane.webhook.validation import validate_rollout
 from graylane.webhook.validation_common import UNSUPPORTED_WORKLOAD
-from graylane.webhook.workload_kinds import mutate_kind
+from graylane.webhook.workload_kinds import KindsMutator, mutate_kind
 
 Obj = dict[str, Any]
 PROGRESSING = '{"rolloutName":"web"}'
@@ -255,3 +256,81 @@ def test_the_validating_webhook_admits_the_kinds_graylane_releases(
         assert (
             "Advanced StatefulSet (apps.kruise.io/v1beta1, apps.kruise.io/v1alpha1)" in UNSUPPORTED_WORKLOAD
         )
+
+
+class Rollouts:
+    """The Rollouts as the webhook's cache shows them, and as the API server has them (None: gone)."""
+
+    def __init__(self, cached: list[Obj], api: Obj | None) -> None:
+        self.cached, self.api = cached, api
+        self.read: list[tuple[str, str]] = []
+
+    async def list_rollouts(self, namespace: str) -> list[Obj]:
+        return copy.deepcopy(self.cached)
+
+    async def get_rollout(self, namespace: str, name: str) -> Obj | None:
+        self.read.append((namespace, name))
+        return copy.deepcopy(self.api)
+
+
+def kinds_request(kind: WorkloadKind, new: Obj, old: Obj) -> adm.AdmissionRequest:
+    group, _, version = kind.api_version.rpartition("/")
+    return adm.AdmissionRequest(
+        review_version="admission.k8s.io/v1",
+        uid="req-1",
+        operation="UPDATE",
+        group=group,
+        version=version,
+        kind=kind.kind,
+        resource=kind.kind.lower() + "s",
+        sub_resource="",
+        namespace="ns",
+        name="web",
+        object=new,
+        old_object=old,
+    )
+
+
+def _gone(ro: Obj) -> Obj | None:
+    return None
+
+
+def _deleted(ro: Obj) -> Obj | None:
+    return {**ro, "metadata": {**ro["metadata"], "deletionTimestamp": "2026-12-05T01:00:00Z"}}
+
+
+def _disabled(ro: Obj) -> Obj | None:
+    return {**ro, "status": {"phase": "Disabled"}}
+
+
+@pytest.mark.parametrize("kind", ALL)
+@pytest.mark.parametrize("api", [_gone, _deleted, _disabled])
+async def test_a_new_hold_is_not_taken_for_a_rollout_the_api_shows_gone(kind: WorkloadKind, api: Any) -> None:
+    """The cache still shows the Rollout alive a moment after `kubectl delete rollout` or `disabled: true`:
+    the hold would outlive the pass that hands the workload back, so the API's answer decides."""
+    old, ro = workload(kind), rollout_for(kind)
+    rollouts = Rollouts([ro], api(ro))
+    mutator = KindsMutator(rollouts, {(kind.group, kind.kind): kind}, rollouts)
+    assert await mutator.mutate(kinds_request(kind, released(old), old)) is None
+    assert rollouts.read == [("ns", "web")]
+
+
+@pytest.mark.parametrize("kind", ALL)
+async def test_a_new_hold_for_a_live_rollout_is_taken(kind: WorkloadKind) -> None:
+    old, ro = workload(kind), rollout_for(kind)
+    rollouts = Rollouts([ro], ro)
+    mutator = KindsMutator(rollouts, {(kind.group, kind.kind): kind}, rollouts)
+    out = await mutator.mutate(kinds_request(kind, released(old), old))
+    assert out is not None
+    assert out["metadata"]["annotations"][keys.IN_PROGRESSING_ANNOTATION] == PROGRESSING
+    assert rollouts.read == [("ns", "web")]
+
+
+async def test_a_hold_in_place_is_kept_without_reading_the_rollout() -> None:
+    old, ro = workload(STATEFULSET), rollout_for(STATEFULSET)
+    old["metadata"]["annotations"] = {keys.IN_PROGRESSING_ANNOTATION: PROGRESSING}
+    rollouts = Rollouts([ro], None)
+    mutator = KindsMutator(rollouts, {(STATEFULSET.group, STATEFULSET.kind): STATEFULSET}, rollouts)
+    out = await mutator.mutate(kinds_request(STATEFULSET, released(old, "demo:v3"), old))
+    assert out is not None
+    assert rollouts.read == []
