@@ -2,7 +2,7 @@
 
 The TrafficRouting `mse-traffic` (match `User-Agent: foo`, header `x-mse-tag: gray`) is shared by the
 Rollouts `rollout-a` and `rollout-b` (v1alpha1 with the annotation, v1beta1 with `trafficRoutingRef`).
-The example's YAML is the seed files in tests/seeds, byte for byte; the Services, Deployments and
+The example's YAML is the seed files in ../shared/seeds, read as they are; the Services, Deployments and
 the MSE Ingress it needs are created here (Ingress class `mse`: the Lua script comes from the
 Rollout's classType).
 """
@@ -10,7 +10,6 @@ Rollout's classType).
 from __future__ import annotations
 
 import collections
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +29,7 @@ from tests.integration.custom_fixtures import (
 )
 from tests.integration.traffic_fixtures import gateway_api_crds
 from tests.integration.waiting import eventually
+from tests.seeds import seed_path
 
 __all__ = [  # fixtures
     "controller_sees_custom_kinds",
@@ -40,7 +40,6 @@ __all__ = [  # fixtures
 ]
 pytestmark = pytest.mark.usefixtures("graylane_controller")
 
-SEEDS = Path(__file__).parent.parent / "seeds"
 V1, V2 = "demo:v1", "demo:v2"
 GRAY_LABELS = {"alicloud.service.tag": "gray", "opensergo.io/canary-gray": "gray"}
 NGINX = "nginx.ingress.kubernetes.io/"
@@ -56,9 +55,9 @@ APPS = {"rollout-a": "spring-cloud-a", "rollout-b": "spring-cloud-b"}
 
 
 def seed(version: str) -> list[Obj]:
-    """The page's TrafficRouting and Rollouts files, byte-for-byte copies of the seeds (tests/seeds)."""
+    """The page's TrafficRouting and Rollouts files, read from ../shared/seeds as they are."""
     files = ("003-full-link-trafficrouting.yaml", f"003-full-link-rollouts-{version}.yaml")
-    return [d for f in files for d in yaml.safe_load_all((SEEDS / f).read_text()) if d]
+    return [d for f in files for d in yaml.safe_load_all(seed_path(f).read_text("utf-8")) if d]
 
 
 def _service(namespace: str, app: str) -> Obj:

@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import subprocess
-from pathlib import Path
 from typing import Any
 
 from tests.integration.waiting import eventually
+from tests.seeds import seed_path
 
 from graylane.cluster import build
 from graylane.kube import resources as r
 from graylane.kube.client import KubeClient, Obj
 from graylane.trafficlab.lab import TrafficLab
-
-SEEDS = Path(__file__).parent.parent / "seeds"  # byte-for-byte copies of ../shared/seeds
 
 
 async def kubectl(lab: TrafficLab, *args: str) -> str:
@@ -31,7 +29,8 @@ async def kubectl(lab: TrafficLab, *args: str) -> str:
 
 
 async def apply_seed(lab: TrafficLab, namespace: str, name: str) -> None:
-    await kubectl(lab, "apply", "-n", namespace, "-f", str(SEEDS / name))
+    # ../shared/seeds: the page's bytes as they are
+    await kubectl(lab, "apply", "-n", namespace, "-f", str(seed_path(name)))
 
 
 async def rollout(kube: KubeClient, namespace: str, name: str) -> Obj:

@@ -12,11 +12,10 @@ Ingress canary sends the step's share; after approval every request answers v2.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import yaml
 from tests.integration.kinds_fixtures import install_openkruise_crds, workload
 from tests.integration.kruise_driver import KruiseDriver
+from tests.seeds import seed_path
 from tests.traffic.figures import Figures
 from tests.traffic.probes import (
     WEIGHT_REQUESTS,
@@ -37,7 +36,6 @@ from graylane.observe.workload_resources import resource_of
 from graylane.trafficlab.lab import TrafficLab
 
 TEST = "seed 004 kinds"
-SEEDS = Path(__file__).parent.parent / "seeds"
 IMAGE = "registry.cn-hangzhou.aliyuncs.com/mse-ingress/version"
 V1, V2 = "version:v1", "version:v2"  # as answers name them (no registry path)
 IMAGES = {V1: f"{IMAGE}:v1", V2: f"{IMAGE}:v2"}
@@ -54,7 +52,7 @@ def test_seed_004_canary_on_a_daemonset(lab: TrafficLab, namespace: str, figures
 
 
 def _seed_docs() -> list[Obj]:
-    docs = yaml.safe_load_all((SEEDS / "004-app-deployment-service-ingress.yaml").read_text())
+    docs = yaml.safe_load_all(seed_path("004-app-deployment-service-ingress.yaml").read_text("utf-8"))
     return [d for d in docs if isinstance(d, dict)]
 
 
@@ -69,7 +67,7 @@ def _app(kind: WorkloadKind, namespace: str, replicas: int) -> Obj:
 
 def _rollout(kind: WorkloadKind) -> Obj:
     """The seed's canary Rollout (v1alpha1) naming the workload of `kind`."""
-    seed = yaml.safe_load((SEEDS / "004-rollout-canary.yaml").read_text())
+    seed = yaml.safe_load(seed_path("004-rollout-canary.yaml").read_text("utf-8"))
     seed["spec"]["objectRef"]["workloadRef"] = {
         "apiVersion": kind.api_version,
         "kind": kind.kind,
