@@ -97,11 +97,23 @@ async def controller_stopped(controller_process: ControllerProcess, kube: KubeCl
     refuse its Events."""
     if controller_process.proc is not None and controller_process.proc.poll() is None:
         await eventually(
-            lambda: kube.list(r.NAMESPACE),
-            lambda listed: (
-                not [n for n in listed["items"] if (n.get("status") or {}).get("phase") == "Terminating"]
-            ),
+            lambda: _terminating(kube),
+            lambda terminating: not terminating,
             what="earlier tests' namespaces gone",
             timeout=180,
         )
     controller_process.stop()
+
+
+async def _terminating(kube: KubeClient) -> dict[str, list[str]]:
+    """Each terminating namespace with what its status says is left (content and finalizers remaining)."""
+    listed = await kube.list(r.NAMESPACE)
+    return {
+        n["metadata"]["name"]: [
+            f"{c.get('type')}: {c.get('message')}"
+            for c in n["status"].get("conditions") or []
+            if c.get("status") == "True"
+        ]
+        for n in listed["items"]
+        if (n.get("status") or {}).get("phase") == "Terminating"
+    }

@@ -329,6 +329,24 @@ async def test_a_missing_ingress_keeps_the_stable_version_serving_everything(
         lambda: canary_ingress(kube, namespace), lambda i: routed(i) == SEED_ROUTE, what="the gray lane route"
     )
 
+    # The Deployment gone, then the Rollout deleted mid-release (a namespace deletion removes both at
+    # once): the Rollout still leaves the lane before its own finalizer comes off.
+    await kube.delete(r.DEPLOYMENT, "spring-cloud-a", namespace)
+    await eventually(
+        lambda: kube.get_or_none(r.DEPLOYMENT, "spring-cloud-a", namespace),
+        lambda obj: obj is None,
+        what="the Deployment gone",
+    )
+    await kube.delete(r.ROLLOUT, "rollout-a", namespace)
+    await eventually(
+        lambda: kube.get_or_none(r.ROLLOUT, "rollout-a", namespace),
+        lambda obj: obj is None,
+        what="rollout-a finalised and gone",
+        timeout=120,
+    )
+    left = await then_traffic_routing(kube, namespace, "Healthy")
+    assert left["metadata"]["finalizers"] == [OWN_FINALIZER], "the lane was left"
+
 
 ISTIO_LANE: Obj = {
     "apiVersion": "rollouts.kruise.io/v1alpha1",

@@ -61,10 +61,10 @@ def finalise(p: Pass, reason: FinaliseReason) -> bool:
     """Advance the finalisation for `reason`; True once every task is done."""
     # The decision is stored before its writes go out (runtime/loop.py), so a pass that still had to
     # act is never the one that says "done": its writes might not land, and nothing would repeat them.
-    acted = release_hold(p)
+    acted = trafficrouting_link.unlink(p)
+    acted = release_hold(p) or acted
     if p.status.canary_status is None:
         return not acted  # the release never started: only the webhook's hold to undo
-    acted = trafficrouting_link.unlink(p) or acted
     sequence = _sequence(p, reason)
     if not p.sub.finalising_step or p.sub.finalising_step not in (*sequence, F.END):
         p.sub.finalising_step = sequence[0]

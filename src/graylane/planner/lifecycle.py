@@ -24,7 +24,7 @@ from graylane.api.enums import (
 from graylane.api.hashing import rollout_hash
 from graylane.api.rollout_v1beta1 import CanaryStatus, Rollout, RolloutStatus
 from graylane.api.workloads import KINDS
-from graylane.planner import analysis, bluegreen
+from graylane.planner import analysis, bluegreen, trafficrouting_link
 from graylane.planner import conditions as cond
 from graylane.planner.actions import (
     AddRolloutFinalizer,
@@ -264,7 +264,10 @@ def _by_phase(
 
 def _finalised(p: Pass, reason: FinaliseReason) -> bool:
     if p.observed.workload is None:
-        return True
+        # Nothing of the workload to hand back, but a TrafficRouting this Rollout joined must still be
+        # let go: its progressing finalizer would keep it Progressing, and a namespace being deleted
+        # (which removes the Deployment at the same time) Terminating, forever.
+        return not trafficrouting_link.unlink(p)
     # Also without a sub-status: a Rollout deleted before it ever saw the release still has to undo
     # the webhook's hold on the workload.
     return finalise(p, reason)

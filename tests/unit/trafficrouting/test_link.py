@@ -10,7 +10,7 @@ from tests.unit.planner.builders import NOW, workload
 
 from graylane.api.hashing import rollout_hash
 from graylane.api.rollout_v1beta1 import Rollout
-from graylane.planner.actions import RecordEvent, SetTrafficRoutingFinalizers
+from graylane.planner.actions import RecordEvent, RemoveRolloutFinalizer, SetTrafficRoutingFinalizers
 from graylane.planner.lifecycle import plan
 from graylane.planner.observed import LinkedTrafficRouting, RolloutObserved
 from graylane.planner.trafficrouting_link import linked_name
@@ -200,3 +200,31 @@ def test_finalising_removes_only_our_finalizer_first() -> None:
     unlinked = link(phase="Progressing", finalizers=(OWN, OTHER))
     again = plan(RolloutObserved(rollout=r, workload=w, now=NOW, traffic_routing=unlinked))
     assert not any(isinstance(a, SetTrafficRoutingFinalizers) for a in again.actions)
+
+
+def _deleted(status: dict[str, Any]) -> Rollout:
+    obj = rollout_obj(field="mse-traffic", status=status)
+    _with_settled_meta(obj)  # settles obj's metadata in place (our finalizer, the hash)
+    obj["metadata"]["deletionTimestamp"] = NOW.isoformat()
+    return Rollout.from_obj(obj)
+
+
+def test_a_deleted_rollout_whose_workload_is_gone_still_lets_the_traffic_routing_go() -> None:
+    """A namespace being deleted removes the Deployment and the Rollout together: the Rollout's finalizer
+    comes off only after our progressing finalizer is off the TrafficRouting (else it stays forever)."""
+    r = _deleted(progressing_status("InRolling"))
+    linked = link(phase="Progressing", finalizers=(OWN, MINE))
+    first = plan(RolloutObserved(rollout=r, workload=None, now=NOW, traffic_routing=linked))
+    assert SetTrafficRoutingFinalizers("mse-traffic", (OWN,), "42") in first.actions
+    assert not any(isinstance(a, RemoveRolloutFinalizer) for a in first.actions)
+
+    assert first.status is not None
+    stored = _deleted(first.status.to_obj())
+    unlinked = link(phase="Progressing", finalizers=(OWN,), resource_version="43")
+    steps = [plan(RolloutObserved(rollout=stored, workload=None, now=NOW, traffic_routing=unlinked))]
+    while steps[-1].status is not None and len(steps) < 4:  # each stored status is planned again
+        stored = _deleted(steps[-1].status.to_obj())
+        steps.append(plan(RolloutObserved(rollout=stored, workload=None, now=NOW, traffic_routing=unlinked)))
+    actions = [a for s in steps for a in s.actions]
+    assert RemoveRolloutFinalizer("rollouts.kruise.io/rollout") in actions
+    assert not any(isinstance(a, SetTrafficRoutingFinalizers) for a in actions)
