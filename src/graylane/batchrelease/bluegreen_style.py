@@ -13,6 +13,9 @@ versions up:
   available, so with `maxUnavailable: 0` no old pod is ever scaled down.
 - Each batch unpauses the Deployment and raises `maxSurge` to the batch's replicas: that many new
   pods come up (a percentage other than 100% keeps one pod back, as Kruise's NewRSReplicasLimit).
+- A Deployment scaled mid-release is rebalanced once its controller has applied the scale: the old
+  pods made `replicas` again and the new ones held to the batch's surge (`_rebalance`: the controller's
+  proportional scaling can leave fewer old pods and more new ones, and never corrects either).
 - Finalize, once the workload is handed back, restores the saved settings (and the old ReplicaSets'
   `minReadySeconds`, which Kruise leaves at MaxReadySeconds), waits until every pod is updated and
   ready (the native controller scales the other version down), then re-enables the HPA.
@@ -78,6 +81,8 @@ REPLICA_SET: Final = "ReplicaSet"
 HPA: Final = "HorizontalPodAutoscaler"
 _SCALE_BASE: Final = 10_000_000
 _INITIAL_SURGE: Final = 1  # Initialize's maxSurge: "no batch yet" (Kruise reads 1 back as 0)
+# Written by the Deployment controller on every ReplicaSet it scales: the Deployment size it scaled for.
+_DESIRED_REPLICAS: Final = "deployment.kubernetes.io/desired-replicas"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,6 +177,10 @@ class BlueGreenDeployment:
         return Step(False, tuple(actions))
 
     def upgrade(self, obs: BatchReleaseObserved, batch: int) -> Step:
+        rebalance = _rebalance(obs)
+        if rebalance is None or rebalance:
+            # The Deployment controller is still scaling, or left the versions off their shares.
+            return Step(False, rebalance or ())
         return surge_upgrade(
             obs,
             batch,
@@ -263,6 +272,42 @@ def _restore(
     return (*rs_patches, Patch(DEPLOYMENT, name_of(dep), body))
 
 
+def _rebalance(obs: BatchReleaseObserved) -> tuple[Patch, ...] | None:
+    """After the Deployment is scaled mid-release: every old pod kept, the new ones at the batch's share.
+
+    The Deployment controller scales a Deployment in a rolling update proportionally, each ReplicaSet by
+    its share of replicas + maxSurge, rounded; then it never scales an old ReplicaSet up again, and
+    never scales the new one down while the pods exceed replicas + maxSurge. From 1 old + 1 new pod
+    scaled to 7 at 50% it leaves 5 old + 6 new: fewer old pods than the Deployment's replicas though
+    no traffic has moved, and more new ones than the step asks. So once the controller has applied a
+    scale (each scaled ReplicaSet's desired-replicas annotation is the new size) the largest old
+    ReplicaSet is set to make the old pods `replicas` again and the new one is held to the pods the
+    batch's maxSurge allows, which the controller then keeps (its surge arithmetic is satisfied).
+    None: wait, the controller has not applied the scale yet; () when the shares are right.
+    """
+    dep = obs.workload
+    new = next((rs for rs in obs.replica_sets if _revision(rs) == obs.update_revision), None)
+    old = sorted(_old_replica_sets(obs), key=_rs_replicas, reverse=True)
+    if dep is None or new is None or not old or not _ready_for_blue_green(dep):
+        return ()
+    replicas = spec_replicas(dep)
+    active = [rs for rs in (new, *old) if _rs_replicas(rs) > 0]
+    if not generation_observed(dep) or any(
+        annotations_of(rs).get(_DESIRED_REPLICAS) != str(replicas) for rs in active
+    ):
+        return None
+    actions: list[Patch] = []
+    deficit = replicas - sum(_rs_replicas(rs) for rs in old)
+    if deficit:
+        target = max(_rs_replicas(old[0]) + deficit, 0)
+        actions.append(_scale(old[0], target))
+    rolling = ((dep.get("spec") or {}).get("strategy") or {}).get("rollingUpdate") or {}
+    allowed = scaled_or_zero(rolling.get("maxSurge", 0), replicas)  # as the controller resolves it
+    if _rs_replicas(new) > allowed:
+        actions.append(_scale(new, allowed))
+    return tuple(actions)
+
+
 # -- the HPA ----------------------------------------------------------------------------------------
 
 
@@ -307,6 +352,15 @@ def _rolling_update(max_surge: IntOrString | None, max_unavailable: IntOrString 
         "type": "RollingUpdate",
         "rollingUpdate": {"maxSurge": max_surge, "maxUnavailable": max_unavailable},
     }
+
+
+def _scale(rs: Mapping[str, Any], replicas: int) -> Patch:
+    # Guarded: decided from this version of the ReplicaSet, which its controller may be changing.
+    return Patch(REPLICA_SET, name_of(rs), {"spec": {"replicas": replicas}}, version_of(rs))
+
+
+def _rs_replicas(rs: Mapping[str, Any]) -> int:
+    return int((rs.get("spec") or {}).get("replicas") or 0)
 
 
 def _min_ready(rs: Mapping[str, Any], seconds: int) -> Patch:

@@ -266,9 +266,17 @@ def _workload_cases(obs: BatchReleaseObserved, status: BatchReleaseStatus, info:
         status.phase, status.canary_status = fresh.phase, fresh.canary_status
         status.update_revision, status.observed_workload_replicas = info.update_revision, -1
         return True
-    if info.promoted or old.phase != BatchReleasePhase.PROGRESSING:
+    if old.phase != BatchReleasePhase.PROGRESSING:
         return False
-    if status.observed_workload_replicas not in (-1, info.replicas):
+    scaled = status.observed_workload_replicas not in (-1, info.replicas)
+    if info.promoted:
+        # Every pod is on the new revision, so there is no batch to redo; but the new size is recorded
+        # (Kruise's promoted check returns first and leaves it stale, e.g. 10 after a scale-in to 4,
+        # and a later template change is then misread as a scale).
+        if scaled:
+            status.observed_workload_replicas = info.replicas
+        return False
+    if scaled:
         status.canary_status.batch_ready_time = None
         status.canary_status.batch_state = BatchState.UPGRADING
         status.observed_workload_replicas = info.replicas

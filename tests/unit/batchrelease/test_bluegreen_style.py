@@ -18,7 +18,7 @@ from graylane.batchrelease.bluegreen_style import (
     hpa_for,
 )
 from graylane.batchrelease.partition_style import control_info
-from graylane.batchrelease.planner import BatchReleaseObserved, Patch
+from graylane.batchrelease.planner import BatchReleaseObserved, Patch, Step
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 CONTROL = BlueGreenDeployment()
@@ -267,3 +267,65 @@ def test_hpa_lookup_ignores_other_workloads_and_kinds() -> None:
     }
     assert hpa_for([other_kind, _hpa("other")], "Deployment", "demo") is None
     assert hpa_for([_hpa("demo-DisableByRollout")], "Deployment", "demo") is not None
+
+
+# -- a Deployment scaled mid-release ---------------------------------------------------------------
+
+
+def _scaled_rs(revision: str, replicas: int, desired: int) -> dict[str, Any]:
+    rs = _rs(revision)
+    rs["metadata"]["resourceVersion"] = f"rv-{revision}"
+    rs["metadata"]["annotations"] = {"deployment.kubernetes.io/desired-replicas": str(desired)}
+    rs["spec"]["replicas"] = replicas
+    return rs
+
+
+def _scaled_to(replicas: int, surge: str, *sets: dict[str, Any]) -> BatchReleaseObserved:
+    dep = _under_control()
+    dep["spec"]["replicas"] = replicas
+    dep["spec"]["strategy"]["rollingUpdate"]["maxSurge"] = surge
+    return _obs(dep, replica_sets=sets)
+
+
+def _replicas(patches: tuple[Patch, ...]) -> dict[str, tuple[int, str]]:
+    return {p.name: (p.body["spec"]["replicas"], p.guard) for p in patches}
+
+
+@pytest.mark.parametrize(
+    ("replicas", "old", "new", "want"),
+    [
+        # 1 + 1 scaled to 7 at 50%: the controller's proportions left 5 old + 6 new; 7 + 4 wanted.
+        (7, 5, 6, {"demo-old": (7, "rv-old"), "demo-new": (4, "rv-new")}),
+        # 5 + 6 scaled to 3: 2 old + 3 new; 3 + 2 wanted.
+        (3, 2, 3, {"demo-old": (3, "rv-old"), "demo-new": (2, "rv-new")}),
+        # An old pod too many would keep the new ones below the batch: the old ones go to replicas.
+        (5, 6, 2, {"demo-old": (5, "rv-old")}),
+        # 8 old + 4 new is what 4 + 2 scaled to 8 gives: right already, nothing to do.
+        (8, 8, 4, {}),
+    ],
+)
+def test_a_scaled_deployment_keeps_every_old_pod_and_the_batchs_new_ones(
+    replicas: int, old: int, new: int, want: dict[str, tuple[int, str]]
+) -> None:
+    obs = _scaled_to(replicas, "50%", _scaled_rs("old", old, replicas), _scaled_rs("new", new, replicas))
+    step = CONTROL.upgrade(obs, 0)
+    if want:
+        assert (step.done, _replicas(step.actions)) == (False, want)
+    else:
+        assert step.done  # on to the surge, which is set already
+        assert step.actions == ()
+
+
+def test_a_scale_the_deployment_controller_has_not_applied_yet_is_waited_for() -> None:
+    # The Deployment says 7, its ReplicaSets were last scaled for 2: the controller's proportions come.
+    obs = _scaled_to(7, "50%", _scaled_rs("old", 1, 2), _scaled_rs("new", 1, 2))
+    assert CONTROL.upgrade(obs, 0) == Step(False)
+
+
+def test_old_replica_sets_scaled_to_zero_long_ago_do_not_hold_the_rebalance() -> None:
+    older = _scaled_rs("older", 0, 3)  # an earlier release's: its annotation is from another size
+    obs = _scaled_to(7, "50%", older, _scaled_rs("old", 5, 7), _scaled_rs("new", 6, 7))
+    assert _replicas(CONTROL.upgrade(obs, 0).actions) == {
+        "demo-old": (7, "rv-old"),
+        "demo-new": (4, "rv-new"),
+    }

@@ -375,13 +375,41 @@ def test_workload_scaled_restarts_the_batch_unless_promoted(promoted: bool) -> N
     info = WorkloadInfo(10, True, promoted, 1, 1, "update", "stable")
     result, control = _special(plan_obj, status, info)
     canary = result.status.canary_status
+    # Either way the new size is recorded, and written alone before the state machine runs.
+    assert control.calls == []
+    assert result.status.observed_workload_replicas == 10
     if promoted:
-        assert control.calls == ["check:0"]
-        assert result.status.observed_workload_replicas == 5
+        # Every pod is on the new revision: nothing to redo, the batch stays Ready since when it was.
+        assert (canary.batch_state, canary.batch_ready_time) == ("Ready", NOW.replace(hour=11))
     else:
-        assert control.calls == []
         assert (canary.batch_state, canary.batch_ready_time) == ("Upgrading", None)
-        assert result.status.observed_workload_replicas == 10
+
+
+def test_a_promoted_workload_scaled_in_after_the_last_batch_records_its_new_size() -> None:
+    """10 pods all updated at the last batch, scaled to 4: the status follows (Kruise keeps 10, stale,
+    because its promoted check returns before the scaling one), and the next pass goes on as usual."""
+    plan_obj = release_plan(batchPartition=1)
+    status = settled_status(
+        plan_obj,
+        observedWorkloadReplicas=10,
+        canaryStatus={
+            "batchState": "Ready",
+            "currentBatch": 1,
+            "updatedReplicas": 10,
+            "updatedReadyReplicas": 10,
+        },
+    )
+    info = WorkloadInfo(4, True, True, 4, 4, "update", "stable")
+    result, control = _special(plan_obj, status, info)
+    assert control.calls == []
+    assert result.status.observed_workload_replicas == 4
+    canary = result.status.canary_status
+    assert (canary.batch_state, canary.current_batch, canary.updated_replicas) == ("Ready", 1, 4)
+
+    # The stored status now matches: no special case, the Ready batch is re-checked as usual.
+    again, control = _special(plan_obj, result.status.to_obj(), info)
+    assert control.calls == ["check:1"]
+    assert again.status.observed_workload_replicas == 4
 
 
 def test_a_new_template_mid_release_stops_and_records_the_revision() -> None:
