@@ -1,6 +1,6 @@
-"""What the controller process loads: not the CLI's verbs, the benchmark, cryptography, lightkube or httpx
-(issue 14: each module costs resident memory for the process' whole life; the certificate work and the
-kubeconfig's reading run in children)."""
+"""What the controller process loads: not the CLI's verbs, the benchmark, cryptography, lightkube, httpx,
+YAML or the analysis judge (issue 14: each module costs resident memory for the process' whole life; the
+certificate work and the kubeconfig's reading run in children, the judge loads with a judge metric)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 FORBIDDEN = (
     "anyio",
     "cryptography",
+    "graylane.analysis.judge",
     "graylane.bench",
     "graylane.cli.cluster",
     "graylane.cli.demo",
@@ -31,6 +32,8 @@ FORBIDDEN = (
     "lupa",
     "pytest",
     "rich",
+    "statistics",
+    "yaml",
 )
 # Imports what `graylane controller` imports before it runs (its command module and the app it runs).
 PROBE = """
