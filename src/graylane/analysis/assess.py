@@ -28,12 +28,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from graylane.analysis.contract import Counts, Outcome, Samples, SamplesQuery, Value
 from graylane.analysis.expr import ConditionError, compile_condition
-from graylane.analysis.judge.counts import CountLook
-from graylane.analysis.judge.verdict import Judgement, Settings, judge_counts, judge_samples
 from graylane.api.analysis import (
     DEFAULT_CONSECUTIVE_ERROR_LIMIT,
     DEFAULT_MEASUREMENT_RETENTION,
@@ -49,6 +47,11 @@ from graylane.api.analysis import (
     RunSummary,
     parse_decimal,
 )
+
+# The judge (and the statistics module under it) loads with the first judge metric: most controllers
+# never run one, and its modules cost 0.8 MB of resident memory for the process' life (issue 14).
+if TYPE_CHECKING:
+    from graylane.analysis.judge.verdict import Judgement, Settings
 
 __all__ = [
     "Limits",
@@ -226,6 +229,8 @@ def _evaluate(metric: Metric, result: object, shown: str) -> tuple[AnalysisPhase
 
 def judge_settings(judge: JudgeMetric) -> Settings:
     """The judge's settings from the spec (``ValueError`` names a bad alpha or margin)."""
+    from graylane.analysis.judge.verdict import Settings
+
     default_min = DEFAULT_MIN_REQUESTS if judge.counts is not None else DEFAULT_MIN_SAMPLES
     return Settings(
         alpha=parse_decimal(judge.alpha, low=1e-6, high=0.5, name="alpha"),
@@ -267,6 +272,9 @@ def judge_measurement(
 
 
 def _look(judge: JudgeMetric, state: JudgeState, outcome: Outcome) -> tuple[Judgement, JudgeState]:
+    from graylane.analysis.judge.counts import CountLook
+    from graylane.analysis.judge.verdict import Judgement, judge_counts, judge_samples
+
     settings = judge_settings(judge)
     request, value = outcome.request, outcome.value
     window_end = _end_of(outcome)

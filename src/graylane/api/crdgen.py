@@ -30,7 +30,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
@@ -328,6 +327,8 @@ def crd_documents() -> dict[str, dict[str, Any]]:
 
 def render_all() -> dict[str, str]:
     """File name -> YAML text of every CRD, sorted by file name."""
+    import yaml  # the committed files' text; the controller installs `crd_documents()` and needs no YAML
+
     return {
         name: _HEADER + yaml.safe_dump(doc, sort_keys=True, default_flow_style=False, explicit_start=True)
         for name, doc in crd_documents().items()

@@ -32,6 +32,7 @@ from graylane.controller.rollout import RolloutReconciler
 from graylane.kube import resources as r
 from graylane.kube.apimetrics import ApiMetrics
 from graylane.kube.client import ApiError, KubeClient, Obj
+from graylane.kube.credentials import resolve as resolve_credentials
 from graylane.observe.traffic import TrafficObserver, discover_custom_kinds, discover_http_route
 from graylane.observe.workload_kinds import PARTITION_KINDS, WorkloadInformers, discover
 from graylane.observe.workloads import RevisionCache
@@ -191,16 +192,12 @@ async def _run(options: ControllerOptions, scripts: ProcessScriptRunner) -> int:
     registry = CollectorRegistry()
     metrics = ApiMetrics(registry)  # graylane_api_requests_total on the manager's /metrics
     # aiohttp: a third of httpx's CPU per request (kube/transport.py), and loaded anyway for the webhooks.
-    client = KubeClient.from_kubeconfig(
-        options.kubeconfig, options.context, metrics=metrics, transport="aiohttp"
-    )
+    # The kubeconfig is read once, by lightkube in a child process (kube/credentials.py), for both clients.
+    credentials = await asyncio.to_thread(resolve_credentials, options.kubeconfig, options.context)
+    client = KubeClient(credentials, metrics=metrics, transport="aiohttp")
     # The elector's own pool (BENCHMARKS.md cause 4); a few connections, so a renewal can retry beside one.
-    lease_client = KubeClient.from_kubeconfig(
-        options.kubeconfig,
-        options.context,
-        metrics=metrics,
-        max_connections=LEASE_CONNECTIONS,
-        transport="aiohttp",
+    lease_client = KubeClient(
+        credentials, metrics=metrics, max_connections=LEASE_CONNECTIONS, transport="aiohttp"
     )
     manager = Manager(client, options.manager, registry=registry, lease_client=lease_client)
     # Gateway API is optional: HTTPRoutes are watched if their CRD exists now, or once it is established.

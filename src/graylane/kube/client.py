@@ -1,7 +1,8 @@
 """A thin asynchronous Kubernetes REST client working on plain JSON dicts.
 
 lightkube does the part that is easy to get wrong (kubeconfig parsing, TLS, client certificates,
-tokens, exec plugins) and hands us a configured httpx client; we speak REST on top of it because the
+tokens, exec plugins) and hands us a configured httpx client, or, for the controller's aiohttp
+transport, plain credentials read in a child process (credentials.py); we speak REST on top because the
 informers need what lightkube's typed watch hides: bookmarks, the list's resourceVersion, and a 410
 surfaced to the caller so it can re-list. Every request is counted by verb, resource and status on the
 `ApiMetrics` the client is given (kube/apimetrics.py), so /metrics and the benchmark report API load.
@@ -15,13 +16,15 @@ import importlib.metadata
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from lightkube.config.kubeconfig import KubeConfig, SingleConfig
-
+from graylane.kube import credentials as creds
 from graylane.kube.apimetrics import TRANSPORT_ERROR, ApiMetrics, request_labels, resource_label
 from graylane.kube.resources import Resource
-from graylane.kube.transport import AiohttpTransport, HttpxTransport, Transport
+from graylane.kube.transport import AiohttpTransport, Transport
+
+if TYPE_CHECKING:
+    from lightkube.config.kubeconfig import SingleConfig
 
 __all__ = ["ApiError", "KubeClient", "Obj", "PatchType", "user_agent"]
 
@@ -104,7 +107,7 @@ class KubeClient:
 
     def __init__(
         self,
-        config: SingleConfig,
+        config: SingleConfig | creds.Credentials,
         *,
         field_manager: str = "graylane",
         metrics: ApiMetrics | None = None,
@@ -113,10 +116,20 @@ class KubeClient:
         transport: TransportName = "httpx",
     ) -> None:
         agent = agent or user_agent()
-        kind = AiohttpTransport if transport == "aiohttp" else HttpxTransport
-        self._transport: Transport = kind(config, max_connections=max_connections, agent=agent)
+        if transport == "aiohttp":
+            resolved = config if isinstance(config, creds.Credentials) else creds.from_single(config)
+            self._transport: Transport = AiohttpTransport(
+                resolved, max_connections=max_connections, agent=agent
+            )
+            self.namespace = resolved.namespace
+        elif isinstance(config, creds.Credentials):
+            raise TypeError("the httpx transport takes a lightkube config, not resolved credentials")
+        else:
+            from graylane.kube.transport_httpx import HttpxTransport  # loads lightkube and httpx
+
+            self._transport = HttpxTransport(config, max_connections=max_connections, agent=agent)
+            self.namespace = config.namespace or "default"
         self.field_manager = field_manager
-        self.namespace = config.namespace or "default"
         self.metrics = metrics
 
     @classmethod
@@ -130,7 +143,18 @@ class KubeClient:
         agent: str | None = None,
         transport: TransportName = "httpx",
     ) -> KubeClient:
-        """Load a kubeconfig file; with no path, $KUBECONFIG / ~/.kube/config / in-cluster as kubectl does."""
+        """Load a kubeconfig file; with no path, $KUBECONFIG / ~/.kube/config / in-cluster as kubectl does.
+
+        With aiohttp (the controller) lightkube reads it in a child process (credentials.py: its
+        import would cost the controller's whole life about 4.7 MB); a failure raises CredentialsError.
+        """
+        if transport == "aiohttp":
+            resolved = creds.resolve(path, context)
+            return cls(
+                resolved, metrics=metrics, max_connections=max_connections, agent=agent, transport=transport
+            )
+        from lightkube.config.kubeconfig import KubeConfig
+
         config = KubeConfig.from_file(path) if path else KubeConfig.from_env()
         single = config.get(context_name=context)
         if single is None:

@@ -5,13 +5,14 @@ moves bytes: `send` one request and return (status, body); `stream` a watch, yie
 implementations keep ordinary requests and watches in separate connection pools (client.py says why)
 and take TLS, the client certificate and the credentials from lightkube's reading of the kubeconfig:
 
-- `HttpxTransport`: lightkube's configured httpx client, the default (the CLI and tools; its import is
-  part of lightkube's anyway);
-- `AiohttpTransport`: aiohttp's client, which the controller uses: its per-request CPU is about a
-  third of httpx's (0.29-0.41 ms against 0.93 ms for a GET on the local API server, measured, issue
-  14) and the controller imports aiohttp anyway for its webhook server. Credentials come from the same
-  lightkube `httpx.Auth` objects: the header they produce is reused until the API server answers 401,
-  which re-runs them once (a rotated token file, an exec plugin's fresh token).
+- `HttpxTransport` (transport_httpx.py): lightkube's configured httpx client, the default (the CLI and
+  tools; its import is part of lightkube's anyway);
+- `AiohttpTransport` (here): aiohttp's client, which the controller uses: its per-request CPU is about
+  a third of httpx's (0.29-0.41 ms against 0.93 ms for a GET on the local API server, measured, issue
+  14) and the controller imports aiohttp anyway for its webhook server. Its credentials are plain values
+  (credentials.py: lightkube's reading of the kubeconfig, made in a child process so that the
+  controller never imports lightkube or httpx): the header is reused until the API server answers 401,
+  which resolves them once more (a rotated token file, an exec plugin's fresh token).
 
 What it must not do: parse bodies, retry anything but that one 401, or count requests (client.py does).
 """
@@ -22,14 +23,12 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx2 as httpx
-from lightkube.config.client_adapter import ConnectionParams, user_auth, verify_cluster
-from lightkube.config.kubeconfig import SingleConfig
+from graylane.kube.credentials import Credentials
 
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["AiohttpTransport", "HttpxTransport", "Stream", "Transport"]
+__all__ = ["CONNECT_TIMEOUT", "REQUEST_TIMEOUT", "AiohttpTransport", "Stream", "Transport"]
 
 REQUEST_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 10.0
@@ -58,58 +57,6 @@ class Transport(Protocol):
     ) -> contextlib.AbstractAsyncContextManager[Stream]: ...
 
     async def close(self) -> None: ...
-
-
-# -- httpx ---------------------------------------------------------------------------------------------
-
-
-def _httpx_client(config: SingleConfig, limits: httpx.Limits, agent: str) -> httpx.AsyncClient:
-    """lightkube's configured client (TLS, auth, base URL) with our pool limits and User-Agent."""
-    params = ConnectionParams(timeout=httpx.Timeout(REQUEST_TIMEOUT), trust_env=False).httpx_params(config)
-    return httpx.AsyncClient(**params, limits=limits, headers={"User-Agent": agent})
-
-
-class _HttpxStream:
-    def __init__(self, resp: httpx.Response) -> None:
-        self._resp = resp
-        self.status = resp.status_code
-
-    async def body(self) -> bytes:
-        return await self._resp.aread()
-
-    async def lines(self) -> AsyncIterator[bytes]:
-        async for line in self._resp.aiter_lines():
-            yield line.encode()
-
-
-class HttpxTransport:
-    def __init__(self, config: SingleConfig, *, max_connections: int, agent: str) -> None:
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        self._http = _httpx_client(config, limits, agent)
-        self._watch_http = _httpx_client(config, httpx.Limits(max_connections=None), agent)
-
-    async def send(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any],
-        content: bytes | None,
-        headers: Mapping[str, str],
-    ) -> tuple[int, bytes]:
-        resp = await self._http.request(method, path, params=dict(params), content=content, headers=headers)
-        return resp.status_code, resp.content
-
-    @contextlib.asynccontextmanager
-    async def stream(
-        self, path: str, params: Mapping[str, Any], read_timeout: float
-    ) -> AsyncIterator[Stream]:
-        timeout = httpx.Timeout(CONNECT_TIMEOUT, read=read_timeout)
-        async with self._watch_http.stream("GET", path, params=dict(params), timeout=timeout) as resp:
-            yield _HttpxStream(resp)
-
-    async def close(self) -> None:
-        await self._http.aclose()
-        await self._watch_http.aclose()
 
 
 # -- aiohttp -------------------------------------------------------------------------------------------
@@ -141,19 +88,13 @@ class _AiohttpStream:
 class AiohttpTransport:
     """aiohttp sessions made on first use (a session belongs to the running event loop)."""
 
-    def __init__(self, config: SingleConfig, *, max_connections: int, agent: str) -> None:
-        self._base = str(config.cluster.server).rstrip("/")
-        secure = self._base.startswith("https:")
-        assert config.user is not None, "Missing user"
-        self._ssl: Any = (
-            verify_cluster(config.cluster, config.user, config.abs_file, trust_env=False) if secure else False
-        )
-        self._auth = user_auth(config.user)
+    def __init__(self, credentials: Credentials, *, max_connections: int, agent: str) -> None:
+        self._base = credentials.server
+        self._ssl: Any = credentials.ssl_context()
+        self._credentials = credentials
         self._agent = agent
         self._limit = max_connections
         self._sessions: dict[str, aiohttp.ClientSession] = {}
-        self._authorization: str | None = None
-        self._authorized = False
 
     def _session(self, kind: str) -> aiohttp.ClientSession:
         import aiohttp  # the controller has it loaded (its webhook server); tools never get here
@@ -172,19 +113,13 @@ class AiohttpTransport:
         return session
 
     async def _header(self, refused: bool = False) -> dict[str, str]:
-        """The Authorization header: made once by lightkube's auth, made again after a 401."""
-        if self._auth is None:
+        """The Authorization header: resolved with the credentials, resolved again after a 401."""
+        if not self._credentials.has_auth:
             return {}
-        if not self._authorized or refused:
-            flow = self._auth.async_auth_flow(httpx.Request("GET", self._base or "http://localhost"))
-            request = await flow.__anext__()
-            if refused:
-                with contextlib.suppress(StopAsyncIteration):
-                    request = await flow.asend(httpx.Response(401))
-            await flow.aclose()
-            self._authorization = request.headers.get("Authorization")
-            self._authorized = True
-        return {"Authorization": self._authorization} if self._authorization else {}
+        if refused and self._credentials.refresh is not None:
+            self._credentials = await self._credentials.refresh()
+        authorization = self._credentials.authorization
+        return {"Authorization": authorization} if authorization else {}
 
     async def send(
         self,
@@ -202,7 +137,7 @@ class AiohttpTransport:
                 method, self._base + path, params=_query(params), data=content, headers=sent
             ) as resp:
                 body = bytes(await resp.read())
-                if resp.status != 401 or refused or self._auth is None:
+                if resp.status != 401 or refused or not self._credentials.has_auth:
                     return int(resp.status), body
             refused = True
 
@@ -218,7 +153,7 @@ class AiohttpTransport:
         async with session.get(
             self._base + path, params=_query(params), headers=headers, timeout=timeout
         ) as resp:
-            if resp.status == 401 and self._auth is not None:
+            if resp.status == 401 and self._credentials.has_auth:
                 await self._header(refused=True)  # the informer's retry goes with the fresh credentials
             yield _AiohttpStream(resp)
 

@@ -33,8 +33,6 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import yaml
-
 from graylane.api import crdgen
 from graylane.kube import resources as r
 from graylane.kube.client import ApiError, KubeClient
@@ -119,6 +117,8 @@ class Endpoint:
 
 def crd_objects(rendered: Mapping[str, str]) -> list[Obj]:
     """Every CustomResourceDefinition in crdgen's files (filename -> YAML), in filename order."""
+    import yaml  # only for files given by hand: the controller installs crdgen's objects, without YAML
+
     crds: list[Obj] = []
     for name in sorted(rendered):
         docs = yaml.safe_load_all(rendered[name])
