@@ -94,10 +94,15 @@ class Vela:
         await self.kube.create(r.ROLLOUT_V1ALPHA1, rollout, self.namespace)
 
     async def release(self, image: str) -> None:
-        """`vela up` of a new publishVersion: the Deployment rendered again with the new image."""
-        dep = await self.kube.get(r.DEPLOYMENT, NAME, self.namespace)
-        dep["spec"]["template"]["spec"]["containers"][0]["image"] = image
-        await self.kube.replace(r.DEPLOYMENT, dep)
+        """`vela up` of a new publishVersion: the Deployment rendered again with the new image (retried on
+        409 as vela-core's apply is: the Deployment controller and graylane write the object too)."""
+
+        async def put() -> None:
+            dep = await self.kube.get(r.DEPLOYMENT, NAME, self.namespace)
+            dep["spec"]["template"]["spec"]["containers"][0]["image"] = image
+            await self.kube.replace(r.DEPLOYMENT, dep)
+
+        await _on_conflict_retry(put)
 
     async def _update_paused(self, paused: bool) -> None:
         async def put() -> None:
