@@ -64,9 +64,8 @@ class Credentials:
         """The context lightkube's `verify_cluster` builds (False for plain http)."""
         if not self.server.startswith("https:"):
             return False
-        if self.ca is not None:
-            with _private_files(self.ca) as (cafile,):
-                ctx = ssl.create_default_context(cafile=cafile)
+        if self.ca is not None:  # PEM text: ssl takes it as data, no file needed
+            ctx = ssl.create_default_context(cadata=self.ca.decode(errors="replace"))
         else:  # no CA named: lightkube asks httpx for its default context; so do we (rare, so lazily)
             import httpx2
 
@@ -79,7 +78,7 @@ class Credentials:
 
 @contextlib.contextmanager
 def _private_files(*contents: bytes) -> Iterator[list[str]]:
-    """Files readable by this user only, removed on exit (ssl loads certificates from paths only)."""
+    """Files readable by this user only, removed on exit (ssl loads a certificate chain from paths only)."""
     with tempfile.TemporaryDirectory(prefix="graylane-tls-") as tmp:
         paths = []
         for i, data in enumerate(contents):
