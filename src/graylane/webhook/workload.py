@@ -49,6 +49,8 @@ __all__ = [
     "is_effective_revision_change",
     "matching_rollout",
     "mutate_deployment",
+    "revived_rollouts",
+    "targeting_rollouts",
 ]
 
 Obj = dict[str, Any]
@@ -92,17 +94,23 @@ def matching_rollout(workload: Mapping[str, Any], rollouts: Sequence[Mapping[str
 
     Rollouts being deleted or in phase Disabled do not count; a disabling one still does.
     """
+    return next((dict(ro) for ro in targeting_rollouts(workload, rollouts) if _counts(ro)), None)
+
+
+def targeting_rollouts(workload: Mapping[str, Any], rollouts: Sequence[Mapping[str, Any]]) -> list[Obj]:
+    """Every Rollout whose workloadRef names this object (same API group, kind and name), counting or not."""
     group = _api_group(str(workload.get("apiVersion") or "apps/v1"))
     kind = workload.get("kind") or r.DEPLOYMENT.kind
     name = _meta(workload).get("name")
     if group is None:
-        return None
+        return []
+    found = []
     for rollout in rollouts:
         ref = _mapping(_mapping(rollout.get("spec")).get("workloadRef"))
         target = (_api_group(str(ref.get("apiVersion") or "")), ref.get("kind"), ref.get("name"))
-        if _counts(rollout) and target == (group, kind, name):
-            return dict(rollout)
-    return None
+        if target == (group, kind, name):
+            found.append(dict(rollout))
+    return found
 
 
 def _counts(rollout: Mapping[str, Any]) -> bool:
@@ -423,13 +431,50 @@ async def confirmed_rollouts(
     return others if found is None else [found, *others]
 
 
+async def revived_rollouts(
+    fresh: RolloutReader | None,
+    namespace: str,
+    new: Mapping[str, Any],
+    old: Mapping[str, Any],
+    rollouts: list[Obj],
+) -> list[Obj]:
+    """The Rollouts with those that name `new` but do not count in the cache (Disabled, or being
+    deleted) replaced by their copies read from the API, when `new` is a release none would hold.
+
+    The other way round from `confirmed_rollouts`: the cache may still show a Rollout Disabled that was
+    re-enabled a moment ago, or the old copy of one deleted and created again. Chaos seed 3: the API
+    server restarted right after a re-enable, the next image reached the webhook before the Rollout
+    informer had listed again, was admitted unheld as if the Rollout were still Disabled, and the
+    Deployment rolled natively while the Rollout stayed Healthy. One GET per such release; a failed
+    read leaves the cache's answer (Kruise decides on its cache alone).
+    """
+    if fresh is None or matching_rollout(new, rollouts) is not None:
+        return rollouts
+    if _annotations(new).get(keys.IN_PROGRESSING_ANNOTATION) or not is_effective_revision_change(old, new):
+        return rollouts  # a hold in place is kept without a Rollout; no release, nothing to hold
+    names = {str(_meta(ro).get("name") or "") for ro in targeting_rollouts(new, rollouts)}
+    for name in sorted(names):
+        try:
+            found = await fresh.get_rollout(namespace, name)
+        except Exception as err:
+            log.warning(
+                "re-reading Rollout %s/%s failed, admitting as the cache says: %s", namespace, name, err
+            )
+            continue
+        others = [ro for ro in rollouts if _meta(ro).get("name") != name]
+        rollouts = others if found is None else [found, *others]
+    return rollouts
+
+
 class DeploymentMutator:
     """The `WorkloadMutator` for Deployments: list what `mutate_deployment` needs, then ask it.
 
     A new hold is confirmed against the Rollout read from the API (`fresh`): the lister may be a cache
     that does not show yet that the Rollout is being deleted or was disabled, and a hold taken for such a
     Rollout would outlive it (its last pass may already have checked the workload). One GET per release
-    started; holds already in place and everything admitted unchanged cost nothing.
+    started; holds already in place and everything admitted unchanged cost nothing. Likewise a release
+    the cache would admit unheld only because its Rollout shows Disabled or deleted there is decided on
+    that Rollout read from the API (`revived_rollouts`): it may have been re-enabled or created again.
 
     The other way round, a new revision the cached ReplicaSets would let through unheld (none active, or
     two with traffic routing) is decided again on the ReplicaSets read from the API (`fresh_replica_sets`):
@@ -460,14 +505,18 @@ class DeploymentMutator:
             return None
         namespace = request.namespace or str(_meta(new).get("namespace") or "")
         rollouts = await self._list_rollouts(namespace)
+        revived = False
         if matching_rollout(new, rollouts) is None:
-            return None  # the common case: no need to list ReplicaSets
+            rollouts = await revived_rollouts(self._fresh, namespace, new, old, rollouts)
+            if matching_rollout(new, rollouts) is None:
+                return None  # the common case: no need to list ReplicaSets
+            revived = True  # read from the API just now: confirming it again would read the same
         replica_sets = await self._list_replica_sets(namespace, new, old)
         changed = mutate_deployment(new, old, rollouts, replica_sets)
         if changed is None and _release_left_unheld(new, old, rollouts):
             replica_sets = await self._reread_replica_sets(namespace, new, old, replica_sets)
             changed = mutate_deployment(new, old, rollouts, replica_sets)
-        if changed is not None and _starts_hold(new, changed):
+        if changed is not None and _starts_hold(new, changed) and not revived:
             rollouts = await self._confirmed(namespace, new, rollouts)
             changed = mutate_deployment(new, old, rollouts, replica_sets)
         if changed is not None:

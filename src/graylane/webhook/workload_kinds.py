@@ -43,6 +43,7 @@ from graylane.webhook.workload import (
     confirmed_rollouts,
     is_effective_revision_change,
     matching_rollout,
+    revived_rollouts,
 )
 
 __all__ = ["KindsMutator", "mutate_kind"]
@@ -134,7 +135,9 @@ class KindsMutator:
     """The mutator behind the CloneSet, DaemonSet and StatefulSet-like webhook paths.
 
     A new hold is confirmed against the Rollout read from the API (`fresh`), as the Deployment webhook's
-    is (webhook/workload.py): one GET per release started; holds in place cost nothing."""
+    is (webhook/workload.py): one GET per release started; holds in place cost nothing. A release the
+    cache would let through only because its Rollout shows Disabled or deleted there is decided on the
+    Rollout read from the API (`revived_rollouts`), also one GET."""
 
     def __init__(
         self,
@@ -158,8 +161,11 @@ class KindsMutator:
             raise MutationRejected(f"listing Rollouts in namespace {namespace!r}: {err}") from err
         # matching_rollout compares the object's own apiVersion and kind with the workloadRef.
         typed = {**new, "apiVersion": new.get("apiVersion") or kind.api_version, "kind": kind.kind}
+        cached = matching_rollout(typed, rollouts) is not None
+        if not cached:  # one the cache shows Disabled or deleted may have been re-enabled or created again
+            rollouts = await revived_rollouts(self._fresh, namespace, typed, old, rollouts)
         changed = mutate_kind(kind, typed, old, rollouts)
-        if changed is not None and keys.IN_PROGRESSING_ANNOTATION not in _annotations(old):
+        if changed is not None and cached and keys.IN_PROGRESSING_ANNOTATION not in _annotations(old):
             rollouts = await confirmed_rollouts(self._fresh, namespace, typed, rollouts)
             changed = mutate_kind(kind, typed, old, rollouts)
         if changed is None:

@@ -326,6 +326,33 @@ async def test_a_new_hold_for_a_live_rollout_is_taken(kind: WorkloadKind) -> Non
     assert rollouts.read == [("ns", "web")]
 
 
+@pytest.mark.parametrize("kind", ALL)
+@pytest.mark.parametrize("cached", [_deleted, _disabled])
+async def test_a_release_the_cache_shows_for_a_disabled_or_deleted_rollout_is_held_on_the_api_one(
+    kind: WorkloadKind, cached: Any
+) -> None:
+    """The cache still shows a re-enabled Rollout Disabled, or the old copy of one created again being
+    deleted: the API's copy decides, or the release would roll natively past the Rollout."""
+    old, ro = workload(kind), rollout_for(kind)
+    stale = cached(ro)
+    assert stale is not None
+    rollouts = Rollouts([stale], ro)
+    mutator = KindsMutator(rollouts, {(kind.group, kind.kind): kind}, rollouts)
+    out = await mutator.mutate(kinds_request(kind, released(old), old))
+    assert out is not None
+    assert out["metadata"]["annotations"][keys.IN_PROGRESSING_ANNOTATION] == PROGRESSING
+    assert rollouts.read == [("ns", "web")]
+
+
+@pytest.mark.parametrize("kind", ALL)
+async def test_a_release_for_a_rollout_the_api_also_shows_disabled_is_admitted(kind: WorkloadKind) -> None:
+    old, ro = workload(kind), rollout_for(kind)
+    rollouts = Rollouts([_disabled(ro) or ro], _disabled(ro))
+    mutator = KindsMutator(rollouts, {(kind.group, kind.kind): kind}, rollouts)
+    assert await mutator.mutate(kinds_request(kind, released(old), old)) is None
+    assert rollouts.read == [("ns", "web")]
+
+
 async def test_a_hold_in_place_is_kept_without_reading_the_rollout() -> None:
     old, ro = workload(STATEFULSET), rollout_for(STATEFULSET)
     old["metadata"]["annotations"] = {keys.IN_PROGRESSING_ANNOTATION: PROGRESSING}

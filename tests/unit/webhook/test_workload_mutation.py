@@ -678,6 +678,62 @@ async def test_a_hold_in_place_is_kept_without_reading_the_rollout() -> None:
     assert reader.asked == []
 
 
+def _recreated(ro: Obj) -> Obj:
+    """The copy the API has after `kubectl delete` and a new `kubectl create` of the same Rollout."""
+    return {**ro, "metadata": {**ro["metadata"], "uid": "rollout-2"}}
+
+
+@pytest.mark.parametrize(("cached", "api"), [(_disabled, lambda ro: ro), (_deleted, _recreated)])
+async def test_a_release_the_cache_shows_for_a_disabled_or_deleted_rollout_is_held_on_the_api_one(
+    cached: Callable[[Obj], Obj], api: Callable[[Obj], Obj]
+) -> None:
+    """Chaos seed 3: the API server restarted just after the lane re-enabled its Rollout; the next image
+    reached the webhook while the Rollout informer still showed the Rollout Disabled, went through unheld
+    and rolled natively, and the Rollout, Healthy, never released it."""
+    scenario = Scenario()
+    live = scenario.rollouts[0]
+    scenario.rollouts = [cached(live)]
+    assert scenario.patch() is None  # what the cache alone decides
+    lister = FakeLister(scenario)
+    reader = FreshReader(api(live))
+
+    out = await DeploymentMutator(lister, lister, reader).mutate(request(scenario))
+
+    assert out == mutate_deployment(scenario.new, scenario.old, [api(live)], scenario.replica_sets)
+    assert out is not None
+    assert IN_PROGRESSING in out["metadata"]["annotations"]
+    assert reader.asked == [(NS, live["metadata"]["name"])]  # once: the API's copy needs no confirming
+
+
+@pytest.mark.parametrize("api", [_disabled, lambda ro: None])  # still disabled, or gone
+@pytest.mark.parametrize("fail", [False, True])  # or the read failed: the cache's answer stands
+async def test_a_release_for_a_rollout_the_api_also_shows_disabled_or_gone_is_admitted(
+    api: Callable[[Obj], Obj | None], fail: bool
+) -> None:
+    scenario = Scenario()
+    scenario.rollouts = [_disabled(scenario.rollouts[0])]
+    lister = FakeLister(scenario)
+    reader = FreshReader(api(scenario.rollouts[0]), fail=fail)
+
+    assert await DeploymentMutator(lister, lister, reader).mutate(request(scenario)) is None
+    assert len(reader.asked) == 1
+
+
+@pytest.mark.parametrize("step", [held, lambda s: s.new["spec"].update(replicas=7)])  # no new release
+async def test_a_disabled_rollout_is_not_read_again_for_what_is_no_release(step: Step) -> None:
+    scenario = Scenario()
+    step(scenario)
+    if step is not held:
+        scenario.new["spec"]["template"] = copy.deepcopy(scenario.old["spec"]["template"])
+    scenario.rollouts = [_disabled(scenario.rollouts[0])]
+    lister = FakeLister(scenario)
+    reader = FreshReader(scenario.rollouts[0])
+
+    await DeploymentMutator(lister, lister, reader).mutate(request(scenario))
+
+    assert reader.asked == []
+
+
 class ApiReplicaSets:
     """The ReplicaSets as the API server has them, when the webhook's cache lags behind."""
 
