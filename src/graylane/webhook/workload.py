@@ -461,6 +461,10 @@ async def revived_rollouts(
                 "re-reading Rollout %s/%s failed, admitting as the cache says: %s", namespace, name, err
             )
             continue
+        if found is not None and _counts(found):
+            log.info(
+                "Rollout %s/%s is live in the API, not in the cache: deciding on the API's", namespace, name
+            )
         others = [ro for ro in rollouts if _meta(ro).get("name") != name]
         rollouts = others if found is None else [found, *others]
     return rollouts
