@@ -32,6 +32,7 @@ from graylane.batchrelease.bluegreen_style import (
     hpa_disabled,
     hpa_for,
     hpa_patch,
+    scaled_surge,
     surge_upgrade,
 )
 from graylane.batchrelease.common import (
@@ -127,7 +128,7 @@ class BlueGreenCloneSet:
         # `scale`, not partition_style_replicas: the CloneSet surges the batch's pods, uncapped; but
         # never more than it will surge beside the old pods (a scale-out by less than them adds none).
         def desired(step: IntOrString | None, replicas: int) -> int:
-            return min(scale(step, replicas), _surge_limit(obs))
+            return min(scale(step, replicas), _surge_limit(obs, batch))
 
         return replicas_check(obs, batch, to_replicas=desired, updated_ready=_updated_ready)
 
@@ -159,16 +160,27 @@ def pods_wanted(replicas: int, surge: int, partition: int, old: int, new: int) -
     return replicas + min(surge, beyond, missing)
 
 
-def _surge_limit(obs: BatchReleaseObserved) -> int:
+def _surge_limit(obs: BatchReleaseObserved, batch: int) -> int:
     """The new pods the CloneSet will reach in this state: its new pods once it wants no more pods
-    than it has; no limit while it is still reconciling or creating (its own status or pods behind)."""
+    than it has; no limit while it is still reconciling or creating (its own status or pods behind),
+    or while this batch's settings are not on it yet (a cached CloneSet with Initialize's partition
+    wants no pods at all: that is not a finished batch)."""
     counts = _counts(obs)
-    if counts is None:
+    if counts is None or not _batch_applied(obs, batch):
         return sys.maxsize
     replicas, surge, partition, old, new = counts
     if old + new < pods_wanted(replicas, surge, partition, old, new):
         return sys.maxsize
     return new
+
+
+def _batch_applied(obs: BatchReleaseObserved, batch: int) -> bool:
+    """The partition dropped and maxSurge at least the batch's replicas (what `upgrade` writes)."""
+    strategy = ((obs.workload or {}).get("spec") or {}).get("updateStrategy") or {}
+    wanted = obs.release.spec.release_plan.batches[batch].canary_replicas
+    return strategy.get("partition") is None and scaled_surge(
+        _current_surge(obs.workload or {})
+    ) >= scaled_surge(wanted)
 
 
 def _surplus_new_pods(obs: BatchReleaseObserved, batch: int) -> tuple[Delete, ...]:

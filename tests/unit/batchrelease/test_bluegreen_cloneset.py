@@ -256,3 +256,21 @@ def test_pods_wanted_is_openkruise_arithmetic(
     replicas: int, surge: int, partition: int, old: int, new: int, wanted: int
 ) -> None:
     assert pods_wanted(replicas, surge, partition, old, new) == wanted
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        pytest.param({"partition": "100%", "maxSurge": 1}, id="initialize-settings"),
+        pytest.param({"maxSurge": 2}, id="surge-below-the-batch"),
+    ],
+)
+def test_a_batch_is_not_done_before_its_settings_are_on_the_cloneset(strategy: dict[str, Any]) -> None:
+    """A cached CloneSet still under Initialize's partition wants no pod: that is no finished batch."""
+    obs = _scaled(4, 4, 0)
+    assert obs.workload is not None
+    cs = {
+        **obs.workload,
+        "spec": {**obs.workload["spec"], "updateStrategy": {"type": "ReCreate", **strategy}},
+    }
+    assert CONTROL.check(dataclasses.replace(obs, workload=cs), 0).done is False
