@@ -19,10 +19,9 @@ project recorded the real kruise-manager doing on this same kind of cluster (ref
   <hash>`; status (v1beta1, the CRD's storage version) reports desiredNumberScheduled,
   updatedNumberScheduled, numberReady and updateRevision (v1alpha1's daemonSetHash).
 
-Scaling creates pods on the update revision while fewer than `replicas - partition` are on it, else on
-the current one (the partition counts old pods), and deletes the extra pods: a CloneSet's old pods beyond
-the partition first, then the newest (OpenKruise's scaleDownNumOldRevision, read in its source, not
-recorded), a StatefulSet's highest ordinals. Pods become Ready by
+Scaling out creates pods on the update revision while fewer than `replicas - partition` are on it, else
+on the current one (the partition counts old pods); a StatefulSet's scale-in deletes its highest
+ordinals, a CloneSet's follows OpenKruise's arithmetic (below). Pods become Ready by
 kwok, as real ones do here. What was not recorded (the order in which CloneSet or DaemonSet pods are
 picked for an update, pacing by maxUnavailable) is chosen simply: oldest first, all eligible at once.
 Revisions are a hash of the pod template (not Kruise's ControllerRevision hash: graylane reads them
@@ -32,10 +31,15 @@ Every pass is bounded (a GET, a LIST, a few writes) and passes run every 0.2 s u
 The README support table says these kinds are proven against the schema and this recorded behaviour,
 not against the real controller.
 
-One CloneSet behaviour is played from OpenKruise's documentation, not from a recording (blue-green
-releases use it and kruise-manager was not recorded doing it): `maxSurge` adds pods of the update
-revision beside the old ones, and a pod beyond `replicas` (other revisions first) goes only while enough
-pods stay available (Ready for `minReadySeconds`) for `maxUnavailable`; see _converge_cloneset_surge.
+A CloneSet with `maxSurge` set (blue-green releases set it) or more pods than `replicas` (a scale-in) is
+played from OpenKruise's source, not from a recording (kruise-manager was not recorded doing either):
+each pass computes what calculateDiffsWithExpectation computes (`cloneset_diffs`, whose docstring lists
+the facts and where they come from) and does one of scale up, scale down or update, as its
+syncCloneSet does. Consequences a blue-green release meets (all pods unavailable: minReadySeconds is
+MaxReadySeconds): a surge creates only update-revision pods, never old ones, so a scale-out adds new
+pods only; no Ready pod is deleted, so a scale-in removes nothing until the release restores the
+CloneSet's settings. Not played: lifecycle hooks, podsToDelete, scaleStrategy.maxUnavailable,
+deletion cost; the ActivePods order among pods to delete is simplified to not-Ready, then newest.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -79,6 +84,99 @@ def _scaled(value: Any, total: int) -> int:
     if isinstance(value, str) and value.endswith("%"):
         return min(-(-int(value[:-1]) * total // 100), total)
     return min(int(value or 0), total)
+
+
+@dataclasses.dataclass(frozen=True)
+class CloneSetDiffs:
+    """One pass's numbers, as OpenKruise's calculateDiffsWithExpectation names them (scaleUpNum, ...)."""
+
+    scale_up: int = 0
+    scale_up_old: int = 0
+    scale_down: int = 0
+    scale_down_old: int = 0
+    delete_ready_limit: int = 0
+    update: int = 0
+    update_max_unavailable: int = 0
+
+
+def cloneset_diffs(
+    *,
+    replicas: int,
+    partition: int,
+    max_surge: int,
+    max_unavailable: Any,
+    old: int,
+    new: int,
+    unavailable: int,
+) -> CloneSetDiffs:
+    """OpenKruise's CloneSet arithmetic (pkg/controller/cloneset/sync/cloneset_sync_utils.go,
+    calculateDiffsWithExpectation, read in its source; facts only):
+
+    - maxUnavailable is scaled from replicas rounding up only when maxSurge is 0 (default "20%");
+    - updateOldDiff = old - partition (at least 0), updateNewDiff = new - (replicas - partition) (at most
+      0: the CloneSetPartitionRollback gate is off by default);
+    - a surge is used only while both differ (old pods beyond the partition AND new pods missing):
+      useSurge = min(maxSurge, updateOldDiff, -updateNewDiff); never for old-revision pods;
+    - pods are created up to replicas + useSurge, old-revision ones only to fill the partition; pods
+      beyond it are deleted, old-revision ones beyond the partition first;
+    - a Ready pod may be deleted only within maxUnavailable + (pods - replicas) - unavailable pods;
+    - updateNum = min(updateOldDiff, -updateNewDiff) within maxUnavailable + pods - replicas.
+    With minReadySeconds at MaxReadySeconds (a blue-green release) no pod is available, so no Ready pod
+    is ever deleted and no old pod is updated: extra pods stay until the release gives the settings back.
+    """
+    total = old + new
+    unavailable_budget = _unavailable(max_unavailable, replicas, round_up=max_surge == 0)
+    update_old = max(old - partition, 0)
+    update_new = min(new - (replicas - partition), 0)
+    surge = min(max_surge, update_old, -update_new) if max_surge > 0 and update_old and update_new else 0
+    expected = replicas + surge
+    up = max(expected - total, 0)
+    down = max(total - expected, 0)
+    update = min(update_old, -update_new)
+    return CloneSetDiffs(
+        scale_up=up,
+        scale_up_old=min(max(partition - old, 0), up),
+        scale_down=down,
+        scale_down_old=max(old - partition, 0) if down else 0,
+        delete_ready_limit=max(unavailable_budget + total - replicas - unavailable, 0) if down else 0,
+        update=update,
+        update_max_unavailable=unavailable_budget + total - replicas if update else 0,
+    )
+
+
+def _unavailable(value: Any, replicas: int, *, round_up: bool) -> int:
+    if isinstance(value, str) and value.endswith("%"):
+        scaled = int(value[:-1]) * replicas
+        return -(-scaled // 100) if round_up else scaled // 100
+    return int(value or 0)
+
+
+def _choose_to_delete(count: int, old_first: int, old: list[Obj], new: list[Obj]) -> list[Obj]:
+    """OpenKruise's choosePodsToDelete: up to `old_first` old-revision pods, the rest new ones; within
+    each, not-Ready pods first, then the newest (its ActivePods order, simplified)."""
+
+    def order(pods: list[Obj]) -> list[Obj]:
+        return sorted(pods[::-1], key=_ready)  # stable: newest first within Ready and not Ready
+
+    from_old = order(old)[: min(old_first, count)]
+    return [*from_old, *order(new)[: count - len(from_old)]]
+
+
+def _limit_updates(diffs: CloneSetDiffs, old: list[Obj], new: list[Obj], available: Any) -> list[Obj]:
+    """OpenKruise's limitUpdateIndexes: new-revision pods not available plus those being updated stay
+    under updateMaxUnavailable, and an available pod is taken only while all unavailable pods do."""
+    unavailable = sum(1 for p in [*old, *new] if not available(p))
+    new_unavailable = sum(1 for p in new if not available(p))
+    chosen: list[Obj] = []
+    for pod in sorted(old, key=available)[: diffs.update]:  # not available first, then oldest
+        if new_unavailable + len(chosen) >= diffs.update_max_unavailable:
+            break
+        if available(pod):
+            if unavailable >= diffs.update_max_unavailable:
+                break
+            unavailable += 1
+        chosen.append(pod)
+    return chosen
 
 
 class KruiseDriver:
@@ -215,37 +313,41 @@ class KruiseDriver:
     async def _converge_cloneset_surge(
         self, obj: Obj, pods: list[Obj], update: str, replicas: int, target: int
     ) -> None:
-        """With `maxSurge` (or pods beyond `replicas`): up to replicas + maxSurge pods while updating, new
-        pods created on the update revision beside the old ones; a pod beyond `replicas` is removed
-        (pods of other revisions beyond the partition's old pods first, then the newest, as OpenKruise's
-        calculateDiffsWithExpectation counts scaleDownNumOldRevision: read in its source, not recorded)
-        only while the available pods left stay at least replicas - maxUnavailable (rounded down, 20% by
-        default)."""
+        """With `maxSurge` (or pods beyond `replicas`): one pass of OpenKruise's arithmetic (see
+        `cloneset_diffs`): scale up (old-revision pods only to fill the partition), else scale down
+        (old-revision pods beyond the partition first, a Ready pod only within the delete budget), else
+        ReCreate old pods within the update budget. Like kruise-manager, a pass that scaled does not
+        also update."""
         strategy = obj["spec"].get("updateStrategy") or {}
-        updated = [p for p in pods if self._revision(p) == update]
-        room = replicas + self._surge(obj, replicas) - len(pods)
-        if not self._paused(obj):
-            for _ in range(max(min(target - len(updated), room), 0)):
-                await self._create(obj, update, f"{self.name}-{uuid.uuid4().hex[:5]}")
-                pods = [*pods, {"metadata": {}, "status": {}}]  # counted, never removed below
-        for _ in range(replicas - len(pods)):
-            await self._create(obj, self._current, f"{self.name}-{uuid.uuid4().hex[:5]}")
-        unavailable = strategy.get("maxUnavailable", "20%")
-        floor = replicas - (
-            int(unavailable[:-1]) * replicas // 100 if isinstance(unavailable, str) else int(unavailable)
+        old = [p for p in pods if self._revision(p) != update]
+        new = [p for p in pods if self._revision(p) == update]
+        diffs = cloneset_diffs(
+            replicas=replicas,
+            partition=replicas - target,
+            max_surge=0 if self._paused(obj) else self._surge(obj, replicas),
+            max_unavailable=strategy.get("maxUnavailable", "20%"),
+            old=len(old),
+            new=len(new),
+            unavailable=sum(1 for p in pods if not self._available(obj, p)),
         )
-        live = [p for p in pods if p.get("metadata", {}).get("name")]
-        available = sum(1 for p in live if self._available(obj, p))
-        others = [p for p in live if self._revision(p) != update][::-1]
-        # Old pods beyond the partition's share go first, then the newest (scaleDownNumOldRevision).
-        extra_old = max(len(others) - (replicas - target), 0)
-        newest = [p for p in live if self._revision(p) == update][::-1]
-        ordered = [*others[:extra_old], *newest, *others[extra_old:]]
-        for pod in ordered[: max(len(pods) - replicas, 0)]:
-            if available - self._available(obj, pod) < floor:
-                return
-            available -= self._available(obj, pod)
-            await self._delete(pod)
+        if diffs.scale_up:
+            for index in range(diffs.scale_up):
+                revision = self._current if index < diffs.scale_up_old else update
+                await self._create(obj, revision, f"{self.name}-{uuid.uuid4().hex[:5]}")
+            return
+        if diffs.scale_down:
+            budget = diffs.delete_ready_limit
+            for pod in _choose_to_delete(diffs.scale_down, diffs.scale_down_old, old, new):
+                if _ready(pod):  # OpenKruise's isPodReady: Ready, minReadySeconds not counted
+                    if budget <= 0:
+                        continue
+                    budget -= 1
+                await self._delete(pod)
+            return
+        if self._paused(obj) or diffs.update <= 0:
+            return
+        for pod in _limit_updates(diffs, old, new, lambda p: self._available(obj, p)):
+            await self._delete(pod)  # ReCreate: deleted here, created on the update revision next pass
 
     async def _converge_statefulset(self, obj: Obj, pods: list[Obj], update: str) -> None:
         replicas = int(obj["spec"].get("replicas", 1))

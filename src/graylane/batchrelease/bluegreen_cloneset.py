@@ -9,11 +9,18 @@ drops the partition and raises `maxSurge` to the batch's replicas: new pods come
 ones, which are never available-budgeted away. Finalize, once handed back, restores the saved
 settings, waits until every ready pod is an updated ready pod, then re-enables the HPA.
 
+A CloneSet scaled mid-release: OpenKruise's controller never creates an old-revision pod in a surge
+and, with no pod available, deletes no Ready one, so the old pods stay as they were; it surges new
+pods only up to `pods_wanted`. So a batch is done once the CloneSet wants no more pods than it has
+(scaled from 4 + 4 to 6 it wants the 8 it has: "100% of 6" would never come), and after a scale-in
+the new pods beyond the step's share are deleted, down to what the CloneSet would not surge back.
+
 What it must not do: I/O, or move pods itself.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -25,24 +32,36 @@ from graylane.batchrelease.bluegreen_style import (
     hpa_disabled,
     hpa_for,
     hpa_patch,
+    scaled_surge,
     surge_upgrade,
 )
-from graylane.batchrelease.common import name_of, replicas_check, replicas_info, version_of
+from graylane.batchrelease.common import (
+    deleting,
+    name_of,
+    replicas_check,
+    replicas_info,
+    scaled_or_zero,
+    version_of,
+)
+from graylane.batchrelease.kinds_style import pod_ready, pods_on
 from graylane.batchrelease.partition_style import control_info, controlled_by
 from graylane.batchrelease.planner import (
     BatchReleaseObserved,
+    Delete,
     Patch,
     Step,
     WorkloadInfo,
     annotations_of,
     generation_observed,
+    spec_replicas,
     status_int,
 )
 from graylane.planner.weights import scale
 
-__all__ = ["CLONESET_API_VERSION", "BlueGreenCloneSet", "cloneset_original"]
+__all__ = ["CLONESET_API_VERSION", "BlueGreenCloneSet", "cloneset_original", "pods_wanted"]
 
 CLONESET: Final = "CloneSet"
+POD: Final = "Pod"
 CLONESET_API_VERSION: Final = "apps.kruise.io/v1alpha1"
 _INITIAL_SURGE: Final = 1
 
@@ -92,6 +111,10 @@ class BlueGreenCloneSet:
         return Step(False, tuple(actions))
 
     def upgrade(self, obs: BatchReleaseObserved, batch: int) -> Step:
+        surplus = _surplus_new_pods(obs, batch)
+        if surplus:
+            # A scale-in left more new pods than the step asks: the CloneSet deletes no Ready pod.
+            return Step(False, surplus)
         return surge_upgrade(
             obs,
             batch,
@@ -102,8 +125,12 @@ class BlueGreenCloneSet:
         )
 
     def check(self, obs: BatchReleaseObserved, batch: int) -> Step:
-        # `scale`, not partition_style_replicas: the CloneSet surges the batch's pods, uncapped.
-        return replicas_check(obs, batch, to_replicas=scale, updated_ready=_updated_ready)
+        # `scale`, not partition_style_replicas: the CloneSet surges the batch's pods, uncapped; but
+        # never more than it will surge beside the old pods (a scale-out by less than them adds none).
+        def desired(step: IntOrString | None, replicas: int) -> int:
+            return min(scale(step, replicas), _surge_limit(obs, batch))
+
+        return replicas_check(obs, batch, to_replicas=desired, updated_ready=_updated_ready)
 
     def finalize(self, obs: BatchReleaseObserved) -> Step:
         cs = obs.workload
@@ -119,6 +146,82 @@ class BlueGreenCloneSet:
         if hpa is not None and hpa_disabled(hpa):
             return Step(False, (hpa_patch(hpa, disable=False),))
         return Step(True)
+
+
+def pods_wanted(replicas: int, surge: int, partition: int, old: int, new: int) -> int:
+    """How many pods OpenKruise's CloneSet controller wants (calculateDiffsWithExpectation, read in
+    openkruise/kruise pkg/controller/cloneset/sync/cloneset_sync_utils.go): `replicas` plus a surge used
+    only while old pods beyond the partition remain AND new pods are missing, at most the smallest of
+    maxSurge, the one and the other. It creates pods up to that; beyond it, with every pod unavailable
+    (minReadySeconds at MaxReadySeconds), it deletes none that is Ready."""
+    beyond, missing = old - partition, replicas - partition - new
+    if surge <= 0 or beyond <= 0 or missing <= 0:
+        return replicas
+    return replicas + min(surge, beyond, missing)
+
+
+def _surge_limit(obs: BatchReleaseObserved, batch: int) -> int:
+    """The new pods the CloneSet will reach in this state: its new pods once it wants no more pods
+    than it has; no limit while it is still reconciling or creating (its own status or pods behind),
+    or while this batch's settings are not on it yet (a cached CloneSet with Initialize's partition
+    wants no pods at all: that is not a finished batch)."""
+    counts = _counts(obs)
+    if counts is None or not _batch_applied(obs, batch):
+        return sys.maxsize
+    replicas, surge, partition, old, new = counts
+    if old + new < pods_wanted(replicas, surge, partition, old, new):
+        return sys.maxsize
+    return new
+
+
+def _batch_applied(obs: BatchReleaseObserved, batch: int) -> bool:
+    """The partition dropped and maxSurge at least the batch's replicas (what `upgrade` writes)."""
+    strategy = ((obs.workload or {}).get("spec") or {}).get("updateStrategy") or {}
+    wanted = obs.release.spec.release_plan.batches[batch].canary_replicas
+    return strategy.get("partition") is None and scaled_surge(
+        _current_surge(obs.workload or {})
+    ) >= scaled_surge(wanted)
+
+
+def _surplus_new_pods(obs: BatchReleaseObserved, batch: int) -> tuple[Delete, ...]:
+    """New pods beyond the step's share of the current replicas that the CloneSet would not create
+    again: the fewest kept for which it wants no more pods than it has. Not-Ready pods go first, then
+    the newest (as a CloneSet scales in). Nothing while the CloneSet is still catching up."""
+    counts = _counts(obs)
+    if counts is None or obs.update_revision != obs.release.status.update_revision:
+        return ()  # a new template (continuous release, rollback) is the Rollout's to handle
+    replicas, surge, partition, old, new = counts
+    step = obs.release.spec.release_plan.batches[batch].canary_replicas
+    keep = new
+    for kept in range(scale(step, replicas), new):
+        if old + kept >= pods_wanted(replicas, surge, partition, old, kept):
+            keep = kept  # the CloneSet will not surge new pods back
+            break
+    pods = sorted(pods_on(obs.pods, obs.update_revision), key=_created, reverse=True)
+    doomed = sorted(pods, key=pod_ready)[: new - keep]  # stable: the newest first within each
+    return tuple(Delete(POD, name_of(p), str((p.get("metadata") or {}).get("uid") or "")) for p in doomed)
+
+
+def _counts(obs: BatchReleaseObserved) -> tuple[int, int, int, int, int] | None:
+    """(replicas, maxSurge, partition, old pods, new pods) of a CloneSet whose controller has seen its
+    spec and whose status counts the pods listed; None otherwise."""
+    cs = obs.workload
+    if cs is None or not generation_observed(cs) or not _ready_for_blue_green(cs):
+        return None
+    live = [p for p in obs.pods if not deleting(p)]
+    if status_int(cs, "replicas") != len(live):
+        return None
+    replicas = spec_replicas(cs)
+    strategy = (cs.get("spec") or {}).get("updateStrategy") or {}
+    surge = 0 if strategy.get("paused") else scaled_or_zero(strategy.get("maxSurge", 0), replicas)
+    partition = min(scaled_or_zero(strategy.get("partition", 0), replicas), replicas)
+    new = len(pods_on(obs.pods, obs.update_revision))
+    return replicas, surge, partition, len(live) - new, new
+
+
+def _created(pod: Mapping[str, Any]) -> tuple[str, str]:
+    meta = pod.get("metadata") or {}
+    return str(meta.get("creationTimestamp") or ""), str(meta.get("name") or "")
 
 
 def _restore(cs: Mapping[str, Any], setting: OriginalSetting) -> Patch:
