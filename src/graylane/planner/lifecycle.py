@@ -207,7 +207,9 @@ def _undo_pending(status: RolloutStatus) -> bool:
 def _apply_disabled(rollout: Rollout, status: RolloutStatus) -> None:
     if not rollout.spec.disabled or status.phase in (RolloutPhase.DISABLED, RolloutPhase.DISABLING):
         return
-    if status.phase == RolloutPhase.PROGRESSING:
+    if status.phase == RolloutPhase.PROGRESSING or _undo_pending(status):
+        # Kruise: only from Progressing. A release of a workload that went is still being undone: its
+        # Disabling finishes that undo (Disabled at once would leave the rest of it in place).
         status.phase, status.message = RolloutPhase.DISABLING, MSG_DISABLING
     else:
         status.phase, status.message = RolloutPhase.DISABLED, MSG_DISABLED

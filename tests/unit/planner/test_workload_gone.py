@@ -255,3 +255,18 @@ def test_a_workload_recreated_during_the_undo_is_left_alone_until_the_undo_is_do
     # Initial until the undo is done and the status reset, then the new workload is found.
     assert [st.phase for st in stored[:healthy]] == ["Initial"] * healthy
     assert stored[healthy - 1].canary_status is None
+
+
+def test_a_rollout_disabled_while_undoing_for_a_missing_workload_finishes_the_undo() -> None:
+    world = _world()
+    [first] = _drive(world, _in_release(), passes=1)
+    assert first.status is not None
+    assert first.status.phase == "Initial"
+    results = _drive(world, first.status.to_obj(), disabled=True)
+    assert results[0].status is not None
+    assert (results[0].status.phase, results[0].status.message) == (
+        "Disabling",
+        "Disabling rollout, release resources",
+    )
+    assert _order(world) == [RESTORE, TO_STABLE, NO_CANARY_SVC, DeleteBatchRelease()]
+    assert _last_status(results)["phase"] == "Disabled"
