@@ -81,12 +81,12 @@ def _batch_release() -> BatchRelease:
     )
 
 
-def _spec(kind: str = "Deployment", *, disabled: bool = False) -> dict[str, Any]:
+def _spec(kind: str = "Deployment", *, disabled: bool = False, style: str = "canary") -> dict[str, Any]:
     return {
         "workloadRef": {"apiVersion": "apps/v1", "kind": kind, "name": "demo"},
         "disabled": disabled,
         "strategy": {
-            "canary": {
+            style: {
                 "steps": [{"replicas": 1, "traffic": "20%", "pause": {}}, {"replicas": "100%"}],
                 "trafficRoutings": [{"service": "web", "ingress": {"name": "web"}}],
             }
@@ -270,3 +270,19 @@ def test_a_rollout_disabled_while_undoing_for_a_missing_workload_finishes_the_un
     )
     assert _order(world) == [RESTORE, TO_STABLE, NO_CANARY_SVC, DeleteBatchRelease()]
     assert _last_status(results)["phase"] == "Disabled"
+
+
+def test_a_blue_green_rollout_deleted_after_its_workload_undoes_in_its_hand_back_order() -> None:
+    status = _in_release()
+    sub = status.pop("canaryStatus")
+    sub["updatedRevision"] = sub.pop("canaryRevision")
+    status["blueGreenStatus"] = sub
+    world = _world()
+    _drive(world, status, deleting=True, style="blueGreen")
+    assert _order(world) == [
+        RESTORE,
+        TO_STABLE,
+        NO_CANARY_SVC,
+        DeleteBatchRelease(),
+        RemoveRolloutFinalizer("rollouts.kruise.io/rollout"),
+    ]
