@@ -222,3 +222,17 @@ async def test_the_deployment_deleted_while_the_rollout_stays_then_recreated_is_
     await rel.then_completed()
     await _then_undone(kube, namespace, rel, gateway)
     await rel.then_pods({V3: 3}, what="3 v3 pods after completion")
+
+
+@pytest.mark.parametrize("provider", ["ingress", "gateway"])
+async def test_a_namespace_deleted_mid_release_goes(kube: KubeClient, namespace: str, provider: str) -> None:
+    """The namespace controller removes the Deployment and the Rollout together: the Rollout's
+    finalisation runs without a workload and ends, so the namespace does not stay Terminating."""
+    await _given_paused_at_step_one(kube, namespace, provider)
+    await kube.delete(r.NAMESPACE, namespace)
+    await eventually(
+        lambda: kube.get_or_none(r.NAMESPACE, namespace),
+        lambda ns: ns is None,
+        what="the namespace gone (no finalizer of graylane's left in it)",
+        timeout=240,
+    )
