@@ -10,6 +10,9 @@ release began; or one that already completed), unpauses it in the same guarded p
 annotation is gone nothing else would say the pause was ours. ResumeWorkload is done only when the
 BatchRelease reports Completed (which it does only after seeing the workload handed back) and the
 workload is seen unpaused; ReleaseWorkloadControl only when the BatchRelease is seen gone.
+A workload that is gone (deleted before its Rollout, or with it by a namespace deletion) changes only
+the workload tasks: they are done at once, while the traffic tasks (Services, gateway routes) and the
+BatchRelease's deletion run as usual, as in Kruise, whose finalisation runs with a nil workload.
 Pure: no I/O.
 """
 
@@ -107,8 +110,8 @@ def release_hold(p: Pass) -> bool:
     BatchRelease's hand-back would have removed it, and none is left to do so (Kruise leaves the label
     on canary-style workloads, and so do we).
     """
-    if keys.IN_PROGRESSING_ANNOTATION not in p.workload.annotations:
-        return False
+    if p.observed.workload is None or keys.IN_PROGRESSING_ANNOTATION not in p.workload.annotations:
+        return False  # a workload that is gone holds nothing
     p.act(RemoveWorkloadAnnotation(keys.IN_PROGRESSING_ANNOTATION))
     br = p.observed.batch_release
     if p.workload.paused and (br is None or br.status.phase == BatchReleasePhase.COMPLETED):
@@ -134,7 +137,11 @@ def _in_flight(p: Pass) -> bool:
 
 def _resume_workload(p: Pass, *, wait_ready: bool) -> bool:
     """Hand the workload back: batchPartition null; done when the BatchRelease reports Completed and
-    the workload is seen unpaused."""
+    the workload is seen unpaused. A workload that is gone has nothing to hand back: the BatchRelease
+    is deleted next (Kruise patches it and waits for it to report Completed, which one whose workload
+    is gone reaches only by its own finalisation)."""
+    if p.observed.workload is None:
+        return True
     br = p.observed.batch_release
     if br is None:
         return _unpaused(p)

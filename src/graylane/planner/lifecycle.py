@@ -7,6 +7,7 @@ actions and the new status; the step machine and finalisation plug in per phase.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from graylane.api import keys
@@ -24,7 +25,7 @@ from graylane.api.enums import (
 from graylane.api.hashing import rollout_hash
 from graylane.api.rollout_v1beta1 import CanaryStatus, Rollout, RolloutStatus
 from graylane.api.workloads import KINDS
-from graylane.planner import analysis, bluegreen, trafficrouting_link
+from graylane.planner import analysis, bluegreen
 from graylane.planner import conditions as cond
 from graylane.planner.actions import (
     AddRolloutFinalizer,
@@ -169,11 +170,9 @@ def calculate_status(observed: RolloutObserved) -> RolloutStatus | None:
     if not status.phase:
         status.phase = RolloutPhase.INITIAL
     if workload is None:
-        if rollout.spec.disabled:
-            return status
-        return RolloutStatus(
-            observed_generation=status.observed_generation, phase=RolloutPhase.INITIAL, message=MSG_NOT_FOUND
-        )
+        return status if rollout.spec.disabled else _workload_not_found(status)
+    if _undo_pending(status):
+        return status  # the workload is back before the release of the one deleted was undone: finish first
     if not workload.status_consistent:
         return None
     _refresh_observed_workload(status, workload)
@@ -181,10 +180,36 @@ def calculate_status(observed: RolloutObserved) -> RolloutStatus | None:
     return status
 
 
+def _workload_not_found(status: RolloutStatus) -> RolloutStatus:
+    """Kruise resets the status to Initial "Workload Not Found". A sub-status means a release (or its
+    completed record) may have left the stable Service narrowed, routes on the canary, a canary Service
+    and a BatchRelease: graylane shows Initial "Workload Not Found" at once but keeps the sub-status,
+    which the undo needs for its task, and resets the rest only when the undo is done (Kruise leaves
+    all of it as it was, and a re-created Deployment then meets a stale BatchRelease and routes)."""
+    if status.sub_status() is None:
+        return _not_found_reset(status)
+    status.phase, status.message = RolloutPhase.INITIAL, MSG_NOT_FOUND
+    return status
+
+
+def _not_found_reset(status: RolloutStatus) -> RolloutStatus:
+    return RolloutStatus(
+        observed_generation=status.observed_generation, phase=RolloutPhase.INITIAL, message=MSG_NOT_FOUND
+    )
+
+
+def _undo_pending(status: RolloutStatus) -> bool:
+    """Initial with a sub-status: only `_workload_not_found` stores that (Initial moves on to Healthy in
+    the pass that sees a workload, and Healthy is where a sub-status is first written)."""
+    return status.phase == RolloutPhase.INITIAL and status.sub_status() is not None
+
+
 def _apply_disabled(rollout: Rollout, status: RolloutStatus) -> None:
     if not rollout.spec.disabled or status.phase in (RolloutPhase.DISABLED, RolloutPhase.DISABLING):
         return
-    if status.phase == RolloutPhase.PROGRESSING:
+    if status.phase == RolloutPhase.PROGRESSING or _undo_pending(status):
+        # Kruise: only from Progressing. A release of a workload that went is still being undone: its
+        # Disabling finishes that undo (Disabled at once would leave the rest of it in place).
         status.phase, status.message = RolloutPhase.DISABLING, MSG_DISABLING
     else:
         status.phase, status.message = RolloutPhase.DISABLED, MSG_DISABLED
@@ -252,6 +277,8 @@ def _by_phase(
         status.conditions = _terminating_done(status)
     elif status.phase == RolloutPhase.DISABLING and _finalised(p, FinaliseReason.DISABLED):
         status.phase, status.message = RolloutPhase.DISABLED, MSG_DISABLED
+    elif _undo_pending(status):
+        _undo_for_missing_workload(p)
     elif status.phase == RolloutPhase.DISABLED and observed.workload is not None:
         # Disabled straight from Healthy while the webhook had just held the workload (the Rollout had
         # not seen the release yet), or held by an admission whose Rollout cache still showed it enabled:
@@ -263,14 +290,22 @@ def _by_phase(
 
 
 def _finalised(p: Pass, reason: FinaliseReason) -> bool:
-    if p.observed.workload is None:
-        # Nothing of the workload to hand back, but a TrafficRouting this Rollout joined must still be
-        # let go: its progressing finalizer would keep it Progressing, and a namespace being deleted
-        # (which removes the Deployment at the same time) Terminating, forever.
-        return not trafficrouting_link.unlink(p)
     # Also without a sub-status: a Rollout deleted before it ever saw the release still has to undo
-    # the webhook's hold on the workload.
+    # the webhook's hold on the workload. Also without a workload (deleted first, or with the namespace):
+    # the Services, the gateway's routes, the BatchRelease and a joined TrafficRouting's finalizer are
+    # still this Rollout's to undo; only the workload tasks have nothing to do (finalising.py).
     return finalise(p, reason)
+
+
+def _undo_for_missing_workload(p: Pass) -> None:
+    """The workload went while the Rollout stays: undo what its release changed, as a deletion would,
+    then reset the status. A workload re-created meanwhile is not the one released: it is left alone
+    (no hold to undo, nothing to resume) and found Healthy once the reset is stored."""
+    gone = Pass(observed=dataclasses.replace(p.observed, workload=None), status=p.status)
+    if finalise(gone, FinaliseReason.DELETE):
+        gone.status = _not_found_reset(gone.status)
+    p.status, p.requeue = gone.status, gone.requeue
+    p.act(*gone.actions)
 
 
 def _terminating_done(status: RolloutStatus) -> list[RolloutCondition]:

@@ -163,7 +163,10 @@ def _with_pod_labels(p: Pass, traffic: TrafficObserved) -> TrafficObserved:
 
 
 def _revisions(p: Pass) -> Revisions:
-    return Revisions(revision_label_key(p.workload.kind), p.sub.stable_revision, p.sub.pod_template_hash)
+    # The key comes from the workloadRef, not the workload: a Rollout whose workload is gone must still
+    # take its revision off the stable Service (Kruise's empty key there leaves the Service pinned).
+    kind = p.rollout.spec.workload_ref.kind
+    return Revisions(revision_label_key(kind), p.sub.stable_revision, p.sub.pod_template_hash)
 
 
 def _grace(p: Pass) -> int:
