@@ -83,3 +83,16 @@ def test_builder_directives_replace_what_the_proxy_refuses() -> None:
     assert "-replace=github.com/go-acme/lego/v5=./lego" in joined
     assert "-exclude=github.com/tencentcloud/tencentcloud-sdk-go@v3.0.83+incompatible" in joined
     assert build.GatewayVersions().key == "traefik-v3.7.13_contour-v1.33.7"
+
+
+def test_envoy_failures_are_the_non_2xx_access_log_lines() -> None:
+    ok = (
+        '[2026-12-05T06:02:30.975Z] "GET / HTTP/1.1" 200 - 0 358 1 0 "10.124.0.1" "aiohttp" "id" '
+        '"exp.route.test" "10.123.0.3:8080"'
+    )
+    no_cluster = (
+        '[2026-12-05T06:02:30.976Z] "GET / HTTP/1.1" 503 NC 0 0 0 - "10.124.0.1" "aiohttp" "id" '
+        '"exp.route.test" "-"'
+    )
+    warning = "[2026-12-05 00:16:17.816][15164][warning][main] [source/server/server.cc:1059] 503 words"
+    assert gw.envoy_failures("\n".join([ok, no_cluster, warning, ok])) == [no_cluster]
