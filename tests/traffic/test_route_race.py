@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -109,7 +110,7 @@ async def _scenario(lab: TrafficLab, namespace: str, figures: Figures) -> None:
 async def _cycles(
     lab: TrafficLab, door: Door, cycle: Callable[[], Coroutine[Any, Any, None]]
 ) -> tuple[Tally, list[str]]:
-    since = lab.envoy_log_offset()
+    since = dt.datetime.now(dt.UTC)
     stream = Stream(door.port, headers=door.headers(), interval=0.005)
     stream.start()
     try:

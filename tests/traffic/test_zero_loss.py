@@ -8,6 +8,9 @@ kind of failure it was (NC: the route named a cluster Envoy had not loaded; UH: 
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+
 from tests.integration.release_dsl import Release
 from tests.traffic.apps import BOTH, V1, V2, V3, deploy_app, nginx_host, rollout, route_host
 from tests.traffic.figures import Figures
@@ -39,7 +42,7 @@ async def _scenario(lab: TrafficLab, namespace: str, figures: Figures) -> None:
         await until_traffic(door, only(V1), what="the app answering through the gateway", timeout=90)
     await rel.given_rollout(rollout(STEPS, BOTH))
 
-    since = lab.envoy_log_offset()
+    since = dt.datetime.now(dt.UTC)
     streams = _start(doors)
     await rel.when_image(V2)
     await rel.then_paused_at(1)
@@ -53,9 +56,10 @@ async def _scenario(lab: TrafficLab, namespace: str, figures: Figures) -> None:
     for door in doors:
         await until_traffic(door, only(V2), what="v2 only after completion", timeout=60)
     tallies = [await s.stop() for s in streams]
+    await asyncio.sleep(1.5)  # Envoy flushes its access log every second
     _judge(figures, doors, tallies, {V1, V2}, "release v1 -> v2, completed", lab.envoy_failures_since(since))
 
-    since = lab.envoy_log_offset()
+    since = dt.datetime.now(dt.UTC)
     streams = _start(doors)
     await rel.when_image(V3)
     await rel.then_paused_at(1)
@@ -67,6 +71,7 @@ async def _scenario(lab: TrafficLab, namespace: str, figures: Figures) -> None:
     for door in doors:
         await until_traffic(door, only(V2), what="v2 only after the rollback", timeout=60)
     tallies = [await s.stop() for s in streams]
+    await asyncio.sleep(1.5)  # Envoy flushes its access log every second
     _judge(
         figures, doors, tallies, {V2, V3}, "release v2 -> v3, rolled back", lab.envoy_failures_since(since)
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
 import os
 import signal
@@ -338,19 +339,13 @@ class TrafficLab:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def envoy_log_offset(self) -> int:
-        """Where Envoy's log ends now, for `envoy_failures_since`."""
-        child = self.children.get("envoy")
-        return child.log_path.stat().st_size if child is not None and child.log_path.exists() else 0
-
-    def envoy_failures_since(self, offset: int) -> list[str]:
-        """Envoy's access-log lines of non-2xx answers written after `offset` (flags say why)."""
+    def envoy_failures_since(self, since: datetime.datetime) -> list[str]:
+        """Envoy's access-log lines of non-2xx answers to requests started at `since` (UTC) or later;
+        their response flags say why (NC no cluster, UH no healthy upstream, UF/UC upstream failed)."""
         child = self.children.get("envoy")
         if child is None or not child.log_path.exists():
             return []
-        with child.log_path.open("rb") as log:
-            log.seek(offset)
-            return gw.envoy_failures(log.read().decode(errors="replace"))
+        return gw.envoy_failures(child.log_path.read_text(errors="replace"), since)
 
     def dead_children(self) -> list[str]:
         return [why for c in self.children.values() if (why := c.exited()) is not None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import yaml
@@ -94,5 +95,9 @@ def test_envoy_failures_are_the_non_2xx_access_log_lines() -> None:
         '[2026-12-05T06:02:30.976Z] "GET / HTTP/1.1" 503 NC 0 0 0 - "10.124.0.1" "aiohttp" "id" '
         '"exp.route.test" "-"'
     )
+    earlier = no_cluster.replace("06:02:30.976Z", "06:02:29.999Z").replace("503 NC", "503 UH")
     warning = "[2026-12-05 00:16:17.816][15164][warning][main] [source/server/server.cc:1059] 503 words"
-    assert gw.envoy_failures("\n".join([ok, no_cluster, warning, ok])) == [no_cluster]
+    log = "\n".join([earlier, ok, no_cluster, warning, ok])
+    assert gw.envoy_failures(log) == [earlier, no_cluster]
+    since = dt.datetime(2026, 12, 5, 6, 2, 30, tzinfo=dt.UTC)
+    assert gw.envoy_failures(log, since) == [no_cluster], "a request started before `since` is not counted"
