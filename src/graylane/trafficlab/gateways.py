@@ -15,6 +15,8 @@ weighted round robin; Envoy's is random: tests judge the two differently.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ __all__ = [
     "TRAEFIK_GATEWAY",
     "contour_argv",
     "envoy_argv",
+    "envoy_failures",
     "gateway_objects",
     "parent_refs",
     "traefik_argv",
@@ -49,6 +52,10 @@ CONTOUR_HEALTH_PORT = 8003
 CONTOUR_DEBUG_PORT = 8004
 ENVOY_STATS_PORT = 8005  # Envoy's /ready and /stats listener, configured by Contour
 GATEWAY_GROUP = "gateway.networking.k8s.io"
+# Contour's default Envoy access log (Envoy's stdout, the lab's logs/envoy.log):
+# [START] "METHOD PATH PROTO" CODE FLAGS ... -- FLAGS say who answered an error: NC no cluster (the route
+# names a cluster Envoy has not loaded), UH no healthy upstream, UF/UC upstream connect failure/close.
+_ACCESS_LINE = re.compile(r'^\[(?P<start>[0-9T:.Z-]+)\] "[A-Z]+ [^"]*" (?P<code>\d{3}) (?P<flags>\S+) ')
 GATEWAY_CLASS = r.Resource(GATEWAY_GROUP, "v1", "gatewayclasses", "GatewayClass", namespaced=False)
 GATEWAY = r.Resource(GATEWAY_GROUP, "v1", "gateways", "Gateway")
 INGRESS_CLASS = r.Resource("networking.k8s.io", "v1", "ingressclasses", "IngressClass", namespaced=False)
@@ -189,3 +196,18 @@ def envoy_argv(envoy: Path, workdir: Path) -> list[str]:
         "--log-level",
         "warn",
     ]
+
+
+def envoy_failures(log_text: str, since: dt.datetime | None = None) -> list[str]:
+    """The access-log lines of Envoy's answers that were not 2xx (with their response flags), of
+    requests that started at `since` or later (Envoy flushes its log every second, so lines of earlier
+    requests may still arrive after a test has noted where the log ended)."""
+    found = []
+    for line in log_text.splitlines():
+        match = _ACCESS_LINE.match(line)
+        if match is None or match["code"].startswith("2"):
+            continue
+        started = dt.datetime.fromisoformat(match["start"].replace("Z", "+00:00"))
+        if since is None or started >= since:
+            found.append(line)
+    return found

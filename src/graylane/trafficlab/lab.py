@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
 import os
 import signal
@@ -337,6 +338,14 @@ class TrafficLab:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def envoy_failures_since(self, since: datetime.datetime) -> list[str]:
+        """Envoy's access-log lines of non-2xx answers to requests started at `since` (UTC) or later;
+        their response flags say why (NC no cluster, UH no healthy upstream, UF/UC upstream failed)."""
+        child = self.children.get("envoy")
+        if child is None or not child.log_path.exists():
+            return []
+        return gw.envoy_failures(child.log_path.read_text(errors="replace"), since)
 
     def dead_children(self) -> list[str]:
         return [why for c in self.children.values() if (why := c.exited()) is not None]

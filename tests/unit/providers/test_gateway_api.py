@@ -14,7 +14,15 @@ from graylane.api.rollout_v1beta1 import HttpRouteMatch
 from graylane.planner.changes import ObjectKind, Patch
 from graylane.planner.routing import RouteIntent
 from graylane.providers.traffic.base import RoutingError
-from graylane.providers.traffic.gateway_api import ORIGINAL_RULES_ANNOTATION, GatewayProvider, normalised
+from graylane.providers.traffic.gateway_api import (
+    ORIGINAL_RULES_ANNOTATION,
+    GatewayProvider,
+    introduced,
+    normalised,
+    parse_rules,
+    references_canary,
+    sends_to_canary,
+)
 
 ROUTE = ObjectKind.HTTP_ROUTE
 REF = routing(gateway={"httpRouteName": "web-route"})
@@ -43,9 +51,32 @@ def apply(route: dict[str, Any], changes: list[Any]) -> dict[str, Any]:
     return route
 
 
-def ensure(route: dict[str, Any], intent: RouteIntent) -> dict[str, Any]:
+def ensure_once(route: dict[str, Any], intent: RouteIntent) -> dict[str, Any]:
     changes = PROVIDER.ensure(observed(REF, objects={(ROUTE, "web-route"): route}), intent)
     return apply(route, changes)
+
+
+def ensure(route: dict[str, Any], intent: RouteIntent) -> dict[str, Any]:
+    """Pass after pass (one per grace period, as the controller does) until nothing is left to change."""
+    for _ in range(3):  # at most: introduce the canary at weight 0, then the step
+        changes = PROVIDER.ensure(observed(REF, objects={(ROUTE, "web-route"): route}), intent)
+        if not changes:
+            return route
+        route = apply(route, changes)
+    raise AssertionError(f"ensure did not settle: {route['spec']['rules']}")
+
+
+def finalise_once(route: dict[str, Any]) -> dict[str, Any]:
+    return apply(route, PROVIDER.finalise(observed(REF, objects={(ROUTE, "web-route"): route})))
+
+
+def finalise(route: dict[str, Any]) -> dict[str, Any]:
+    for _ in range(3):  # at most: drain to the stable Service, then the original rules
+        changes = PROVIDER.finalise(observed(REF, objects={(ROUTE, "web-route"): route}))
+        if not changes:
+            return route
+        route = apply(route, changes)
+    raise AssertionError(f"finalise did not settle: {route['spec']['rules']}")
 
 
 def refs(route: dict[str, Any], rule: int = 0) -> list[tuple[str, int | None]]:
@@ -190,8 +221,7 @@ def test_finalise_restores_the_original_route_exactly() -> None:
     )
     route = ensure(original, RouteIntent(weight=20))
     route = ensure(route, RouteIntent(matches=step_matches({"headers": [{"name": "h", "value": "v"}]})))
-    changes = PROVIDER.finalise(observed(REF, objects={(ROUTE, "web-route"): route}))
-    restored = apply(route, changes)
+    restored = finalise(route)
     assert restored["spec"] == original["spec"]
     assert ORIGINAL_RULES_ANNOTATION not in restored["metadata"].get("annotations", {})
     assert PROVIDER.finalise(observed(REF, objects={(ROUTE, "web-route"): restored})) == []
@@ -204,10 +234,7 @@ def test_finalise_without_a_record_uses_the_inverse() -> None:
         {"group": "", "kind": "Service", "name": "web-canary", "port": 80, "weight": 30},
     ]
     changed.append({"backendRefs": [{"kind": "Service", "name": "web-canary", "port": 80}]})
-    restored = apply(
-        http_route(changed),
-        PROVIDER.finalise(observed(REF, objects={(ROUTE, "web-route"): http_route(changed)})),
-    )
+    restored = finalise(http_route(changed))
     assert restored["spec"]["rules"][0]["backendRefs"] == [
         {"group": "", "kind": "Service", "name": "web", "port": 80, "weight": 1}
     ]
@@ -253,3 +280,97 @@ def test_normalised_fills_crd_defaults() -> None:
             ],
         }
     ]
+
+
+# -- make before break: the canary backend is named at weight 0 before it gets, and after it loses, traffic
+
+
+def test_the_first_write_names_the_canary_at_weight_zero_and_moves_no_traffic() -> None:
+    route = ensure_once(http_route(), RouteIntent(weight=20))
+    assert refs(route) == [("web", 1), ("web-canary", 0)]
+    assert route["spec"]["rules"][1] == ROUTE_RULES[1]
+    assert json.loads(route["metadata"]["annotations"][ORIGINAL_RULES_ANNOTATION]) == ROUTE_RULES
+    route = ensure_once(route, RouteIntent(weight=20))  # the next pass, one grace period later
+    assert refs(route) == [("web", 80), ("web-canary", 20)]
+    assert json.loads(route["metadata"]["annotations"][ORIGINAL_RULES_ANNOTATION]) == ROUTE_RULES
+
+
+def test_a_match_step_is_introduced_the_same_way() -> None:
+    intent = RouteIntent(matches=step_matches({"headers": [{"name": "h", "value": "v"}]}))
+    route = ensure_once(http_route(), intent)
+    assert len(route["spec"]["rules"]) == 2, "no canary rule yet: no request can reach the canary"
+    assert refs(route) == [("web", 1), ("web-canary", 0)]
+    route = ensure_once(route, intent)
+    assert [[r["name"] for r in rule["backendRefs"]] for rule in route["spec"]["rules"]] == [
+        ["web"],
+        ["static"],
+        ["web-canary"],
+    ]
+
+
+def test_once_the_canary_is_named_steps_change_in_one_write() -> None:
+    route = ensure(http_route(), RouteIntent(weight=20))
+    route = ensure_once(route, RouteIntent(weight=40))
+    assert refs(route) == [("web", 60), ("web-canary", 40)]
+    route = ensure_once(route, RouteIntent(matches=step_matches({"headers": [{"name": "h", "value": "v"}]})))
+    assert len(route["spec"]["rules"]) == 3
+
+
+def test_a_step_that_sends_nothing_to_the_canary_needs_no_introduction() -> None:
+    route = ensure_once(http_route(), RouteIntent(weight=0))  # blue-green 0%
+    assert refs(route) == [("web", 100), ("web-canary", 0)]
+
+
+def test_finalise_drains_to_the_stable_service_before_restoring() -> None:
+    route = ensure(
+        http_route(), RouteIntent(matches=step_matches({"headers": [{"name": "h", "value": "v"}]}))
+    )
+    drained = finalise_once(route)
+    assert [
+        [(r["name"], r.get("weight")) for r in rule["backendRefs"]] for rule in drained["spec"]["rules"]
+    ] == [
+        [("web", 1), ("web-canary", 0)],
+        [("static", 1)],
+    ], "the canary rule is gone, the canary is still named at weight 0"
+    assert ORIGINAL_RULES_ANNOTATION in drained["metadata"]["annotations"], "the record outlives the drain"
+    restored = finalise_once(drained)
+    assert restored["spec"]["rules"] == ROUTE_RULES
+    assert ORIGINAL_RULES_ANNOTATION not in restored["metadata"].get("annotations", {})
+    assert PROVIDER.finalise(observed(REF, objects={(ROUTE, "web-route"): restored})) == []
+
+
+def test_finalise_of_a_weighted_route_drains_too() -> None:
+    route = ensure(http_route(), RouteIntent(weight=20))
+    assert refs(finalise_once(route)) == [("web", 1), ("web-canary", 0)]
+
+
+def test_finalise_without_a_record_drains_first() -> None:
+    changed = copy.deepcopy(ROUTE_RULES)
+    changed[0]["backendRefs"].append(
+        {"group": "", "kind": "Service", "name": "web-canary", "port": 80, "weight": 30}
+    )
+    drained = finalise_once(http_route(changed))
+    assert refs(drained) == [("web", 1), ("web-canary", 0)]
+
+
+def test_canary_predicates() -> None:
+    services = PROVIDER.services
+    weighted = parse_rules(
+        [{"backendRefs": [{"name": "web", "weight": 80}, {"name": "web-canary", "weight": 20}]}]
+    )
+    named = parse_rules([{"backendRefs": [{"name": "web"}, {"name": "web-canary", "weight": 0}]}])
+    twin = parse_rules([{"backendRefs": [{"name": "web-canary"}]}])  # weight unset is 1
+    plain = parse_rules(ROUTE_RULES)
+    assert [sends_to_canary(r, services) for r in (weighted, named, twin, plain)] == [
+        True,
+        False,
+        True,
+        False,
+    ]
+    assert [references_canary(r, services) for r in (weighted, named, twin, plain)] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert introduced(named, services) == named, "a rule that names the canary already is left alone"

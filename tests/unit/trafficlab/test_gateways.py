@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import yaml
@@ -83,3 +84,20 @@ def test_builder_directives_replace_what_the_proxy_refuses() -> None:
     assert "-replace=github.com/go-acme/lego/v5=./lego" in joined
     assert "-exclude=github.com/tencentcloud/tencentcloud-sdk-go@v3.0.83+incompatible" in joined
     assert build.GatewayVersions().key == "traefik-v3.7.13_contour-v1.33.7"
+
+
+def test_envoy_failures_are_the_non_2xx_access_log_lines() -> None:
+    ok = (
+        '[2026-12-05T06:02:30.975Z] "GET / HTTP/1.1" 200 - 0 358 1 0 "10.124.0.1" "aiohttp" "id" '
+        '"exp.route.test" "10.123.0.3:8080"'
+    )
+    no_cluster = (
+        '[2026-12-05T06:02:30.976Z] "GET / HTTP/1.1" 503 NC 0 0 0 - "10.124.0.1" "aiohttp" "id" '
+        '"exp.route.test" "-"'
+    )
+    earlier = no_cluster.replace("06:02:30.976Z", "06:02:29.999Z").replace("503 NC", "503 UH")
+    warning = "[2026-12-05 00:16:17.816][15164][warning][main] [source/server/server.cc:1059] 503 words"
+    log = "\n".join([earlier, ok, no_cluster, warning, ok])
+    assert gw.envoy_failures(log) == [earlier, no_cluster]
+    since = dt.datetime(2026, 12, 5, 6, 2, 30, tzinfo=dt.UTC)
+    assert gw.envoy_failures(log, since) == [no_cluster], "a request started before `since` is not counted"

@@ -16,6 +16,18 @@ annotation, so the route ends byte-for-byte as it began. (Kruise instead compute
 turns an omitted stable weight into `weight: 1`.) A route without the annotation (e.g. changed by
 Kruise) is restored by that inverse. Trade-off: edits users make to the rules mid-release are undone.
 
+Make before break (not in Kruise): a gateway fed over xDS (Envoy under Contour) gets the new cluster
+(CDS) and the route naming it (RDS) on separate streams, in no fixed order; a route that names a cluster
+Envoy has not loaded yet, or has already dropped, is answered `503` with flag `NC` (no cluster) and an
+empty body. Contour only keeps a cluster for a Service some route names, so the first write that sends
+traffic to the canary Service, and the last one that stops, raced Envoy (3 of 6,489 requests in 20
+add/remove cycles measured here; 1 of 1,522 in a full run's zero-loss test). So the canary backendRef is
+*introduced* at weight 0 beside each stable ref first (the route's traffic unchanged), and the real weights
+or match rules follow one grace period later; finalising first *drains* the route to that same
+zero-weight form (every request back on the stable Service, the canary still named) and writes the
+original one grace period later (0 of 13,390 requests failed with the two stages). Each stage is one
+more grace period in the step's or the task's wait; the Rollout's tasks, order and status are Kruise's.
+
 Fixes relative to Kruise: a backendRef without `kind` is a Service (the CRD default; Kruise PR #342),
 step matches are indexed correctly, and canary twins of named rules get unique names.
 Writes are merge patches guarded by resourceVersion. The HTTPRoute model is partial (pydantic
@@ -46,7 +58,16 @@ from graylane.providers.traffic.base import (
     require,
 )
 
-__all__ = ["ORIGINAL_RULES_ANNOTATION", "GatewayProvider", "desired_rules", "inverse_rules", "normalised"]
+__all__ = [
+    "ORIGINAL_RULES_ANNOTATION",
+    "GatewayProvider",
+    "desired_rules",
+    "introduced",
+    "inverse_rules",
+    "normalised",
+    "references_canary",
+    "sends_to_canary",
+]
 
 ORIGINAL_RULES_ANNOTATION = "graylane.io/original-httproute-rules"
 ROUTE = ObjectKind.HTTP_ROUTE
@@ -221,6 +242,35 @@ def _and(base: RouteMatch, match: HttpRouteMatch) -> RouteMatch:
     )
 
 
+def introduced(rules: list[RouteRule], services: _Services) -> list[RouteRule]:
+    """`rules` with a zero-weight canary backendRef after each stable one: the gateway loads the canary
+    backend while every request still goes where `rules` send it (make before break)."""
+    staged = []
+    for rule in rules:
+        stable = services.stable_ref(rule)
+        if stable is None or services.has_canary(rule):
+            staged.append(rule)
+            continue
+        canary = stable.model_copy(update={"name": services.canary, "weight": 0, "filters": None})
+        staged.append(rule.model_copy(update={"backend_refs": [*(rule.backend_refs or []), canary]}))
+    return staged
+
+
+def references_canary(rules: list[RouteRule], services: _Services) -> bool:
+    """Some rule names the canary Service (at any weight): the gateway has its backend loaded."""
+    return any(services.has_canary(rule) for rule in rules)
+
+
+def sends_to_canary(rules: list[RouteRule], services: _Services) -> bool:
+    """Some request can reach the canary Service: a canary backendRef whose weight is not 0 (unset is 1)."""
+    return any(
+        ref.weight is None or ref.weight > 0
+        for rule in rules
+        for ref in rule.backend_refs or []
+        if ref.is_service(services.canary, services.namespace)
+    )
+
+
 def inverse_rules(rules: list[RouteRule], services: _Services) -> list[RouteRule]:
     """Kruise's restore for a route graylane has no record of: canary refs out, stable weight 1."""
     restored = []
@@ -299,11 +349,17 @@ class GatewayProvider:
             )
         current = _rules(obj)
         stored = _stored(obj, self.route_name)
-        original = stored if stored is not None else current
-        desired = dump_rules(desired_rules(parse_rules(original), route, self.services))
+        original = parse_rules(stored if stored is not None else current)
+        wanted = desired_rules(original, route, self.services)
+        if sends_to_canary(wanted, self.services) and not references_canary(
+            parse_rules(current), self.services
+        ):
+            wanted = introduced(original, self.services)  # the real step one grace period later
+        desired = dump_rules(wanted)
         if normalised(current) == normalised(desired):
             return []
-        annotations = {ORIGINAL_RULES_ANNOTATION: json.dumps(original, separators=(",", ":"))}
+        record = stored if stored is not None else current
+        annotations = {ORIGINAL_RULES_ANNOTATION: json.dumps(record, separators=(",", ":"))}
         return [self._patch(obj, desired, annotations)]
 
     def finalise(self, observed: TrafficObserved) -> list[Change]:
@@ -311,11 +367,19 @@ class GatewayProvider:
         if obj is None:
             return []
         stored = _stored(obj, self.route_name)
-        if stored is not None:
-            return [self._patch(obj, stored, {ORIGINAL_RULES_ANNOTATION: None})]
         current = _rules(obj)
-        restored = dump_rules(inverse_rules(parse_rules(current), self.services))
-        return [] if normalised(restored) == normalised(current) else [self._patch(obj, restored, {})]
+        if stored is not None:
+            target, annotations = stored, {ORIGINAL_RULES_ANNOTATION: None}
+        else:
+            target = dump_rules(inverse_rules(parse_rules(current), self.services))
+            annotations = {}
+        if sends_to_canary(parse_rules(current), self.services):
+            # Drain first: every request back on the stable Service while the canary is still named.
+            drained = dump_rules(introduced(parse_rules(target), self.services))
+            return [self._patch(obj, drained, {})]
+        if stored is None and normalised(target) == normalised(current):
+            return []
+        return [self._patch(obj, target, annotations)]
 
     def _patch(self, obj: Mapping[str, Any], rules: list[Any], annotations: dict[str, Any]) -> Patch:
         meta: dict[str, Any] = {"resourceVersion": obj["metadata"].get("resourceVersion")}
