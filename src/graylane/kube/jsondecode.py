@@ -18,7 +18,7 @@ from typing import Any
 
 __all__ = ["SHORT", "loads"]
 
-SHORT = 32  # longer strings (uids, messages, images) are rarely repeated across objects
+SHORT = 40  # uids (36: a ReplicaSet names its Deployment's) and common messages; longer ones rarely repeat
 _intern = sys.intern
 
 
