@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from graylane.kube import credentials as creds
+from graylane.kube import jsondecode
 from graylane.kube.apimetrics import TRANSPORT_ERROR, ApiMetrics, request_labels, resource_label
 from graylane.kube.resources import Resource
 from graylane.kube.transport import AiohttpTransport, Transport
@@ -337,7 +338,7 @@ class KubeClient:
                 async for line in resp.lines():
                     if not line.strip():
                         continue
-                    event = json.loads(line)
+                    event = jsondecode.loads(line)
                     if event.get("type") == "ERROR":
                         raise ApiError.from_status(410, event.get("object"))
                     yield event["type"], event["object"]
@@ -351,6 +352,6 @@ def _json_or_none(content: bytes) -> Any:
     if not content:
         return None
     try:
-        return json.loads(content)
+        return jsondecode.loads(content)
     except ValueError:
         return {"message": content.decode(errors="replace")[:500]}

@@ -19,7 +19,6 @@ import contextlib
 import dataclasses
 import enum
 import logging
-import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
@@ -39,7 +38,6 @@ __all__ = [
     "Store",
     "diff",
     "object_key",
-    "shared_strings",
     "split_key",
     "strip_noise",
 ]
@@ -84,45 +82,18 @@ def split_key(key: str) -> tuple[str | None, str]:
 
 
 def strip_noise(obj: Obj) -> Obj:
-    """The default transform: drop managedFields and kubectl's last-applied copy, often half an object,
-    and share the strings every cached object repeats (`shared_strings`)."""
+    """The default transform: drop managedFields and kubectl's last-applied copy, often half an object.
+
+    It works in place: the decoded object is the cached one (its strings already shared by
+    `kube/jsondecode.py`), so no second copy of every listed object is made.
+    """
     meta = obj.get("metadata")
     if isinstance(meta, dict):
         meta.pop("managedFields", None)
         annotations = meta.get("annotations")
         if isinstance(annotations, dict):
             annotations.pop(LAST_APPLIED, None)
-    shared: Obj = shared_strings(obj)
-    return shared
-
-
-def shared_strings(value: Any) -> Any:
-    """The same JSON value with its keys and short strings interned.
-
-    json.loads makes a new string for every key of every object (it shares keys only within one
-    document), so 10,000 cached Deployments held 10,000 copies of "metadata", "terminationMessagePath",
-    "IfNotPresent"...: half of a cached Deployment's 8.8 KB (measured, issue 14). Interned, each exists
-    once; short values (kinds, versions, policies, timestamps of the same second) too. Costs ~8 us per
-    object, 6 % of decoding it.
-    """
-    if type(value) is dict:
-        return {_intern(k): _shared_value(v) for k, v in value.items()}
-    if type(value) is list:
-        return [_shared_value(v) for v in value]
-    return value
-
-
-_SHORT = 32  # longer strings (uids, messages, images) are rarely repeated across objects
-_intern = sys.intern
-
-
-def _shared_value(value: Any) -> Any:
-    kind = type(value)
-    if kind is str:
-        return _intern(value) if len(value) <= _SHORT else value
-    if kind is dict or kind is list:
-        return shared_strings(value)
-    return value
+    return obj
 
 
 def _version(obj: Obj | None) -> object:

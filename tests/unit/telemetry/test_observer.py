@@ -75,6 +75,16 @@ def test_steps_and_releases_are_timed_from_the_transitions_seen() -> None:
     )
     release = "graylane_rollout_release_duration_seconds_sum"
     assert sample(registry, release, namespace="ns", strategy="canary", result="succeeded") == 120
+    assert not observer._timings  # nothing kept once the release is over (issue 14: at rest)
+
+
+def test_a_rollout_at_rest_keeps_no_timing() -> None:
+    observer = RolloutObserver(None, None, metrics(CollectorRegistry(), [], {}), lambda: True, clock=Clock())  # type: ignore[arg-type]
+    observer.on_event(EventType.ADDED, None, rollout("Healthy"))
+    observer.on_event(EventType.MODIFIED, rollout("Healthy"), rollout("Healthy"))
+    assert not observer._timings
+    observer.on_event(EventType.MODIFIED, rollout("Healthy"), rollout("Progressing", 1, "StepUpgrade"))
+    assert list(observer._timings) == ["u1"]
 
 
 def test_a_standby_and_a_step_whose_start_was_not_seen_observe_nothing() -> None:
