@@ -130,6 +130,21 @@ def test_indexes_follow_updates_and_deletes() -> None:
     assert store.index_values("app") == ["db"]  # empty values are dropped, not kept as empty sets
 
 
+def test_an_index_value_of_one_object_holds_its_key_alone() -> None:
+    store = Store()
+    store.add_index("app", by_app)
+    store.upsert(cm("a", app="web"))
+    store.upsert(cm("a", "2", app="web"))  # the same object again: still one key
+    assert names(store.by_index("app", "web")) == ["a"]
+    assert store._indices["app"]["web"] == "default/a"  # not a set of one (issue 14: memory)
+    store.upsert(cm("b", app="web"))
+    assert names(store.by_index("app", "web")) == ["a", "b"]
+    store.remove(cm("b"))
+    assert store._indices["app"]["web"] == "default/a"  # back to one key
+    store.remove(cm("a"))
+    assert store.index_values("app") == []
+
+
 def test_index_added_late_covers_existing_objects() -> None:
     store = Store()
     store.upsert(cm("a", app="web"))
