@@ -17,6 +17,7 @@ import pytest
 
 from graylane.kube import resources as r
 from graylane.kube.client import KubeClient, Obj
+from tests.integration.builders import deployment
 from tests.integration.release_dsl import V1, V2, V3, Release
 from tests.integration.traffic_fixtures import (
     canary_ingress_annotations,
@@ -46,13 +47,13 @@ def _weights(route: Obj) -> list[tuple[str, int | None]]:
 class Gateway:
     """One provider's objects: how to create them, see the canary on them, and see them restored."""
 
-    def __init__(self, kube: KubeClient, namespace: str, provider: str) -> None:
-        self.kube, self.namespace, self.provider = kube, namespace, provider
+    def __init__(self, kube: KubeClient, namespace: str, provider: str, grace: int = 1) -> None:
+        self.kube, self.namespace, self.provider, self.grace = kube, namespace, provider, grace
         self.original: Obj | None = None
 
     @property
     def routing(self) -> dict[str, Any]:
-        return INGRESS if self.provider == "ingress" else GATEWAY
+        return {**(INGRESS if self.provider == "ingress" else GATEWAY), "gracePeriodSeconds": self.grace}
 
     async def create(self) -> None:
         if self.provider == "ingress":
@@ -80,9 +81,9 @@ class Gateway:
 
 
 async def _given_paused_at_step_one(
-    kube: KubeClient, namespace: str, provider: str
+    kube: KubeClient, namespace: str, provider: str, grace: int = 1
 ) -> tuple[Release, Gateway]:
-    gateway = Gateway(kube, namespace, provider)
+    gateway = Gateway(kube, namespace, provider, grace)
     rel = Release(kube, namespace)
     await kube.create(r.SERVICE, service(namespace))
     await gateway.create()
@@ -218,6 +219,50 @@ async def test_the_deployment_deleted_while_the_rollout_stays_then_recreated_is_
     assert canary["spec"]["selector"] == {**STABLE_ONLY, "pod-template-hash": sub["podTemplateHash"]}
     await rel.then_pods({V2: 3, V3: 1}, what="3 v2 pods and 1 v3 canary pod")
 
+    await rel.when_approved()
+    await rel.then_completed()
+    await _then_undone(kube, namespace, rel, gateway)
+    await rel.then_pods({V3: 3}, what="3 v3 pods after completion")
+
+
+@pytest.mark.parametrize("provider", ["ingress", "gateway"])
+async def test_a_deployment_recreated_before_the_undo_ends_is_left_alone_then_released(
+    kube: KubeClient, namespace: str, provider: str
+) -> None:
+    """Deleted mid-release and created again at once: the new Deployment meets the old release's
+    BatchRelease, canary Service and routes while the Rollout is still undoing them (each traffic task
+    waits a grace period, 5 s here). The undo still ends, the new Deployment is neither paused nor
+    claimed by the old BatchRelease, and its next release follows the steps."""
+    rel, gateway = await _given_paused_at_step_one(kube, namespace, provider, grace=5)
+    await _when_deployment_deleted(kube, namespace)
+    await kube.create(r.DEPLOYMENT, deployment("demo", namespace, replicas=3, image=V2))
+    # The scenario needs the undo still under way (several 5 s grace periods after a single create).
+    assert await kube.get_or_none(r.BATCHRELEASE, "demo", namespace) is not None, "undo ended too early"
+    await _then_undone(kube, namespace, rel, gateway)
+    ro = await eventually(
+        rel.rollout,
+        lambda o: (
+            o["status"].get("phase") == "Healthy"
+            and (o["status"].get("canaryStatus") or {}).get("currentStepState") == "Completed"
+        ),
+        what="Healthy with the re-created Deployment's first deploy completed",
+        timeout=120,
+    )
+    dep = await rel.deployment()
+    assert not dep["spec"].get("paused"), dep["spec"]
+    left = sorted(k for k in dep["metadata"].get("annotations") or {} if "rollouts.kruise.io" in k)
+    assert left == [], left
+    await rel.then_pods({V2: 3}, what="3 v2 pods of the re-created Deployment")
+
+    await rel.when_image(V3)
+    ro = await rel.then_paused_at(1)
+    await gateway.then_canary(20)
+    stable = await kube.get(r.SERVICE, "web", namespace)
+    assert stable["spec"]["selector"] == {
+        **STABLE_ONLY,
+        "pod-template-hash": ro["status"]["canaryStatus"]["stableRevision"],
+    }
+    await rel.then_pods({V2: 3, V3: 1}, what="3 v2 pods and 1 v3 canary pod")
     await rel.when_approved()
     await rel.then_completed()
     await _then_undone(kube, namespace, rel, gateway)
