@@ -368,12 +368,13 @@ class GatewayProvider:
             return []
         stored = _stored(obj, self.route_name)
         current = _rules(obj)
+        parsed = parse_rules(current)
         if stored is not None:
             target, annotations = stored, {ORIGINAL_RULES_ANNOTATION: None}
         else:
-            target = dump_rules(inverse_rules(parse_rules(current), self.services))
+            target = dump_rules(inverse_rules(parsed, self.services))
             annotations = {}
-        if sends_to_canary(parse_rules(current), self.services):
+        if sends_to_canary(parsed, self.services):
             # Drain first: every request back on the stable Service while the canary is still named.
             drained = dump_rules(introduced(parse_rules(target), self.services))
             return [self._patch(obj, drained, {})]
